@@ -1,0 +1,176 @@
+#include "core/files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/signals.h"
+
+namespace gen {
+
+Input::Input(std::string path) : path_(std::move(path)) {
+  if (path_ == "-") {
+    fd_ = STDIN_FILENO;
+    return;
+  }
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw Error(path_, system_reason("cannot open", errno));
+  struct stat info;
+  if (fstat(fd_, &info) == 0 && S_ISDIR(info.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw Error(path_, "is a directory");
+  }
+}
+
+Input::~Input() {
+  if (fd_ > STDERR_FILENO) ::close(fd_);
+}
+
+size_t Input::read(char* data, size_t n) {
+  for (;;) {
+    ssize_t got = ::read(fd_, data, n);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno == EINTR) continue;
+    throw Error(path_, system_reason("read error", errno));
+  }
+}
+
+size_t MemorySource::read(char* data, size_t n) {
+  size_t take = std::min(n, data_.size() - position_);
+  std::memcpy(data, data_.data() + position_, take);
+  position_ += take;
+  return take;
+}
+
+std::string read_all(ByteSource& source, size_t max_bytes) {
+  std::string text;
+  size_t used = 0;
+  for (;;) {
+    if (text.size() - used < (1 << 16)) text.resize(std::max<size_t>(text.size() * 2, 1 << 17));
+    size_t got = source.read(text.data() + used, text.size() - used);
+    if (got == 0) break;
+    used += got;
+    if (used > max_bytes)
+      throw Error(source.name(), "larger than the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  text.resize(used);
+  return text;
+}
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+  Input input(path);
+  return read_all(input, max_bytes);
+}
+
+Output::Output(std::string path) : path_(std::move(path)) {
+  if (path_ == "-") {
+    fd_ = STDOUT_FILENO;
+  } else {
+    // The temporary file sits beside the destination so that rename() is atomic.
+    size_t slash = path_.rfind('/');
+    std::string folder = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
+    std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..") throw Error(path_, "not a file name");
+    struct stat info;
+    if (stat(path_.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) throw Error(path_, "is a directory");
+    temp_path_ = folder + "." + base + ".tmp.XXXXXX";
+    fd_ = mkostemp(temp_path_.data(), O_CLOEXEC);
+    if (fd_ < 0) throw Error(path_, system_reason("cannot create", errno));
+    temp_slot_ = register_temp_file(temp_path_);
+    // mkstemp makes the file 0600; give it the mode a plain open() would: 0666 less umask.
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd_, 0666 & ~mask);
+  }
+  buffer_.reserve(kBufferSize);
+}
+
+Output::~Output() {
+  if (!committed_) discard();
+}
+
+void Output::discard() {
+  if (temp_path_.empty()) return;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  unlink(temp_path_.c_str());
+  unregister_temp_file(temp_slot_);
+  temp_path_.clear();
+}
+
+void Output::write_fd(const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t put = ::write(fd_, data, n);
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EPIPE) throw BrokenPipe();
+      throw Error(path_, system_reason("write error", errno));
+    }
+    data += put;
+    n -= static_cast<size_t>(put);
+  }
+}
+
+void Output::write(std::string_view bytes) {
+  if (buffer_.size() + bytes.size() > kBufferSize) {
+    flush();
+    if (bytes.size() >= kBufferSize) {
+      write_fd(bytes.data(), bytes.size());
+      return;
+    }
+  }
+  buffer_.append(bytes);
+}
+
+void Output::flush() {
+  if (buffer_.empty()) return;
+  write_fd(buffer_.data(), buffer_.size());
+  buffer_.clear();
+}
+
+void Output::commit() {
+  flush();
+  committed_ = true;
+  if (temp_path_.empty()) return;  // stdout: close_stdout() checks it at exit
+  if (fsync(fd_) != 0) {
+    int err = errno;
+    discard();
+    throw Error(path_, system_reason("cannot sync", err));
+  }
+  if (::close(fd_) != 0) {
+    int err = errno;
+    fd_ = -1;
+    discard();
+    throw Error(path_, system_reason("write error", err));
+  }
+  fd_ = -1;
+  if (rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    int err = errno;
+    discard();
+    throw Error(path_, system_reason("cannot rename into place", err));
+  }
+  unregister_temp_file(temp_slot_);
+  temp_path_.clear();
+}
+
+void close_stdout() {
+  bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
+  int err = errno;
+  if (std::fclose(stdout) != 0 && !failed) {
+    failed = true;
+    err = errno;
+  }
+  if (failed) {
+    if (err == EPIPE) throw BrokenPipe();
+    throw Error("-", system_reason("write error", err));
+  }
+}
+
+}  // namespace gen

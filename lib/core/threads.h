@@ -1,0 +1,18 @@
+// Threads for loops that are not GEMMs. Count on two cores and do not oversubscribe them.
+//
+//   gen::parallel_for(parts, [&](size_t i) { work(i); });   // i = 0..parts-1, in parallel
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace gen {
+
+// Threads to use by default: the hardware's, at least 1.
+int default_threads();
+
+// Runs fn(0..count-1) on up to `threads` threads (the caller's thread is one of them) and
+// waits; the first exception thrown by any fn is rethrown here.
+void parallel_for(size_t count, int threads, const std::function<void(size_t)>& fn);
+
+}  // namespace gen

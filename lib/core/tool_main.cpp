@@ -1,0 +1,48 @@
+#include "core/tool_main.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <new>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/signals.h"
+
+namespace gen {
+namespace {
+const char* g_tool = "gen";
+
+int report(const std::string& message, int code) {
+  std::fprintf(stderr, "%s: %s\n", g_tool, message.c_str());
+  return code;
+}
+}  // namespace
+
+const char* tool_name() { return g_tool; }
+
+void warn(const std::string& message) { std::fprintf(stderr, "%s: warning: %s\n", g_tool, message.c_str()); }
+
+int tool_main(const char* tool, int argc, char** argv, const std::function<int(int, char**)>& body) {
+  g_tool = tool;
+  install_signal_handlers();
+  try {
+    int code = body(argc, argv);
+    close_stdout();
+    return code;
+  } catch (const BrokenPipe&) {
+    die_of_signal(SIGPIPE);
+  } catch (const Interrupted&) {
+    return 130;
+  } catch (const UsageError& e) {
+    return report(std::string(e.what()) + " (see " + tool + " --help)", 2);
+  } catch (const Error& e) {
+    return report(e.what(), 1);
+  } catch (const std::bad_alloc&) {
+    return report("out of memory", 1);
+  } catch (const std::exception& e) {
+    return report(std::string("internal error: ") + e.what(), 1);
+  }
+}
+
+}  // namespace gen
