@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -32,9 +33,9 @@ struct Common {
 
 gen::Tokenizer load_model(const std::string& path) {
   gen::Tokenizer tok = gen::Tokenizer::load(path);
-  if (!tok.exact())
-    gen::warn(path + ": this model was not trained by gtok (it normalizes text, adds a dummy prefix or lacks byte "
-                     "fallback): decode(encode(text)) may differ from the text");
+  if (tok.has_byte_fallback() && !tok.exact())
+    gen::warn(path + ": this model was not trained by gtok (it normalizes text or adds a dummy prefix): "
+                     "decode(encode(text)) may differ from the text");
   return tok;
 }
 
@@ -84,10 +85,6 @@ void add_train_command(CLI::App& app, TrainArgs& args) {
 int run_train(TrainArgs& args) {
   args.options.byte_fallback = !args.no_byte_fallback;
   args.options.threads = args.common.threads;
-  std::string inputs;
-  for (const auto& p : args.common.inputs) inputs += (inputs.empty() ? "" : " ") + p;
-  if (!args.common.quiet)
-    std::fprintf(stderr, "gtok: training a %s tokenizer on %s ...\n", args.options.model_type.c_str(), inputs.c_str());
   gen::Output out(args.common.output);  // a bad output path fails before the work
   auto start = std::chrono::steady_clock::now();
   gen::TrainingText read;
@@ -163,12 +160,13 @@ int run_encode(EncodeArgs& args) {
       formatter.finish(part.formatted);
     };
   }
-  uint64_t done = 0;
+  uint64_t done = 0, unknown = 0;
   for (const auto& path : args.common.inputs) {
     gen::Input input(path);
     uint64_t before = done;
     options.progress = [&](uint64_t bytes) { progress.update(done = before + bytes); };
     gen::encode_stream(tok, input, options, [&](gen::EncodedPart& part) {
+      unknown += static_cast<uint64_t>(std::count(part.ids.begin(), part.ids.end(), tok.unk_id()));
       if (args.pieces) {
         out.write(part.formatted);
       } else {
@@ -179,6 +177,10 @@ int run_encode(EncodeArgs& args) {
   writer.finish();
   out.commit();
   if (done >= (uint64_t{8} << 20)) progress.finish();
+  if (unknown > 0)
+    gen::warn(fmt::format("{} pieces of text outside the vocabulary of {} became <unk> (the model has no byte "
+                          "fallback): decoding will not give the text back",
+                          unknown, args.common.model));
   return 0;
 }
 
@@ -227,7 +229,7 @@ void add_count_command(CLI::App& app, CountArgs& args) {
   (with --lines: file, line, tokens, chars, bytes). The newline counts as a character and a token.
 Examples:
   gtok count -m tok.model corpus.txt
-  gtok count -m bpe.model -m char.model corpus.txt     # compare two tokenizers: run twice
+  gtok count -m char.model corpus.txt; gtok count -m bpe.model corpus.txt   # compare tokenizers
   gtok count -m tok.model --lines poem.txt | sort -t$'\t' -k3 -n | tail)");
 }
 

@@ -80,25 +80,27 @@ bool TokenReader::next(uint32_t& id) {
   token_line_ = line_;
   token_column_ = column_;
   ++count_;
-  std::string word;
+  std::string word;  // the first 24 bytes of it: enough for any valid id, and for a message
+  size_t length = 0, digits = 0;
   while ((c = peek()) >= 0 && !is_space(c)) {
-    if (word.size() < 24) word.push_back(static_cast<char>(c));
+    if (length++ < 24) word.push_back(static_cast<char>(c));
+    digits += c >= '0' && c <= '9';
     advance();
   }
-  bool digits = !word.empty() && word.find_first_not_of("0123456789") == std::string::npos;
-  if (!digits) {
-    bool negative = word.size() > 1 && word[0] == '-' && word.find_first_not_of("0123456789", 1) == std::string::npos;
+  if (length > word.size()) word += "...";
+  if (digits != length) {
+    bool negative = length > 1 && word[0] == '-' && digits == length - 1;
     if (negative) throw Error(where(), fmt::format("negative token id {}", word));
     std::string shown;
-    for (char ch : word.substr(0, 20)) {
+    for (char ch : word) {
       unsigned char u = static_cast<unsigned char>(ch);
       shown += u >= 0x20 && u < 0x7f ? std::string(1, ch) : fmt::format("\\x{:02x}", u);
     }
-    throw Error(where(), fmt::format("'{}{}' is not a token id", shown, word.size() > 20 ? "..." : ""));
+    throw Error(where(), fmt::format("'{}' is not a token id", shown));
   }
   uint64_t value = 0;
   auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
-  if (error != std::errc() || word.size() > 20 || value > UINT32_MAX)
+  if (error != std::errc() || length > 20 || value > UINT32_MAX)
     throw Error(where(), fmt::format("token id {} is too large", word));
   id = static_cast<uint32_t>(value);
   return true;

@@ -93,6 +93,7 @@ class Tokenizer {
   const char* piece_type(uint32_t id) const;
   bool is_byte(uint32_t id) const;
   int64_t newline_id() const { return newline_id_; }
+  uint32_t unk_id() const { return unk_id_; }
   bool has_byte_fallback() const { return byte_ids_[0] >= 0; }
   // False for a model whose settings (a dummy prefix, normalization) keep round trips from
   // being exact; models trained by gtok are exact.

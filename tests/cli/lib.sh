@@ -1,0 +1,63 @@
+# Helpers for the CLI tests: each test script sources this, runs the built tools in a fresh
+# temporary folder on files it makes itself, and ends with `finish`.
+#   run CMD...            runs it; $status, files out and err hold exit status, stdout, stderr
+#   expect_status N WHAT  checks $status
+#   expect_error N RE WHAT  the command failed with status N and one stderr line matching RE
+set -u
+GTOK=${GTOK:?GTOK must name the gtok binary}
+WORK=$(mktemp -d /tmp/gen-cli.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); }
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL: $*" >&2
+  if [ -s err ]; then sed 's/^/  stderr: /' err | head -5 >&2; fi
+}
+check() {  # check WHAT CMD...: passes if CMD succeeds
+  local what=$1
+  shift
+  if "$@"; then pass; else fail "$what"; fi
+}
+run() {
+  "$@" >out 2>err
+  status=$?
+}
+expect_status() {
+  if [ "$status" -eq "$1" ]; then pass; else fail "$2: exit status $status, expected $1"; fi
+}
+expect_error() {  # expect_error STATUS REGEX WHAT
+  expect_status "$1" "$3"
+  local lines
+  lines=$(wc -l <err)
+  if [ "$lines" -eq 1 ] && grep -qE "^gtok: $2" err; then pass; else
+    fail "$3: stderr should be one line matching 'gtok: $2', was:"
+    sed 's/^/  | /' err >&2
+  fi
+}
+no_temp_files() {  # no hidden temporary outputs left in the folder
+  local left
+  left=$(find . -name '.*.tmp.*' | head -3)
+  if [ -z "$left" ]; then pass; else fail "$1: temporary files left: $left"; fi
+}
+
+# A small English-like corpus, the same every time.
+make_corpus() {
+  awk 'BEGIN {
+    split("the quick brown fox jumps over lazy dog token tokens model learns where lines end unbelievable to be or not that is question", w, " ");
+    n = length(w); s = 7;
+    for (line = 0; line < 2000; line++) {
+      k = 3 + line % 9; out = "";
+      for (i = 0; i < k; i++) { s = (s * 1103515245 + 12345) % 2147483648; out = out (i ? " " : "") w[1 + int(s / 65536) % n] }
+      print out (line % 5 == 0 ? "." : "")
+    }
+  }' >"$1"
+}
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
