@@ -15,7 +15,6 @@ bool is_space(int c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' ||
 }  // namespace
 
 TokenReader::TokenReader(ByteSource& source) : source_(source) {
-  buffer_.resize(2 * kChunk);
   while (end_ - begin_ < 4 && fill()) {
   }
   if (end_ - begin_ >= 4 && std::memcmp(buffer_.data() + begin_, kTokenMagic, 4) == 0) {

@@ -221,7 +221,7 @@ void Tokenizer::init() {
   // Every byte piece must be there for byte fallback to be usable.
   if (std::count(std::begin(byte_ids_), std::end(byte_ids_), -1) > 0) std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
   int newline = sp.PieceToId("\n");
-  newline_id_ = newline != sp.unk_id() && sp.IdToPiece(newline) == "\n" ? newline : byte_ids_['\n'];
+  newline_id_ = newline != sp.unk_id() && sp.IdToPiece(newline) == "\n" ? newline : byte_ids_[static_cast<unsigned char>('\n')];
   int space = sp.PieceToId(kSpaceSymbol);
   space_id_ = space != sp.unk_id() && sp.IdToPiece(space) == kSpaceSymbol ? space : -1;
   // A foreign model may add a dummy prefix or normalize; find out with a probe.

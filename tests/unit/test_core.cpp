@@ -70,7 +70,8 @@ TEST_CASE("Input and Output report the file and the reason") {
   CHECK_THROWS_WITH_AS(Output("/nonexistent/dir/x"), "/nonexistent/dir/x: cannot create: no such file or directory",
                        Error);
   CHECK_THROWS_WITH_AS(Output("/tmp"), "/tmp: is a directory", Error);
-  MemorySource big(std::string(100, 'a'), "big");
+  const std::string hundred(100, 'a');
+  MemorySource big(hundred, "big");  // MemorySource views its data: keep it alive
   CHECK_THROWS_WITH_AS(read_all(big, 10), "big: larger than the limit of 10 bytes", Error);
 }
 

@@ -1,0 +1,48 @@
+# Thin wrapper over CMake. The two commands the README opens with:
+#   make demo   installs what is missing, builds, runs the main job on default data
+#   make test   installs, builds, runs every test: unit, CLI, corpus round trips, a sanitizer
+#               build (ASan + UBSan) of the unit and CLI tests, and each fuzzer for FUZZ_SECONDS
+BUILD ?= build
+FUZZ_SECONDS ?= 30
+# CI builds with -Werror; local builds only warn.
+WERROR ?= $(if $(CI),ON,OFF)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-release test-sanitize test-fuzz bench install clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DGEN_WERROR=$(WERROR) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+test: test-release test-sanitize test-fuzz
+
+test-release: build
+	ctest --test-dir $(BUILD) --output-on-failure
+
+test-sanitize: deps
+	@cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_SANITIZE=ON -DGEN_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(BUILD)-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(BUILD)-asan --output-on-failure --label-exclude corpus
+
+test-fuzz: deps
+	@CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_FUZZ=ON -DBUILD_TESTING=ON >/dev/null
+	@cmake --build $(BUILD)-fuzz --target fuzz_token_stream fuzz_tokenizer_roundtrip
+	bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+bench: build
+	@$(MAKE) -C bench BUILD=$(abspath $(BUILD))
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz out

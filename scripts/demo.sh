@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make demo: how text becomes tokens. Trains a tokenizer on Debian's fortunes, shows a fortune
+# cut into pieces and ids, decodes the ids back, and compares a subword and a character model.
+# Everything it writes goes to out/demo/.
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
+gtok="$here/$build/tools/gtok"
+out="$here/out/demo"
+mkdir -p "$out"
+cd "$out"
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+
+say "1. Train a BPE tokenizer on the fortunes corpus (Debian's fortunes package)"
+cat /usr/share/games/fortunes/*.u8 >fortunes.txt
+echo "\$ gtok train --vocab-size 2000 fortunes.txt -o tok.model"
+"$gtok" train --vocab-size 2000 fortunes.txt -o tok.model
+
+say "2. A sentence becomes pieces, and each piece has an id"
+sentence="Unbelievable: the computer understood everything."
+echo "\$ gtok show -m tok.model \"$sentence\""
+"$gtok" show -m tok.model "$sentence"
+echo "\$ gtok show -m tok.model --ids \"$sentence\""
+"$gtok" show -m tok.model --ids "$sentence"
+
+say "3. Text to ids and back, exactly (the newline is a token too)"
+fortune=$(awk 'BEGIN { RS = "%\n" } NR == 42' fortunes.txt)
+printf '%s\n' "$fortune" | tee fortune.txt
+echo "\$ gtok encode -m tok.model fortune.txt"
+"$gtok" encode -m tok.model fortune.txt | tee fortune.ids
+echo "\$ gtok decode -m tok.model fortune.ids | cmp - fortune.txt"
+"$gtok" decode -m tok.model fortune.ids | cmp - fortune.txt && echo "identical, byte for byte"
+
+say "4. The whole corpus round-trips too, and here is how much each tokenizer compresses it"
+"$gtok" encode -q -m tok.model --binary fortunes.txt -o fortunes.ids
+"$gtok" decode -m tok.model fortunes.ids | cmp - fortunes.txt && echo "fortunes.txt: decode(encode(x)) == x"
+"$gtok" train -q --model-type char fortunes.txt -o char.model
+echo "\$ gtok count -m char.model fortunes.txt; gtok count -m tok.model fortunes.txt"
+{
+  "$gtok" count -m char.model fortunes.txt | sed '2s/^fortunes.txt/char model/'
+  "$gtok" count -m tok.model fortunes.txt | sed -n '2s/^fortunes.txt/bpe 2000/p'
+} | column -t -s $'\t'
+echo
+echo "Fewer tokens per character means a language model sees more text in the same context."
+echo "Files are in $out"
