@@ -104,6 +104,7 @@ int run_train(TrainArgs& args) {
 // ---- encode --------------------------------------------------------------------------------
 struct EncodeArgs {
   Common common;
+  std::string encoder = "native";
   bool binary = false;
   bool pieces = false;
   bool strict = false;
@@ -124,6 +125,11 @@ void add_encode_command(CLI::App& app, EncodeArgs& args) {
                 "Reject invalid UTF-8 and text the model cannot represent (by default invalid bytes become byte "
                 "tokens, so the round trip stays exact)");
   cmd->add_option("--threads", args.common.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--encoder", args.encoder,
+                  "native: gtok's own BPE and char encoders where they apply (same ids, faster); "
+                  "sentencepiece: always sentencepiece's (for comparison)")
+      ->check(CLI::IsMember({"native", "sentencepiece"}))
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", args.common.quiet, "No progress on stderr");
   cmd->footer(R"(Examples:
   gtok encode -m tok.model corpus.txt > corpus.ids
@@ -133,6 +139,7 @@ void add_encode_command(CLI::App& app, EncodeArgs& args) {
 
 int run_encode(EncodeArgs& args) {
   gen::Tokenizer tok = load_model(args.common.model);
+  if (args.encoder == "sentencepiece") tok.use_sentencepiece_encoder();
   gen::Output out(args.common.output);
   gen::TokenFormat format = args.binary ? gen::TokenFormat::binary : gen::TokenFormat::text;
   gen::TokenWriter writer(out, format, tok.newline_id());

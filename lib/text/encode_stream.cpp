@@ -23,7 +23,8 @@ void encode_stream(const Tokenizer& tok, ByteSource& input, const EncodeStreamOp
     size_t cut = std::string::npos;
     while (!at_end) {
       if (used >= kBlockBytes && (cut = buffer.rfind('\n', used - 1)) != std::string::npos) break;
-      if (buffer.size() < used + (1 << 16)) buffer.resize(std::max(buffer.size() * 2, kBlockBytes + (1 << 16)));
+      // Grow by doubling: a small input never pays for a large buffer.
+      if (buffer.size() < used + (1 << 16)) buffer.resize(std::max<size_t>(buffer.size() * 2, 1 << 17));
       size_t got = input.read(buffer.data() + used, buffer.size() - used);
       used += got;
       at_end = got == 0;

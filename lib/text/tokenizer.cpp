@@ -104,6 +104,135 @@ class LineIterator : public sentencepiece::SentenceIterator {
   bool done_ = false;
 };
 
+// A minimal reader of the protobuf wire format, for the fields of sentencepiece's ModelProto
+// that its C++ API does not expose. Field numbers from sentencepiece_model.proto:
+//   ModelProto      pieces = 1, trainer_spec = 2, normalizer_spec = 3
+//   SentencePiece   piece = 1, score = 2 (float), type = 3
+//                   (NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6)
+//   TrainerSpec     model_type = 3 (UNIGRAM 1, BPE 2, WORD 3, CHAR 4), treat_whitespace_as_suffix = 24
+//   NormalizerSpec  name = 1, precompiled_charsmap = 2, add_dummy_prefix = 3,
+//                   remove_extra_whitespaces = 4, escape_whitespaces = 5 (the last three default true)
+class ProtoReader {
+ public:
+  explicit ProtoReader(std::string_view data) : data_(data) {}
+  bool ok() const { return ok_; }
+  // The next field: its number, and its value as an integer (varint, fixed32, fixed64) or bytes
+  // (length-delimited). False at the end, or on malformed data (then ok() is false).
+  bool next(uint32_t& field, uint64_t& value, std::string_view& bytes) {
+    if (position_ >= data_.size()) return false;
+    uint64_t key;
+    if (!varint(key)) return fail();
+    field = static_cast<uint32_t>(key >> 3);
+    switch (key & 7) {
+      case 0:
+        return varint(value) || fail();
+      case 1:
+      case 5: {
+        size_t n = (key & 7) == 1 ? 8 : 4;
+        if (data_.size() - position_ < n) return fail();
+        value = 0;
+        std::memcpy(&value, data_.data() + position_, n);  // little-endian host
+        position_ += n;
+        return true;
+      }
+      case 2: {
+        uint64_t length;
+        if (!varint(length) || length > data_.size() - position_) return fail();
+        bytes = data_.substr(position_, length);
+        position_ += length;
+        return true;
+      }
+      default:
+        return fail();
+    }
+  }
+
+ private:
+  bool fail() {
+    ok_ = false;
+    position_ = data_.size();
+    return false;
+  }
+  bool varint(uint64_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 64 && position_ < data_.size(); shift += 7) {
+      uint8_t byte = static_cast<uint8_t>(data_[position_++]);
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (byte < 0x80) return true;
+    }
+    return false;
+  }
+  std::string_view data_;
+  size_t position_ = 0;
+  bool ok_ = true;
+};
+
+enum PieceType : uint8_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+
+// What the native encoders need to know about a model.
+struct ModelFacts {
+  struct Piece {
+    std::string text;
+    float score = 0;
+    uint8_t type = kNormal;
+  };
+  std::vector<Piece> pieces;
+  int model_type = 1;
+  bool treat_whitespace_as_suffix = false;
+  std::string normalizer_name;
+  bool has_charsmap = false;
+  bool add_dummy_prefix = true;
+  bool remove_extra_whitespaces = true;
+  bool escape_whitespaces = true;
+  bool ok = true;
+};
+
+ModelFacts read_model_facts(std::string_view serialized) {
+  ModelFacts facts;
+  ProtoReader model(serialized);
+  uint32_t field;
+  uint64_t value;
+  std::string_view bytes;
+  while (model.next(field, value, bytes)) {
+    if (field == 1) {
+      ModelFacts::Piece piece;
+      ProtoReader reader(bytes);
+      std::string_view piece_bytes;
+      while (reader.next(field, value, piece_bytes)) {
+        if (field == 1) piece.text.assign(piece_bytes);
+        if (field == 2) {
+          uint32_t bits = static_cast<uint32_t>(value);
+          std::memcpy(&piece.score, &bits, 4);
+        }
+        if (field == 3) piece.type = static_cast<uint8_t>(value);
+      }
+      facts.ok &= reader.ok();
+      facts.pieces.push_back(std::move(piece));
+    } else if (field == 2) {
+      ProtoReader reader(bytes);
+      std::string_view unused;
+      while (reader.next(field, value, unused)) {
+        if (field == 3) facts.model_type = static_cast<int>(value);
+        if (field == 24) facts.treat_whitespace_as_suffix = value != 0;
+      }
+      facts.ok &= reader.ok();
+    } else if (field == 3) {
+      ProtoReader reader(bytes);
+      std::string_view text;
+      while (reader.next(field, value, text)) {
+        if (field == 1) facts.normalizer_name.assign(text);
+        if (field == 2) facts.has_charsmap = !text.empty();
+        if (field == 3) facts.add_dummy_prefix = value != 0;
+        if (field == 4) facts.remove_extra_whitespaces = value != 0;
+        if (field == 5) facts.escape_whitespaces = value != 0;
+      }
+      facts.ok &= reader.ok();
+    }
+  }
+  facts.ok &= model.ok();
+  return facts;
+}
+
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
@@ -191,21 +320,32 @@ Tokenizer Tokenizer::from_bytes(std::string serialized, std::string name) {
 void Tokenizer::init() {
   const auto& sp = *processor_;
   int size = sp.GetPieceSize();
+  ModelFacts facts = read_model_facts(serialized_);
+  if (!facts.ok || facts.pieces.size() != static_cast<size_t>(size))
+    throw Error(name_, "not a tokenizer model (its pieces cannot be read)");
   unk_id_ = static_cast<uint32_t>(sp.unk_id());
   surfaces_.resize(static_cast<size_t>(size));
   std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
+  bool single_char_reserved = false;
+  // normal_ids_ holds views of these strings: no reallocation after this (short strings live
+  // inside the std::string object and would move).
+  pieces_.reserve(static_cast<size_t>(size));
   for (int id = 0; id < size; ++id) {
-    const std::string& piece = sp.IdToPiece(id);
+    auto& info = facts.pieces[static_cast<size_t>(id)];
+    pieces_.push_back(std::move(info.text));
+    scores_.push_back(info.score);
+    types_.push_back(info.type);
+    const std::string& piece = pieces_.back();
     std::string& surface = surfaces_[static_cast<size_t>(id)];
-    if (sp.IsByte(id)) {
+    if (info.type == kByte) {
       unsigned value = 0;
       if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%2X>", &value) == 1 && value < 256) {
         surface.assign(1, static_cast<char>(value));
         byte_ids_[value] = id;
       }
-    } else if (sp.IsUnknown(id)) {
+    } else if (info.type == kUnknown) {
       surface = " \xE2\x81\x87 ";  // sentencepiece's unk surface, " ⁇ "
-    } else if (sp.IsControl(id) || sp.IsUnused(id)) {
+    } else if (info.type == kControl || info.type == kUnused) {
       surface.clear();
     } else {
       for (size_t i = 0; i < piece.size();) {
@@ -217,6 +357,11 @@ void Tokenizer::init() {
         }
       }
     }
+    if (info.type == kNormal || info.type == kUserDefined || info.type == kUnused) {
+      normal_ids_.emplace(piece, id);
+    } else if (!piece.empty() && utf8_char_length(piece, 0) == piece.size()) {
+      single_char_reserved = true;
+    }
   }
   // Every byte piece must be there for byte fallback to be usable.
   if (std::count(std::begin(byte_ids_), std::end(byte_ids_), -1) > 0) std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
@@ -224,9 +369,31 @@ void Tokenizer::init() {
   newline_id_ = newline != sp.unk_id() && sp.IdToPiece(newline) == "\n" ? newline : byte_ids_[static_cast<unsigned char>('\n')];
   int space = sp.PieceToId(kSpaceSymbol);
   space_id_ = space != sp.unk_id() && sp.IdToPiece(space) == kSpaceSymbol ? space : -1;
+
+  // The native encoders reproduce sentencepiece for models that normalize nothing but spaces.
+  bool plain = facts.normalizer_name == "identity" && !facts.has_charsmap && !facts.add_dummy_prefix &&
+               !facts.remove_extra_whitespaces && facts.escape_whitespaces && !facts.treat_whitespace_as_suffix &&
+               !single_char_reserved;
+  for (const auto& piece : facts.pieces) plain &= piece.type != kUnused;
+  for (size_t id = 0; id < pieces_.size(); ++id) plain &= types_[id] != kUserDefined || pieces_[id] == "\n";
+  engine_ = !plain ? Engine::sentencepiece
+            : facts.model_type == 2 ? Engine::bpe
+            : facts.model_type == 4 ? Engine::character
+                                    : Engine::sentencepiece;
   // A foreign model may add a dummy prefix or normalize; find out with a probe.
   const std::string probe = " A  b\tc. 1\n";
   exact_ = newline_id_ >= 0 && has_byte_fallback() && decode(encode(probe)) == probe;
+}
+
+const char* Tokenizer::encoder_name() const {
+  switch (engine_) {
+    case Engine::bpe:
+      return "bpe (native)";
+    case Engine::character:
+      return "char (native)";
+    default:
+      return "sentencepiece";
+  }
 }
 
 void Tokenizer::encode(std::string_view text, std::vector<uint32_t>& ids, const Strictness& strictness) const {
@@ -289,8 +456,12 @@ void Tokenizer::encode_segment(std::string_view segment, std::vector<uint32_t>& 
                                uint64_t offset) const {
   thread_local std::vector<int> piece_ids;
   piece_ids.clear();
-  auto status = processor_->Encode(segment, &piece_ids);
-  if (!status.ok()) throw Error(name_, "encoding failed: " + clean_message(status.message()));
+  if (engine_ == Engine::sentencepiece) {
+    auto status = processor_->Encode(segment, &piece_ids);
+    if (!status.ok()) throw Error(name_, "encoding failed: " + clean_message(status.message()));
+  } else {
+    encode_native(segment, piece_ids);
+  }
   const int64_t e2 = byte_ids_[0xE2], x96 = byte_ids_[0x96], x81 = byte_ids_[0x81];
   size_t n = piece_ids.size();
   for (size_t k = 0; k < n; ++k) {
@@ -308,7 +479,11 @@ void Tokenizer::encode_segment(std::string_view segment, std::vector<uint32_t>& 
       for (size_t i = 0; i < segment.size();) {
         size_t length = std::max<size_t>(1, utf8_char_length(segment, i));
         single.clear();
-        (void)processor_->Encode(segment.substr(i, length), &single);
+        if (engine_ == Engine::sentencepiece) {
+          (void)processor_->Encode(segment.substr(i, length), &single);
+        } else {
+          encode_native(segment.substr(i, length), single);
+        }
         if (std::find(single.begin(), single.end(), static_cast<int>(unk_id_)) != single.end()) {
           at = i;
           break;
@@ -333,7 +508,7 @@ std::string Tokenizer::decode(const std::vector<uint32_t>& ids) const {
   return text;
 }
 
-const std::string& Tokenizer::piece(uint32_t id) const { return processor_->IdToPiece(static_cast<int>(id)); }
+const std::string& Tokenizer::piece(uint32_t id) const { return pieces_[id]; }
 
 std::string Tokenizer::piece_display(uint32_t id) const {
   std::string shown;
@@ -349,18 +524,120 @@ std::string Tokenizer::piece_display(uint32_t id) const {
   return shown;
 }
 
-float Tokenizer::score(uint32_t id) const { return processor_->GetScore(static_cast<int>(id)); }
+float Tokenizer::score(uint32_t id) const { return scores_[id]; }
 
-bool Tokenizer::is_byte(uint32_t id) const { return processor_->IsByte(static_cast<int>(id)); }
+bool Tokenizer::is_byte(uint32_t id) const { return types_[id] == kByte; }
 
 const char* Tokenizer::piece_type(uint32_t id) const {
-  int i = static_cast<int>(id);
-  if (processor_->IsUnknown(i)) return "unknown";
-  if (processor_->IsControl(i)) return "control";
-  if (processor_->IsByte(i)) return "byte";
-  if (processor_->IsUnused(i)) return "unused";
-  if (static_cast<int64_t>(id) == newline_id_) return "user";
-  return "normal";
+  switch (types_[id]) {
+    case kUnknown:
+      return "unknown";
+    case kControl:
+      return "control";
+    case kByte:
+      return "byte";
+    case kUnused:
+      return "unused";
+    case kUserDefined:
+      return "user";
+    default:
+      return "normal";
+  }
+}
+
+int Tokenizer::lookup(std::string_view piece) const {
+  auto found = normal_ids_.find(piece);
+  return found == normal_ids_.end() ? static_cast<int>(unk_id_) : found->second;
+}
+
+void Tokenizer::emit_native(std::string_view piece, int id, std::vector<int>& out, bool& previous_unknown) const {
+  // As sentencepiece's PopulateSentencePieceText: an unknown piece becomes its bytes with byte
+  // fallback; without, consecutive unknown pieces become one <unk>.
+  bool unknown = static_cast<uint32_t>(id) == unk_id_;
+  if (unknown && has_byte_fallback()) {
+    for (char c : piece) out.push_back(static_cast<int>(byte_ids_[static_cast<unsigned char>(c)]));
+  } else if (!(unknown && previous_unknown)) {
+    out.push_back(id);
+  }
+  previous_unknown = unknown;
+}
+
+void Tokenizer::encode_native(std::string_view segment, std::vector<int>& out) const {
+  // Normalize: the identity, but for spaces escaped as U+2581.
+  thread_local std::string normalized;
+  normalized.clear();
+  for (char c : segment) {
+    if (c == ' ') {
+      normalized.append(kSpaceSymbol);
+    } else {
+      normalized.push_back(c);
+    }
+  }
+  std::string_view text = normalized;
+  auto char_length = [&](size_t i) { return std::max<size_t>(1, utf8_char_length(text, i)); };
+  bool previous_unknown = false;
+  if (engine_ == Engine::character) {
+    for (size_t i = 0; i < text.size();) {
+      size_t n = char_length(i);
+      std::string_view piece = text.substr(i, n);
+      emit_native(piece, lookup(piece), out, previous_unknown);
+      i += n;
+    }
+    return;
+  }
+
+  // BPE, as sentencepiece's bpe_model.cc Model::Encode: start from characters; repeatedly merge
+  // the adjacent pair whose union is the highest-scoring piece (ties: the leftmost pair).
+  struct Symbol {
+    int prev, next;
+    uint32_t begin, size;
+  };
+  struct Pair {
+    float score;
+    int left, right;
+    uint32_t size;
+    bool operator<(const Pair& other) const {
+      return score < other.score || (score == other.score && left > other.left);
+    }
+  };
+  thread_local std::vector<Symbol> symbols;
+  thread_local std::vector<Pair> agenda;  // a binary heap
+  symbols.clear();
+  agenda.clear();
+  for (size_t i = 0; i < text.size();) {
+    uint32_t n = static_cast<uint32_t>(char_length(i));
+    int index = static_cast<int>(symbols.size());
+    symbols.push_back({index - 1, i + n < text.size() ? index + 1 : -1, static_cast<uint32_t>(i), n});
+    i += n;
+  }
+  auto maybe_add_pair = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    uint32_t size = symbols[static_cast<size_t>(left)].size + symbols[static_cast<size_t>(right)].size;
+    auto found = normal_ids_.find(text.substr(symbols[static_cast<size_t>(left)].begin, size));
+    if (found == normal_ids_.end()) return;
+    agenda.push_back({scores_[static_cast<size_t>(found->second)], left, right, size});
+    std::push_heap(agenda.begin(), agenda.end());
+  };
+  for (size_t i = 1; i < symbols.size(); ++i) maybe_add_pair(static_cast<int>(i - 1), static_cast<int>(i));
+  while (!agenda.empty()) {
+    std::pop_heap(agenda.begin(), agenda.end());
+    Pair top = agenda.back();
+    agenda.pop_back();
+    Symbol& left = symbols[static_cast<size_t>(top.left)];
+    Symbol& right = symbols[static_cast<size_t>(top.right)];
+    // Skip pairs that an earlier merge made stale.
+    if (left.size == 0 || right.size == 0 || left.size + right.size != top.size) continue;
+    left.size += right.size;
+    left.next = right.next;
+    if (right.next >= 0) symbols[static_cast<size_t>(right.next)].prev = top.left;
+    right.size = 0;
+    maybe_add_pair(left.prev, top.left);
+    maybe_add_pair(top.left, left.next);
+  }
+  for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[static_cast<size_t>(i)].next) {
+    std::string_view piece = text.substr(symbols[static_cast<size_t>(i)].begin, symbols[static_cast<size_t>(i)].size);
+    emit_native(piece, lookup(piece), out, previous_unknown);
+  }
 }
 
 }  // namespace gen

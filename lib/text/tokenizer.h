@@ -22,12 +22,19 @@
 //   its byte, control pieces as nothing), so decoding is a table lookup and can stream.
 // A model without byte fallback cannot carry characters outside its vocabulary: they become
 // <unk>, which decodes as " ⁇ ". With strict checking such input is an error instead.
+//
+// Speed: sentencepiece's Encode builds a protobuf message with a string per piece, which costs
+// more than the segmentation itself. For BPE and char models with gtok's settings, encoding
+// runs sentencepiece's algorithm natively here (bpe_model.cc: merge the adjacent pair whose
+// union is the best-scoring piece, ties to the leftmost; char: one piece per character), giving
+// the same ids (the tests and a fuzzer compare the two); other models go through sentencepiece.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace sentencepiece {
@@ -98,6 +105,10 @@ class Tokenizer {
   // False for a model whose settings (a dummy prefix, normalization) keep round trips from
   // being exact; models trained by gtok are exact.
   bool exact() const { return exact_; }
+  // "bpe (native)", "char (native)" or "sentencepiece": who segments the text.
+  const char* encoder_name() const;
+  // Force encoding through sentencepiece (to compare the native encoders against it).
+  void use_sentencepiece_encoder() { engine_ = Engine::sentencepiece; }
 
  private:
   Tokenizer() = default;
@@ -106,11 +117,23 @@ class Tokenizer {
                    uint64_t offset) const;
   void encode_segment(std::string_view segment, std::vector<uint32_t>& ids, const Strictness& strictness,
                       uint64_t offset) const;
+  // Sentencepiece's model step on one segment, natively: appends piece ids (unk for unknown
+  // pieces, expanded to bytes with byte fallback, merged when consecutive without).
+  void encode_native(std::string_view segment, std::vector<int>& out) const;
+  void emit_native(std::string_view piece, int id, std::vector<int>& out, bool& previous_unknown) const;
+  int lookup(std::string_view piece) const;
+
+  enum class Engine { sentencepiece, bpe, character };
+  Engine engine_ = Engine::sentencepiece;
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
   std::string serialized_;
   std::string name_;
   std::vector<std::string> surfaces_;
+  std::vector<std::string> pieces_;
+  std::vector<float> scores_;
+  std::vector<uint8_t> types_;  // sentencepiece's ModelProto.SentencePiece.Type
+  std::unordered_map<std::string_view, int> normal_ids_;  // normal, user-defined, unused pieces
   int64_t byte_ids_[256];
   int64_t newline_id_ = -1;
   int64_t space_id_ = -1;

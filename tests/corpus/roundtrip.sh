@@ -20,6 +20,9 @@ for type in bpe unigram char word; do
       "$GTOK" encode -m $type-$name.model --binary "$text" -o ids.bin
       "$GTOK" decode -m $type-$name.model ids.bin -o back.txt
       check "$type model of $name: exact round trip of $(basename "$text")" cmp -s "$text" back.txt
+      "$GTOK" encode -m $type-$name.model --binary --encoder sentencepiece "$text" -o reference.bin
+      check "$type model of $name: gtok's encoder gives sentencepiece's ids on $(basename "$text")" \
+        cmp -s ids.bin reference.bin
     done
   done
 done

@@ -1,6 +1,7 @@
 // Fuzz the tokenizer's exactness: for any bytes x, decode(encode(x)) == x, with a BPE and a
-// char model trained at start-up on a small corpus made here. Strict encoding either succeeds
-// with the same ids or names the first ill-formed byte.
+// char model trained at start-up on a small corpus made here. The native encoders must give
+// sentencepiece's own ids. Strict encoding either succeeds with the same ids or names the first
+// ill-formed byte.
 #include <unistd.h>
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 namespace {
 std::vector<gen::Tokenizer>* models;
+std::vector<gen::Tokenizer>* references;  // the same models, encoding through sentencepiece
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -27,11 +29,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   if (fd < 0 || write(fd, corpus.data(), corpus.size()) != static_cast<ssize_t>(corpus.size())) std::abort();
   close(fd);
   models = new std::vector<gen::Tokenizer>();
+  references = new std::vector<gen::Tokenizer>();
   for (const char* type : {"bpe", "char"}) {
     gen::TokenizerTrainOptions options;
     options.model_type = type;
     options.vocab_size = type[0] == 'b' ? 320 : 0;
     models->push_back(gen::Tokenizer::from_bytes(gen::tokenizer_train({path}, options), type));
+    references->push_back(gen::Tokenizer::from_bytes(models->back().serialized(), type));
+    references->back().use_sentencepiece_encoder();
   }
   unlink(path);
   return 0;
@@ -39,9 +44,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  for (const auto& tok : *models) {
+  for (size_t m = 0; m < models->size(); ++m) {
+    const gen::Tokenizer& tok = (*models)[m];
     std::vector<uint32_t> ids = tok.encode(text);
     if (tok.decode(ids) != text) std::abort();
+    if ((*references)[m].encode(text) != ids) std::abort();
     std::vector<uint32_t> strict_ids;
     try {
       tok.encode(text, strict_ids, gen::Tokenizer::Strictness{true, "fuzz", 0});

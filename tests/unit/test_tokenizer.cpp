@@ -210,3 +210,25 @@ TEST_CASE("training and loading errors are clear") {
   CHECK_THROWS_AS(Tokenizer::load("/nonexistent.model"), Error);
   unlink(empty.c_str());
 }
+
+TEST_CASE("the native BPE and char encoders give exactly sentencepiece's ids") {
+  std::vector<std::string> texts = hard_texts();
+  texts.push_back(read_file(corpus_path()));
+  for (const char* type : {"bpe", "char"}) {
+    CAPTURE(type);
+    const Tokenizer& native = models().at(type);
+    CHECK(std::string(native.encoder_name()) == std::string(type) + " (native)");
+    Tokenizer reference = Tokenizer::from_bytes(native.serialized(), "reference");
+    reference.use_sentencepiece_encoder();
+    for (const auto& text : texts) {
+      CAPTURE(text.substr(0, 100));
+      CHECK(native.encode(text) == reference.encode(text));
+    }
+  }
+  // Without byte fallback too (unknown characters, merged runs of <unk>).
+  Tokenizer native = train("bpe", 200, false);
+  Tokenizer reference = Tokenizer::from_bytes(native.serialized(), "reference");
+  reference.use_sentencepiece_encoder();
+  for (const auto& text : texts) CHECK(native.encode(text) == reference.encode(text));
+  CHECK(std::string(models().at("unigram").encoder_name()) == "sentencepiece");
+}
