@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -140,6 +141,8 @@ void add_encode_command(CLI::App& app, EncodeArgs& args) {
 int run_encode(EncodeArgs& args) {
   gen::Tokenizer tok = load_model(args.common.model);
   if (args.encoder == "sentencepiece") tok.use_sentencepiece_encoder();
+  if (args.binary && args.common.output == "-" && isatty(STDOUT_FILENO))
+    throw gen::UsageError("binary ids are not written to a terminal: use -o FILE or a pipe");
   gen::Output out(args.common.output);
   gen::TokenFormat format = args.binary ? gen::TokenFormat::binary : gen::TokenFormat::text;
   gen::TokenWriter writer(out, format, tok.newline_id());
@@ -401,11 +404,19 @@ Run 'gtok COMMAND --help' for a command's options. '-' means stdin or stdout.)")
   add_count_command(app, count);
   add_show_command(app, show);
   add_vocab_command(app, vocab);
+  // The command named on the line, for "unknown command" and for pointing at its --help.
+  std::string named;
+  for (int i = 1; i < argc && named.empty(); ++i)
+    if (argv[i][0] != '-') named = argv[i];
+  bool known = false;
+  for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == named;
+  if (!named.empty() && !known)
+    throw gen::UsageError(fmt::format("unknown command '{}' (train, encode, decode, count, show or vocab)", named));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    throw gen::UsageError(e.what());
+    throw gen::UsageError(fmt::format("{} (see gtok {}--help)", e.what(), named.empty() ? "" : named + " "));
   }
   const std::string chosen = app.get_subcommands().front()->get_name();
   if (chosen == "train") return run_train(train);

@@ -35,7 +35,9 @@ int tool_main(const char* tool, int argc, char** argv, const std::function<int(i
   } catch (const Interrupted&) {
     return 130;
   } catch (const UsageError& e) {
-    return report(std::string(e.what()) + " (see " + tool + " --help)", 2);
+    std::string message = e.what();
+    if (message.find("--help)") == std::string::npos) message += std::string(" (see ") + tool + " --help)";
+    return report(message, 2);
   } catch (const Error& e) {
     return report(e.what(), 1);
   } catch (const std::bad_alloc&) {

@@ -368,7 +368,9 @@ void Tokenizer::init() {
   int newline = sp.PieceToId("\n");
   newline_id_ = newline != sp.unk_id() && sp.IdToPiece(newline) == "\n" ? newline : byte_ids_[static_cast<unsigned char>('\n')];
   int space = sp.PieceToId(kSpaceSymbol);
-  space_id_ = space != sp.unk_id() && sp.IdToPiece(space) == kSpaceSymbol ? space : -1;
+  // The id that stands for one space: the "▁" piece, or else (a word model with a small
+  // vocabulary may lack it) the byte piece <0x20>.
+  space_id_ = space != sp.unk_id() && sp.IdToPiece(space) == kSpaceSymbol ? space : byte_ids_[' '];
 
   // The native encoders reproduce sentencepiece for models that normalize nothing but spaces.
   bool plain = facts.normalizer_name == "identity" && !facts.has_charsmap && !facts.add_dummy_prefix &&
@@ -466,7 +468,8 @@ void Tokenizer::encode_segment(std::string_view segment, std::vector<uint32_t>& 
   size_t n = piece_ids.size();
   for (size_t k = 0; k < n; ++k) {
     int id = piece_ids[k];
-    // An escaped space that fell back to bytes becomes the space piece again.
+    // An escaped space that fell back to bytes becomes a space token again, so that byte tokens
+    // E2 96 81 can only mean a literal U+2581.
     if (id == e2 && space_id_ >= 0 && k + 2 < n && piece_ids[k + 1] == x96 && piece_ids[k + 2] == x81) {
       ids.push_back(static_cast<uint32_t>(space_id_));
       k += 2;

@@ -17,7 +17,7 @@
 //   lines end). Bytes sentencepiece cannot carry are emitted as byte tokens directly: bytes of
 //   ill-formed UTF-8, and the character U+2581 '▁' itself, which sentencepiece uses for the
 //   space. Byte tokens that sentencepiece emits for an escaped space are turned back into the
-//   "▁" piece, so that a byte token always means that raw byte.
+//   "▁" piece (or <0x20> if the model has none), so that a byte token always means that raw byte.
 // - Decoding: each id has one fixed surface string (a piece with ▁ as space, a byte piece as
 //   its byte, control pieces as nothing), so decoding is a table lookup and can stream.
 // A model without byte fallback cannot carry characters outside its vocabulary: they become

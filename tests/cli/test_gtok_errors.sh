@@ -87,6 +87,8 @@ run "$GTOK" train --model-type nope corpus.txt -o x.model
 expect_error 2 ".*nope" "unknown model type"
 run "$GTOK" train --vocab-size 0 corpus.txt -o x.model
 expect_error 2 ".*vocab-size" "vocab size 0"
+run "$GTOK" bogus corpus.txt
+expect_error 2 "unknown command 'bogus'" "unknown command"
 run "$GTOK" encode -m tok.model --frobnicate corpus.txt
 expect_error 2 ".*frobnicate" "unknown option"
 run "$GTOK" encode -m tok.model --pieces --binary corpus.txt

@@ -26,6 +26,10 @@ for type in bpe unigram char word; do
     done
   done
 done
+# A word model too small to hold the space piece: spaces go through the byte piece <0x20>.
+"$GTOK" train -q --model-type word --vocab-size 500 "$shakespeare" -o word-500.model
+"$GTOK" encode -m word-500.model "$shakespeare" | "$GTOK" decode -m word-500.model -o back.txt
+check "word model with 500 pieces: exact round trip of tinyshakespeare" cmp -s "$shakespeare" back.txt
 run "$GTOK" count -m char-tinyshakespeare.model "$shakespeare"
 check "char model: one token per character of tinyshakespeare" \
   test "$(awk -F'\t' 'NR == 2 {print $2 == $3}' out)" = 1

@@ -232,3 +232,19 @@ TEST_CASE("the native BPE and char encoders give exactly sentencepiece's ids") {
   for (const auto& text : texts) CHECK(native.encode(text) == reference.encode(text));
   CHECK(std::string(models().at("unigram").encoder_name()) == "sentencepiece");
 }
+
+TEST_CASE("a word model without the space piece still round-trips (spaces become <0x20>)") {
+  std::string corpus;
+  for (int i = 0; i < 500; ++i) corpus += "alpha beta gamma delta alpha beta\n";  // single spaces only
+  std::string path = write_temp(corpus);
+  TokenizerTrainOptions options;
+  options.model_type = "word";
+  options.vocab_size = 264;
+  Tokenizer tok = Tokenizer::from_bytes(tokenizer_train({path}, options), "word.model");
+  bool has_space_piece = false;
+  for (uint32_t id = 0; id < tok.vocab_size(); ++id) has_space_piece |= tok.piece(id) == "\xE2\x96\x81";
+  CHECK_FALSE(has_space_piece);
+  CHECK(tok.exact());
+  for (const auto& text : hard_texts()) CHECK(tok.decode(tok.encode(text)) == text);
+  unlink(path.c_str());
+}
