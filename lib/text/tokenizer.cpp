@@ -4,6 +4,8 @@
 #include <sentencepiece_trainer.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <cstring>
 #include <unordered_map>
 
@@ -370,7 +372,7 @@ void Tokenizer::init() {
   int space = sp.PieceToId(kSpaceSymbol);
   // The id that stands for one space: the "▁" piece, or else (a word model with a small
   // vocabulary may lack it) the byte piece <0x20>.
-  space_id_ = space != sp.unk_id() && sp.IdToPiece(space) == kSpaceSymbol ? space : byte_ids_[' '];
+  space_id_ = space != sp.unk_id() && sp.IdToPiece(space) == kSpaceSymbol ? space : byte_ids_[static_cast<unsigned char>(' ')];
 
   // The native encoders reproduce sentencepiece for models that normalize nothing but spaces.
   bool plain = facts.normalizer_name == "identity" && !facts.has_charsmap && !facts.add_dummy_prefix &&
@@ -382,6 +384,15 @@ void Tokenizer::init() {
             : facts.model_type == 2 ? Engine::bpe
             : facts.model_type == 4 ? Engine::character
                                     : Engine::sentencepiece;
+  // BPE chunks are independent unless some piece has a space after a non-space character.
+  bpe_chunkable_ = true;
+  for (const auto& [piece, id] : normal_ids_) {
+    size_t first_other = 0;
+    while (piece.compare(first_other, kSpaceSymbol.size(), kSpaceSymbol) == 0) first_other += kSpaceSymbol.size();
+    if (piece.find(kSpaceSymbol, first_other) != std::string_view::npos) bpe_chunkable_ = false;
+  }
+  static std::atomic<uint64_t> serials{0};
+  serial_ = ++serials;
   // A foreign model may add a dummy prefix or normalize; find out with a probe.
   const std::string probe = " A  b\tc. 1\n";
   exact_ = newline_id_ >= 0 && has_byte_fallback() && decode(encode(probe)) == probe;
@@ -589,8 +600,54 @@ void Tokenizer::encode_native(std::string_view segment, std::vector<int>& out) c
     return;
   }
 
-  // BPE, as sentencepiece's bpe_model.cc Model::Encode: start from characters; repeatedly merge
-  // the adjacent pair whose union is the highest-scoring piece (ties: the leftmost pair).
+  // BPE. When no piece can cross from a non-space character into a following "▁" (true for
+  // models trained with split_by_whitespace, checked at load), the text falls into independent
+  // chunks "▁▁word", and merging each alone gives what merging the whole would. Words repeat,
+  // so each thread remembers the ids of chunks it has seen (for this tokenizer only).
+  if (!bpe_chunkable_) {
+    bpe_merge(text, [&](std::string_view piece) { emit_native(piece, lookup(piece), out, previous_unknown); });
+    return;
+  }
+  struct ChunkCache {
+    uint64_t owner = 0;
+    std::unordered_map<std::string, std::vector<int>> ids;
+  };
+  thread_local ChunkCache cache;
+  if (cache.owner != serial_ || cache.ids.size() > (size_t{1} << 16)) {
+    cache.ids.clear();
+    cache.owner = serial_;
+  }
+  thread_local std::vector<int> chunk_ids;
+  thread_local std::string key;
+  for (size_t begin = 0; begin < text.size();) {
+    // The chunk: spaces, then everything up to the next space that follows a non-space.
+    size_t end = begin;
+    while (end < text.size() && text.compare(end, kSpaceSymbol.size(), kSpaceSymbol) == 0) end += kSpaceSymbol.size();
+    while (end < text.size() && text.compare(end, kSpaceSymbol.size(), kSpaceSymbol) != 0) ++end;
+    std::string_view chunk = text.substr(begin, end - begin);
+    begin = end;
+    key.assign(chunk);
+    auto found = cache.ids.find(key);
+    if (found != cache.ids.end()) {
+      out.insert(out.end(), found->second.begin(), found->second.end());
+      previous_unknown = false;  // cached chunks hold no <unk>
+      continue;
+    }
+    chunk_ids.clear();
+    bool unknown = false;
+    bpe_merge(chunk, [&](std::string_view piece) {
+      int id = lookup(piece);
+      unknown |= static_cast<uint32_t>(id) == unk_id_;
+      chunk_ids.push_back(id);
+      emit_native(piece, id, out, previous_unknown);
+    });
+    if (!unknown) cache.ids.emplace(key, chunk_ids);
+  }
+}
+
+void Tokenizer::bpe_merge(std::string_view text, const std::function<void(std::string_view)>& piece_out) const {
+  // As sentencepiece's bpe_model.cc Model::Encode: start from characters; repeatedly merge the
+  // adjacent pair whose union is the highest-scoring piece (ties: the leftmost pair).
   struct Symbol {
     int prev, next;
     uint32_t begin, size;
@@ -608,7 +665,7 @@ void Tokenizer::encode_native(std::string_view segment, std::vector<int>& out) c
   symbols.clear();
   agenda.clear();
   for (size_t i = 0; i < text.size();) {
-    uint32_t n = static_cast<uint32_t>(char_length(i));
+    uint32_t n = static_cast<uint32_t>(std::max<size_t>(1, utf8_char_length(text, i)));
     int index = static_cast<int>(symbols.size());
     symbols.push_back({index - 1, i + n < text.size() ? index + 1 : -1, static_cast<uint32_t>(i), n});
     i += n;
@@ -637,10 +694,8 @@ void Tokenizer::encode_native(std::string_view segment, std::vector<int>& out) c
     maybe_add_pair(left.prev, top.left);
     maybe_add_pair(top.left, left.next);
   }
-  for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[static_cast<size_t>(i)].next) {
-    std::string_view piece = text.substr(symbols[static_cast<size_t>(i)].begin, symbols[static_cast<size_t>(i)].size);
-    emit_native(piece, lookup(piece), out, previous_unknown);
-  }
+  for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[static_cast<size_t>(i)].next)
+    piece_out(text.substr(symbols[static_cast<size_t>(i)].begin, symbols[static_cast<size_t>(i)].size));
 }
 
 }  // namespace gen

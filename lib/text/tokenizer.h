@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -122,9 +123,12 @@ class Tokenizer {
   void encode_native(std::string_view segment, std::vector<int>& out) const;
   void emit_native(std::string_view piece, int id, std::vector<int>& out, bool& previous_unknown) const;
   int lookup(std::string_view piece) const;
+  void bpe_merge(std::string_view text, const std::function<void(std::string_view)>& piece_out) const;
 
   enum class Engine { sentencepiece, bpe, character };
   Engine engine_ = Engine::sentencepiece;
+  bool bpe_chunkable_ = false;
+  uint64_t serial_ = 0;  // identifies this tokenizer to per-thread caches
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
   std::string serialized_;
