@@ -34,7 +34,7 @@ test-sanitize: deps
 	  ctest --test-dir $(BUILD)-asan --output-on-failure --label-exclude corpus
 
 test-fuzz: deps
-	@CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_FUZZ=ON -DBUILD_TESTING=ON >/dev/null
+	@CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_FUZZ=ON -DGEN_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD)-fuzz --target fuzz_token_stream fuzz_tokenizer_roundtrip
 	bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 

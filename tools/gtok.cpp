@@ -32,11 +32,11 @@ struct Common {
   bool quiet = false;
 };
 
-gen::Tokenizer load_model(const std::string& path) {
+gen::Tokenizer load_model(const std::string& path, bool strict = false) {
   gen::Tokenizer tok = gen::Tokenizer::load(path);
-  if (tok.has_byte_fallback() && !tok.exact())
-    gen::warn(path + ": this model was not trained by gtok (it normalizes text or adds a dummy prefix): "
-                     "decode(encode(text)) may differ from the text");
+  if (tok.normalizes() && !strict)  // strict encoding checks the round trip instead
+    gen::warn(path + ": this model normalizes text (it was not trained by gtok): decode(encode(text)) may differ "
+                     "from the text");
   return tok;
 }
 
@@ -60,7 +60,7 @@ struct TrainArgs {
 void add_train_command(CLI::App& app, TrainArgs& args) {
   auto* cmd = app.add_subcommand("train", "Train a tokenizer on text files (or stdin)");
   cmd->add_option("inputs", args.common.inputs, "Text files; - is stdin (default)");
-  cmd->add_option("-o,--output", args.common.output, "Where to write the model (tok.model)")->required();
+  cmd->add_option("-o,--output", args.common.output, "Where to write the model, e.g. tok.model")->required();
   cmd->add_option("--model-type", args.options.model_type, "bpe, unigram, char or word")
       ->check(CLI::IsMember({"bpe", "unigram", "char", "word"}))
       ->capture_default_str();
@@ -73,7 +73,7 @@ void add_train_command(CLI::App& app, TrainArgs& args) {
                   "Share of characters the vocabulary must cover; the rest fall back to bytes "
                   "(default 1.0 for char, 0.9995 otherwise)")
       ->check(CLI::Range(0.5, 1.0));
-  cmd->add_option("--seed", args.options.seed, "Seed for sentencepiece's sampling")->capture_default_str();
+  cmd->add_option("--seed", args.options.seed, "Seed for sentencepiece's sampling: the same seed and --threads give the same model")->capture_default_str();
   cmd->add_option("--threads", args.common.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_flag("--verbose", args.options.verbose, "Show sentencepiece's own log");
   cmd->add_flag("-q,--quiet", args.common.quiet, "No summary on stderr");
@@ -89,15 +89,33 @@ int run_train(TrainArgs& args) {
   gen::Output out(args.common.output);  // a bad output path fails before the work
   auto start = std::chrono::steady_clock::now();
   gen::TrainingText read;
+  // On a terminal, say what is going on while sentencepiece trains (it can take a while), and
+  // erase the line afterwards, so that an error stays the one line on the screen.
+  bool status_line = !args.common.quiet && isatty(STDERR_FILENO);
+  if (status_line)
+    args.options.on_start = [&](const gen::TrainingText& text) {
+      std::fprintf(stderr, "gtok: training a %s tokenizer on %llu lines (%s) ...", args.options.model_type.c_str(),
+                   static_cast<unsigned long long>(text.lines),
+                   gen::Progress::format_amount(static_cast<double>(text.bytes), "B").c_str());
+    };
+  struct EraseLine {
+    bool active;
+    ~EraseLine() {
+      if (active) std::fputs("\r\x1b[K", stderr);
+    }
+  } erase{status_line};
   std::string model = gen::tokenizer_train(args.common.inputs, args.options, &read);
+  if (status_line) std::fputs("\r\x1b[K", stderr);
+  erase.active = false;
   gen::Tokenizer tok = gen::Tokenizer::from_bytes(model, args.common.output);
   out.write(model);
   out.commit();
   if (!args.common.quiet) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "gtok: %s: %s model, %u pieces, from %llu lines (%s) in %.1f s\n", args.common.output.c_str(),
+    std::fprintf(stderr, "gtok: %s: %s model, %u pieces, from %llu line%s (%s) in %.1f s\n", args.common.output.c_str(),
                  args.options.model_type.c_str(), tok.vocab_size(), static_cast<unsigned long long>(read.lines),
-                 gen::Progress::format_amount(static_cast<double>(read.bytes), "B").c_str(), seconds);
+                 read.lines == 1 ? "" : "s", gen::Progress::format_amount(static_cast<double>(read.bytes), "B").c_str(),
+                 seconds);
   }
   return 0;
 }
@@ -118,7 +136,7 @@ void add_model_option(CLI::App* cmd, Common& common) {
 void add_encode_command(CLI::App& app, EncodeArgs& args) {
   auto* cmd = app.add_subcommand("encode", "Text to token ids");
   add_model_option(cmd, args.common);
-  cmd->add_option("inputs", args.common.inputs, "Text files, read one after another; - is stdin (default)");
+  cmd->add_option("inputs", args.common.inputs, "Text files, each encoded on its own (a file without a final newline does not run into the next); - is stdin (default)");
   cmd->add_option("-o,--output", args.common.output, "Where to write the ids; - is stdout (default)");
   auto* binary = cmd->add_flag("--binary", args.binary, "Binary ids (magic GIDS, little-endian uint32) instead of text");
   cmd->add_flag("--pieces", args.pieces, "Print the pieces instead of ids")->excludes(binary);
@@ -139,7 +157,7 @@ void add_encode_command(CLI::App& app, EncodeArgs& args) {
 }
 
 int run_encode(EncodeArgs& args) {
-  gen::Tokenizer tok = load_model(args.common.model);
+  gen::Tokenizer tok = load_model(args.common.model, args.strict);
   if (args.encoder == "sentencepiece") tok.use_sentencepiece_encoder();
   if (args.binary && args.common.output == "-" && isatty(STDOUT_FILENO))
     throw gen::UsageError("binary ids are not written to a terminal: use -o FILE or a pipe");
@@ -203,7 +221,7 @@ void add_decode_command(CLI::App& app, Common& args) {
   cmd->footer(R"(Examples:
   gtok decode -m tok.model corpus.ids > corpus.txt
   gsample lm.st --ids | gtok decode -m tok.model
-  echo "464 2241 271" | gtok decode -m tok.model)");
+  echo "300 301 302 3" | gtok decode -m tok.model)");
 }
 
 int run_decode(Common& args) {
@@ -309,10 +327,10 @@ struct ShowArgs {
 };
 
 void add_show_command(CLI::App& app, ShowArgs& args) {
-  auto* cmd = app.add_subcommand("show", "Show how text splits into pieces: un|believ|able");
+  auto* cmd = app.add_subcommand("show", "Show how text splits into pieces, marked: un|bel|iev|able");
   add_model_option(cmd, args.common);
-  cmd->add_option("text", args.text, "Text to show (words are joined by spaces); without it, read --file or stdin");
-  cmd->add_option("-f,--file", args.file, "Read the text from this file (- is stdin)");
+  auto* text = cmd->add_option("text", args.text, "Text to show (words are joined by spaces); without it, read --file or stdin");
+  cmd->add_option("-f,--file", args.file, "Read the text from this file (- is stdin)")->excludes(text);
   cmd->add_flag("--ids", args.ids, "Show each piece's id after it: un(359)");
   cmd->add_option("--separator", args.separator, "What marks a boundary")->capture_default_str();
   cmd->footer(R"(Byte tokens show as <0xNN>, the newline token as \n at the end of its line.
@@ -377,7 +395,7 @@ int run_vocab(Common& args) {
   gen::Output out(args.output);
   out.write("id\tpiece\tscore\ttype\n");
   for (uint32_t id = 0; id < tok.vocab_size(); ++id)
-    out.write(fmt::format("{}\t{}\t{}\t{}\n", id, tok.piece_display(id), tok.score(id), tok.piece_type(id)));
+    out.write(fmt::format("{}\t{}\t{}\t{}\n", id, tok.piece_display(id), tok.score(id) + 0.0f, tok.piece_type(id)));
   out.commit();
   return 0;
 }
@@ -390,7 +408,7 @@ int run(int argc, char** argv) {
   gtok train corpus.txt -o tok.model
   gtok encode -m tok.model corpus.txt > corpus.ids
   gtok decode -m tok.model corpus.ids | cmp - corpus.txt     # exact round trip
-  gtok show -m tok.model "unbelievable"                      # un|believ|able
+  gtok show -m tok.model "unbelievable"                      # un|bel|iev|able
 Run 'gtok COMMAND --help' for a command's options. '-' means stdin or stdout.)");
   TrainArgs train;
   EncodeArgs encode;
@@ -408,6 +426,10 @@ Run 'gtok COMMAND --help' for a command's options. '-' means stdin or stdout.)")
   std::string named;
   for (int i = 1; i < argc && named.empty(); ++i)
     if (argv[i][0] != '-') named = argv[i];
+  if (named == "help") {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  }
   bool known = false;
   for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == named;
   if (!named.empty() && !known)

@@ -15,6 +15,7 @@
 namespace gen {
 
 Input::Input(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) throw UsageError("an input file name is empty");
   if (path_ == "-") {
     fd_ = STDIN_FILENO;
     return;
@@ -70,30 +71,58 @@ std::string read_file(const std::string& path, size_t max_bytes) {
 }
 
 Output::Output(std::string path) : path_(std::move(path)) {
+  buffer_.reserve(kBufferSize);
+  if (path_.empty()) throw UsageError("an output file name is empty");
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
-  } else {
-    // The temporary file sits beside the destination so that rename() is atomic.
-    size_t slash = path_.rfind('/');
-    std::string folder = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
-    std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-    if (base.empty() || base == "." || base == "..") throw Error(path_, "not a file name");
-    struct stat info;
-    if (stat(path_.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) throw Error(path_, "is a directory");
-    temp_path_ = folder + "." + base + ".tmp.XXXXXX";
-    fd_ = mkostemp(temp_path_.data(), O_CLOEXEC);
-    if (fd_ < 0) throw Error(path_, system_reason("cannot create", errno));
-    temp_slot_ = register_temp_file(temp_path_);
-    // mkstemp makes the file 0600; give it the mode a plain open() would: 0666 less umask.
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd_, 0666 & ~mask);
+    return;
   }
-  buffer_.reserve(kBufferSize);
+  struct stat info;
+  bool exists = stat(path_.c_str(), &info) == 0;  // follows symbolic links
+  if (exists && S_ISDIR(info.st_mode)) throw Error(path_, "is a directory");
+  if (exists && !S_ISREG(info.st_mode)) {
+    // A device or a FIFO (/dev/null, a named pipe): written straight through, never replaced.
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) throw Error(path_, system_reason("cannot open", errno));
+    direct_ = true;
+    return;
+  }
+  // A regular file, or none yet: the temporary file sits beside the real destination (a
+  // symbolic link is followed, not replaced) so that rename() is atomic.
+  std::string target = path_;
+  mode_t mask = umask(0);
+  umask(mask);
+  mode_t mode = 0666 & ~mask;
+  if (exists) {
+    if (access(path_.c_str(), W_OK) != 0) throw Error(path_, system_reason("cannot write", errno));
+    if (char* real = realpath(path_.c_str(), nullptr)) {
+      target = real;
+      std::free(real);
+    }
+    mode = info.st_mode & 07777;
+  }
+  size_t slash = target.rfind('/');
+  std::string folder = slash == std::string::npos ? "" : target.substr(0, slash + 1);
+  std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
+  if (base.empty() || base == "." || base == "..") throw Error(path_, "not a file name");
+  // Keep the temporary name within NAME_MAX (255) even for a long destination name.
+  temp_path_ = folder + "." + base.substr(0, 200) + ".tmp.XXXXXX";
+  fd_ = mkostemp(temp_path_.data(), O_CLOEXEC);
+  if (fd_ < 0) {
+    temp_path_.clear();
+    throw Error(path_, system_reason("cannot create", errno));
+  }
+  temp_slot_ = register_temp_file(temp_path_);
+  target_ = target;
+  // mkstemp makes the file 0600: give it the mode of the file it replaces, or the mode a plain
+  // open() would (0666 less umask), and as root keep the replaced file's owner.
+  fchmod(fd_, mode);
+  if (exists && geteuid() == 0) (void)!fchown(fd_, info.st_uid, info.st_gid);
 }
 
 Output::~Output() {
   if (!committed_) discard();
+  if (direct_ && fd_ >= 0) ::close(fd_);
 }
 
 void Output::discard() {
@@ -138,6 +167,12 @@ void Output::flush() {
 void Output::commit() {
   flush();
   committed_ = true;
+  if (direct_) {
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) throw Error(path_, system_reason("write error", errno));
+    return;
+  }
   if (temp_path_.empty()) return;  // stdout: close_stdout() checks it at exit
   if (fsync(fd_) != 0) {
     int err = errno;
@@ -151,7 +186,7 @@ void Output::commit() {
     throw Error(path_, system_reason("write error", err));
   }
   fd_ = -1;
-  if (rename(temp_path_.c_str(), path_.c_str()) != 0) {
+  if (rename(temp_path_.c_str(), target_.c_str()) != 0) {
     int err = errno;
     discard();
     throw Error(path_, system_reason("cannot rename into place", err));

@@ -1,10 +1,12 @@
 // Reading and writing files, where "-" means stdin or stdout.
 //
-// Output is atomic: it writes to a hidden temporary file in the destination's folder, and
-// commit() flushes, fsyncs and renames it into place. Until then the destination is
-// untouched; if the Output is destroyed without commit() (an exception), or SIGINT/SIGTERM
-// arrives, the temporary file is removed. Every write is checked; a write to a closed pipe
-// throws BrokenPipe.
+// Output to a regular file is atomic: it writes to a hidden temporary file in the destination's
+// folder, and commit() flushes, fsyncs and renames it into place. Until then the destination
+// is untouched; if the Output is destroyed without commit() (an exception), or SIGINT/SIGTERM
+// arrives, the temporary file is removed. The replacement keeps the old file's mode (and, as
+// root, its owner); a symbolic link is followed, so its target is replaced, not the link; a
+// read-only file is refused. A device or FIFO (/dev/null, a named pipe) is written straight
+// through. Every write is checked; a write to a closed pipe throws BrokenPipe.
 //
 //   gen::Output out(path);            // path or "-"
 //   out.write("hello\n");
@@ -89,6 +91,8 @@ class Output {
 
   std::string path_;
   std::string temp_path_;
+  std::string target_;   // where the temporary file is renamed to (symbolic links resolved)
+  bool direct_ = false;  // a device or FIFO, written without a temporary file
   int fd_ = -1;
   int temp_slot_ = -1;
   bool committed_ = false;

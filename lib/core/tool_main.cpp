@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <new>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "core/files.h"
 #include "core/signals.h"
@@ -13,15 +15,29 @@ namespace gen {
 namespace {
 const char* g_tool = "gen";
 
+// One line, always: control characters (a newline in a file name) are shown escaped.
+std::string one_line(const std::string& message) {
+  std::string line;
+  for (char c : message) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\n') line += "\\n";
+    else if (c == '\t') line += "\\t";
+    else if (c == '\r') line += "\\r";
+    else if (u < 0x20 || u == 0x7f) line += fmt::format("\\x{:02x}", u);
+    else line.push_back(c);
+  }
+  return line;
+}
+
 int report(const std::string& message, int code) {
-  std::fprintf(stderr, "%s: %s\n", g_tool, message.c_str());
+  std::fprintf(stderr, "%s: %s\n", g_tool, one_line(message).c_str());
   return code;
 }
 }  // namespace
 
 const char* tool_name() { return g_tool; }
 
-void warn(const std::string& message) { std::fprintf(stderr, "%s: warning: %s\n", g_tool, message.c_str()); }
+void warn(const std::string& message) { std::fprintf(stderr, "%s: warning: %s\n", g_tool, one_line(message).c_str()); }
 
 int tool_main(const char* tool, int argc, char** argv, const std::function<int(int, char**)>& body) {
   g_tool = tool;

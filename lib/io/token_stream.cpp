@@ -79,14 +79,22 @@ bool TokenReader::next(uint32_t& id) {
   token_line_ = line_;
   token_column_ = column_;
   ++count_;
-  std::string word;  // the first 24 bytes of it: enough for any valid id, and for a message
+  // At most 25 bytes of it: more than any valid id, enough for a message, and bounded when the
+  // input is endless (/dev/zero).
+  std::string word;
   size_t length = 0, digits = 0;
-  while ((c = peek()) >= 0 && !is_space(c)) {
-    if (length++ < 24) word.push_back(static_cast<char>(c));
+  while (length < 25 && (c = peek()) >= 0 && !is_space(c)) {
+    word.push_back(static_cast<char>(c));
     digits += c >= '0' && c <= '9';
+    ++length;
     advance();
   }
-  if (length > word.size()) word += "...";
+  if (length == 25 && (c = peek()) >= 0 && !is_space(c)) {
+    word.resize(24);
+    word += "...";
+    if (digits == length) ++digits;  // a long number: "too large", not "not an id"
+    ++length;                        // too long to be an id, whatever follows
+  }
   if (digits != length) {
     bool negative = length > 1 && word[0] == '-' && digits == length - 1;
     if (negative) throw Error(where(), fmt::format("negative token id {}", word));

@@ -4,6 +4,7 @@
 #include <sentencepiece_trainer.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <functional>
 #include <cstring>
@@ -241,11 +242,41 @@ std::string join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// Feeds the sentences read beforehand to the trainer.
+class VectorIterator : public sentencepiece::SentenceIterator {
+ public:
+  explicit VectorIterator(const std::vector<std::string>& sentences) : sentences_(sentences) {}
+  bool done() const override { return next_ >= sentences_.size(); }
+  void Next() override { ++next_; }
+  const std::string& value() const override { return sentences_[next_]; }
+  sentencepiece::util::Status status() const override { return {}; }
+
+ private:
+  const std::vector<std::string>& sentences_;
+  size_t next_ = 0;
+};
+
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
+}
+
 // sentencepiece's messages read "Internal: ./src/x.cc(660) [(a) == (b)] Vocabulary size ...";
-// keep the sentence after the bracket.
+// keep the sentence after the bracket (or the condition, if that is all there is), with
+// options named as gtok spells them.
 std::string clean_message(const std::string& message) {
-  size_t bracket = message.find("] ");
-  return bracket == std::string::npos ? message : message.substr(bracket + 2);
+  size_t open = message.find(" [");
+  size_t close = message.find("] ");
+  std::string text = message;
+  if (close != std::string::npos) {
+    text = message.substr(close + 2);
+    if (text.find_first_not_of(' ') == std::string::npos && open != std::string::npos && open < close)
+      text = "sentencepiece requires " + message.substr(open + 2, close - open - 2);
+  }
+  replace_all(text, "decrease character_coverage with --character_coverage option", "lower --character-coverage");
+  replace_all(text, "character_coverage", "--character-coverage");
+  replace_all(text, "Increase vocab_size", "Increase --vocab-size");
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
 }
 
 }  // namespace
@@ -259,6 +290,16 @@ std::string tokenizer_train(const std::vector<std::string>& paths, const Tokeniz
   bool is_char = type == "char";
   int vocab_size = options.vocab_size > 0 ? options.vocab_size : is_char ? 1 << 20 : 4096;
   double coverage = options.character_coverage >= 0 ? options.character_coverage : is_char ? 1.0 : 0.9995;
+  if (std::isnan(options.character_coverage)) throw UsageError("--character-coverage must be a number");
+  double lowest_coverage = is_char ? 0.98 : 0.5;  // sentencepiece's limit for char models
+  if (!(coverage >= lowest_coverage && coverage <= 1.0))  // also rejects NaN
+    throw UsageError(fmt::format("--character-coverage must be in [{}, 1] for a {} model", lowest_coverage, type));
+  // <unk>, <s>, </s>, the newline, the 256 byte pieces, and at least one more.
+  int fewest = 4 + (options.byte_fallback ? 256 : 0) + 1;
+  if (options.vocab_size > 0 && options.vocab_size < fewest)
+    throw Error(join(paths), fmt::format("vocab size {} cannot be reached for a {} model: it needs at least {} pieces "
+                                         "(<unk>, <s>, </s>, the newline{}, and the characters of the text)",
+                                         vocab_size, type, fewest, options.byte_fallback ? ", 256 byte pieces" : ""));
 
   std::unordered_map<std::string, std::string> args = {
       {"model_type", type},
@@ -281,19 +322,30 @@ std::string tokenizer_train(const std::vector<std::string>& paths, const Tokeniz
   if (is_char && options.vocab_size == 0) args["hard_vocab_limit"] = "false";
   sentencepiece::SetRandomGeneratorSeed(options.seed);
 
+  // Read everything first: an empty input fails before any training, and the caller can say
+  // how much text there is.
   TrainingText text;
+  std::vector<std::string> sentences;
   LineIterator lines(paths, text);
-  std::string model;
-  auto status = sentencepiece::SentencePieceTrainer::Train(args, &lines, &model);
+  for (; !lines.done(); lines.Next()) sentences.push_back(lines.value());
   if (read) *read = text;
-  if (text.bytes == 0 || text.lines == 0) throw Error(name, "no text to train on (empty input)");
+  if (sentences.empty())
+    throw Error(name, text.bytes == 0 ? "no text to train on (empty input)" : "no text to train on (only empty lines)");
+  if (options.on_start) options.on_start(text);
+
+  VectorIterator iterator(sentences);
+  std::string model;
+  auto status = sentencepiece::SentencePieceTrainer::Train(args, &iterator, &model);
   if (!status.ok()) {
-    std::string message = clean_message(status.message());
-    if (message.find("Vocabulary size too high") != std::string::npos ||
-        message.find("smaller than required_chars") != std::string::npos || message.find("(vocab_size)") == 0 ||
-        std::string(status.message()).find("(vocab_size) >= (0)") != std::string::npos)
+    std::string raw = status.message();
+    std::string message = clean_message(raw);
+    if (raw.find("vocab_size") != std::string::npos || raw.find("Vocabulary size") != std::string::npos ||
+        raw.find("required_chars") != std::string::npos) {
+      if (message.rfind("sentencepiece requires", 0) == 0)
+        message = "too small for the special pieces, the byte pieces and the characters of this text";
       throw Error(name, fmt::format("vocab size {} cannot be reached for a {} model on this text: {}", vocab_size,
-                                    type, message.find("(vocab_size)") == 0 ? "too small" : message));
+                                    type, message));
+    }
     throw Error(name, "training failed: " + message);
   }
   return model;
@@ -378,24 +430,26 @@ void Tokenizer::init() {
   bool plain = facts.normalizer_name == "identity" && !facts.has_charsmap && !facts.add_dummy_prefix &&
                !facts.remove_extra_whitespaces && facts.escape_whitespaces && !facts.treat_whitespace_as_suffix &&
                !single_char_reserved;
+  normalizes_ = facts.normalizer_name != "identity" || facts.has_charsmap || facts.add_dummy_prefix ||
+                facts.remove_extra_whitespaces || !facts.escape_whitespaces || facts.treat_whitespace_as_suffix;
   for (const auto& piece : facts.pieces) plain &= piece.type != kUnused;
   for (size_t id = 0; id < pieces_.size(); ++id) plain &= types_[id] != kUserDefined || pieces_[id] == "\n";
   engine_ = !plain ? Engine::sentencepiece
             : facts.model_type == 2 ? Engine::bpe
             : facts.model_type == 4 ? Engine::character
                                     : Engine::sentencepiece;
-  // BPE chunks are independent unless some piece has a space after a non-space character.
-  bpe_chunkable_ = true;
+  // Text splits into independent chunks at each space that follows a non-space, unless some
+  // piece holds a space after a non-space character (models trained with split_by_whitespace
+  // never do).
+  pieces_split_at_spaces_ = true;
   for (const auto& [piece, id] : normal_ids_) {
     size_t first_other = 0;
     while (piece.compare(first_other, kSpaceSymbol.size(), kSpaceSymbol) == 0) first_other += kSpaceSymbol.size();
-    if (piece.find(kSpaceSymbol, first_other) != std::string_view::npos) bpe_chunkable_ = false;
+    if (piece.find(kSpaceSymbol, first_other) != std::string_view::npos) pieces_split_at_spaces_ = false;
   }
   static std::atomic<uint64_t> serials{0};
   serial_ = ++serials;
-  // A foreign model may add a dummy prefix or normalize; find out with a probe.
-  const std::string probe = " A  b\tc. 1\n";
-  exact_ = newline_id_ >= 0 && has_byte_fallback() && decode(encode(probe)) == probe;
+  exact_ = newline_id_ >= 0 && has_byte_fallback() && !normalizes_;
 }
 
 const char* Tokenizer::encoder_name() const {
@@ -410,18 +464,34 @@ const char* Tokenizer::encoder_name() const {
 }
 
 void Tokenizer::encode(std::string_view text, std::vector<uint32_t>& ids, const Strictness& strictness) const {
+  size_t first_id = ids.size();
+  encode_lines(text, ids, strictness);
+  if (!strictness.strict || exact_) return;
+  // Strict with a model that may change text (it normalizes): check the round trip itself.
+  std::string back;
+  for (size_t k = first_id; k < ids.size(); ++k) back += surfaces_[ids[k]];
+  if (back == text) return;
+  size_t at = 0;
+  while (at < back.size() && at < text.size() && back[at] == text[at]) ++at;
+  throw Error(strictness.name.empty() ? name_ : strictness.name,
+              fmt::format("byte offset {}: the text does not come back unchanged from {} (it normalizes text)",
+                          strictness.offset + at, name_));
+}
+
+void Tokenizer::encode_lines(std::string_view text, std::vector<uint32_t>& ids, const Strictness& strictness) const {
   size_t begin = 0;
   while (begin < text.size()) {
     size_t newline = text.find('\n', begin);
     size_t end = newline == std::string_view::npos ? text.size() : newline;
     encode_line(text.substr(begin, end - begin), ids, strictness, strictness.offset + begin);
     if (newline == std::string_view::npos) break;
-    if (newline_id_ < 0)
+    // A model with neither a newline piece nor byte fallback (not one of ours) gets <unk>.
+    if (newline_id_ < 0 && strictness.strict)
       throw Error(strictness.name.empty() ? name_ : strictness.name,
-                  fmt::format("{}: the tokenizer has no newline piece and no byte fallback, so it cannot encode a "
-                              "line break (byte offset {})",
-                              name_, strictness.offset + newline));
-    ids.push_back(static_cast<uint32_t>(newline_id_));
+                  fmt::format("byte offset {}: a line break cannot be represented by {} (it has no newline piece "
+                              "and no byte fallback)",
+                              strictness.offset + newline, name_));
+    ids.push_back(static_cast<uint32_t>(newline_id_ >= 0 ? newline_id_ : unk_id_));
     begin = newline + 1;
   }
 }
@@ -436,6 +506,16 @@ void Tokenizer::encode_line(std::string_view line, std::vector<uint32_t>& ids, c
                             uint64_t offset) const {
   size_t start = 0;
   auto flush = [&](size_t end) {
+    // A very long line is cut where a space follows a non-space, where no piece can cross
+    // (see pieces_split_at_spaces_), so that memory stays bounded.
+    constexpr size_t kLongSegment = size_t{1} << 18;
+    while (end - start > kLongSegment && pieces_split_at_spaces_) {
+      size_t cut = line.find(' ', start + kLongSegment);
+      while (cut < end && line[cut - 1] == ' ') cut = line.find(' ', cut + 1);
+      if (cut >= end) break;
+      encode_segment(line.substr(start, cut - start), ids, strictness, offset + start);
+      start = cut;
+    }
     if (end > start) encode_segment(line.substr(start, end - start), ids, strictness, offset + start);
   };
   for (size_t i = 0; i < line.size();) {
@@ -445,19 +525,24 @@ void Tokenizer::encode_line(std::string_view line, std::vector<uint32_t>& ids, c
     }
     size_t length = utf8_char_length(line, i);
     bool is_space_symbol = length == 3 && line.compare(i, 3, kSpaceSymbol) == 0;
-    if (length != 0 && !(is_space_symbol && has_byte_fallback())) {
+    if (length != 0 && !is_space_symbol) {
       i += length;
       continue;
     }
-    // A byte sentencepiece cannot carry: ill-formed UTF-8, or a literal U+2581.
-    if (length == 0 && strictness.strict)
-      throw Error(strictness.name.empty() ? name_ : strictness.name,
-                  fmt::format("invalid UTF-8 at byte offset {}", offset + i));
+    // What sentencepiece cannot carry: ill-formed UTF-8, and a literal U+2581 (its space). With
+    // byte fallback they become byte tokens; without, <unk> (or an error when strict).
+    const std::string& file = strictness.name.empty() ? name_ : strictness.name;
+    if (length == 0 && strictness.strict) throw Error(file, fmt::format("invalid UTF-8 at byte offset {}", offset + i));
+    if (is_space_symbol && !has_byte_fallback() && strictness.strict)
+      throw Error(file, fmt::format("byte offset {}: '\xE2\x96\x81' (U+2581) is not in the vocabulary of {} (it has "
+                                    "no byte fallback)",
+                                    offset + i, name_));
     flush(i);
     size_t count = length == 0 ? 1 : length;
-    for (size_t k = 0; k < count; ++k) {
-      int64_t byte_id = byte_ids_[static_cast<unsigned char>(line[i + k])];
-      ids.push_back(static_cast<uint32_t>(byte_id >= 0 ? byte_id : unk_id_));
+    if (has_byte_fallback()) {
+      for (size_t k = 0; k < count; ++k) ids.push_back(static_cast<uint32_t>(byte_ids_[static_cast<unsigned char>(line[i + k])]));
+    } else {
+      ids.push_back(unk_id_);
     }
     i += count;
     start = i;
@@ -604,7 +689,7 @@ void Tokenizer::encode_native(std::string_view segment, std::vector<int>& out) c
   // models trained with split_by_whitespace, checked at load), the text falls into independent
   // chunks "▁▁word", and merging each alone gives what merging the whole would. Words repeat,
   // so each thread remembers the ids of chunks it has seen (for this tokenizer only).
-  if (!bpe_chunkable_) {
+  if (!pieces_split_at_spaces_) {
     bpe_merge(text, [&](std::string_view piece) { emit_native(piece, lookup(piece), out, previous_unknown); });
     return;
   }

@@ -52,6 +52,8 @@ struct TokenizerTrainOptions {
   uint32_t seed = 1;
   int threads = 1;
   bool verbose = false;  // sentencepiece's own log lines on stderr
+  // Called once the text is read, before training starts (a status line).
+  std::function<void(const struct TrainingText&)> on_start;
 };
 
 // Statistics of the text read for training.
@@ -77,7 +79,8 @@ class Tokenizer {
   const std::string& serialized() const { return serialized_; }
 
   // Strict encoding rejects ill-formed UTF-8 (which byte fallback would otherwise carry as
-  // bytes) and anything that would become <unk>, naming the byte offset in the file.
+  // bytes), anything that would become <unk>, and (with a model that normalizes) any text that
+  // would not come back unchanged, naming the byte offset in the file.
   struct Strictness {
     bool strict = false;
     std::string name;     // file name for messages
@@ -103,9 +106,12 @@ class Tokenizer {
   int64_t newline_id() const { return newline_id_; }
   uint32_t unk_id() const { return unk_id_; }
   bool has_byte_fallback() const { return byte_ids_[0] >= 0; }
-  // False for a model whose settings (a dummy prefix, normalization) keep round trips from
-  // being exact; models trained by gtok are exact.
+  // True when decode(encode(x)) == x for every x: byte fallback, a newline piece and no
+  // normalization. Models trained by gtok are exact unless trained without byte fallback.
   bool exact() const { return exact_; }
+  // The model changes text before segmenting it (NFKC, a dummy prefix, collapsed spaces):
+  // true for sentencepiece's defaults, false for models trained by gtok.
+  bool normalizes() const { return normalizes_; }
   // "bpe (native)", "char (native)" or "sentencepiece": who segments the text.
   const char* encoder_name() const;
   // Force encoding through sentencepiece (to compare the native encoders against it).
@@ -114,6 +120,7 @@ class Tokenizer {
  private:
   Tokenizer() = default;
   void init();
+  void encode_lines(std::string_view text, std::vector<uint32_t>& ids, const Strictness& strictness) const;
   void encode_line(std::string_view line, std::vector<uint32_t>& ids, const Strictness& strictness,
                    uint64_t offset) const;
   void encode_segment(std::string_view segment, std::vector<uint32_t>& ids, const Strictness& strictness,
@@ -127,7 +134,7 @@ class Tokenizer {
 
   enum class Engine { sentencepiece, bpe, character };
   Engine engine_ = Engine::sentencepiece;
-  bool bpe_chunkable_ = false;
+  bool pieces_split_at_spaces_ = false;
   uint64_t serial_ = 0;  // identifies this tokenizer to per-thread caches
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
@@ -143,6 +150,7 @@ class Tokenizer {
   int64_t space_id_ = -1;
   uint32_t unk_id_ = 0;
   bool exact_ = true;
+  bool normalizes_ = false;
 };
 
 }  // namespace gen

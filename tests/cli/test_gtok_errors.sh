@@ -60,6 +60,33 @@ run "$GTOK" encode -m nofb.model cjk.txt
 check "without --strict such a model warns that the text did not fit" \
   grep -q "warning: 1 pieces of text outside the vocabulary of nofb.model became <unk>" err
 
+# A literal U+2581 (sentencepiece's space) without byte fallback: <unk>, or an error when strict.
+printf 'x\xe2\x96\x81y\n' >mark.txt
+run "$GTOK" encode -m nofb.model --strict mark.txt
+expect_error 1 "mark.txt: byte offset 1: '.+' \(U\+2581\) is not in the vocabulary of nofb.model" \
+  "--strict rejects a literal U+2581 without byte fallback"
+run "$GTOK" encode -m nofb.model mark.txt
+check "a literal U+2581 without byte fallback warns" grep -q "became <unk>" err
+
+# A model made by sentencepiece with its defaults (NFKC, dummy prefix, no byte fallback, no
+# newline piece): usable, with warnings, never silently wrong.
+if command -v spm_train >/dev/null; then
+  spm_train --input=corpus.txt --model_prefix=spm --vocab_size=60 --hard_vocab_limit=false --minloglevel=2 \
+    >/dev/null 2>&1
+  run "$GTOK" encode -m spm.model corpus.txt -o spm.ids
+  expect_status 0 "encode with a plain sentencepiece model"
+  check "it warns that the model normalizes text" grep -q "warning: spm.model: this model normalizes text" err
+  check "it warns that line breaks became <unk>" grep -q "became <unk>" err
+  run "$GTOK" encode -m spm.model --strict corpus.txt
+  expect_error 1 "corpus.txt: byte offset [0-9]+: a line break cannot be represented by spm.model" \
+    "--strict with a model that has no newline piece"
+  printf 'two  spaces' >spaces.txt
+  run "$GTOK" encode -m spm.model --strict spaces.txt
+  expect_error 1 "spaces.txt: byte offset 0: the text does not come back unchanged from spm.model" \
+    "--strict with a model that normalizes"
+  check "show names the model once" test "$(echo hi | "$GTOK" show -m spm.model 2>&1 | grep -c 'spm.model: spm.model')" -eq 0
+fi
+
 # Bad ids.
 printf '1 2 3\n4 -5 6\n' >neg.ids
 run "$GTOK" decode -m tok.model neg.ids -o neg.txt
@@ -87,6 +114,17 @@ run "$GTOK" train --model-type nope corpus.txt -o x.model
 expect_error 2 ".*nope" "unknown model type"
 run "$GTOK" train --vocab-size 0 corpus.txt -o x.model
 expect_error 2 ".*vocab-size" "vocab size 0"
+run "$GTOK" help
+check "gtok help prints the help" grep -q "Examples:" out
+run "$GTOK" show -m tok.model -f corpus.txt some text
+expect_error 2 ".*excludes" "show with both a file and text"
+run "$GTOK" train --character-coverage nan corpus.txt -o x.model
+expect_error 2 "--character-coverage must be a number" "NaN coverage"
+run "$GTOK" train --vocab-size 1 corpus.txt -o x.model
+expect_error 1 "corpus.txt: vocab size 1 cannot be reached for a bpe model: it needs at least 261 pieces" "vocab size 1"
+printf '\n\n\n' >blank.txt
+run "$GTOK" train blank.txt -o x.model
+expect_error 1 "blank.txt: no text to train on \(only empty lines\)$" "only empty lines"
 run "$GTOK" bogus corpus.txt
 expect_error 2 "unknown command 'bogus'" "unknown command"
 run "$GTOK" encode -m tok.model --frobnicate corpus.txt
