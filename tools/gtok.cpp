@@ -327,7 +327,7 @@ struct ShowArgs {
 };
 
 void add_show_command(CLI::App& app, ShowArgs& args) {
-  auto* cmd = app.add_subcommand("show", "Show how text splits into pieces, marked: un|bel|iev|able");
+  auto* cmd = app.add_subcommand("show", "Show how text splits into pieces, marked: un|b|el|ie|v|able");
   add_model_option(cmd, args.common);
   auto* text = cmd->add_option("text", args.text, "Text to show (words are joined by spaces); without it, read --file or stdin");
   cmd->add_option("-f,--file", args.file, "Read the text from this file (- is stdin)")->excludes(text);
@@ -408,7 +408,7 @@ int run(int argc, char** argv) {
   gtok train corpus.txt -o tok.model
   gtok encode -m tok.model corpus.txt > corpus.ids
   gtok decode -m tok.model corpus.ids | cmp - corpus.txt     # exact round trip
-  gtok show -m tok.model "unbelievable"                      # un|bel|iev|able
+  gtok show -m tok.model "unbelievable"                      # un|b|el|ie|v|able
 Run 'gtok COMMAND --help' for a command's options. '-' means stdin or stdout.)");
   TrainArgs train;
   EncodeArgs encode;
