@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev
   # libraries
   libcli11-dev libsentencepiece-dev libfmt-dev doctest-dev nlohmann-json3-dev
   zlib1g-dev libpng-dev libopenblas-dev

@@ -1,0 +1,76 @@
+// The layers of every model, as pairs of kernels over flat buffers (after llm.c).
+//
+// Each forward writes its outputs; each backward *accumulates* (+=) into the gradients of its
+// inputs, so a tensor used twice gets the sum. Dimensions are explicit and 64-bit; the shape of
+// every buffer is in the comment above its kernel. Kernels are templates over float (training)
+// and double (the finite-difference gradient checks in tests/unit/test_kernels.cpp). A null
+// gradient pointer means "not needed".
+//
+//   nn::linear_forward(out, inp, w, b, N, C, OC);             // out[N,OC] = inp[N,C] w[OC,C]^T + b
+//   nn::linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+#pragma once
+
+#include <cstdint>
+
+namespace gen::nn {
+
+// C[M,N] = alpha op(A) op(B) + beta C, row-major, op(A) [M,K], op(B) [K,N] (OpenBLAS).
+template <typename T>
+void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B,
+          T beta, T* C);
+
+// out[N,OC] = inp[N,C] w[OC,C]^T + b[OC]; b may be null.
+template <typename T>
+void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC);
+// dinp[N,C] += dout[N,OC] w; dw[OC,C] += dout^T inp; db[OC] += sum over N of dout.
+template <typename T>
+void linear_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, int64_t N, int64_t C,
+                     int64_t OC);
+
+// out[B,T,C] = wte[ids[b,t]] + wpe[t]; ids[B,T] < V (checked by the caller), wte[V,C], wpe[>=T,C].
+template <typename T>
+void embedding_forward(T* out, const uint32_t* ids, const T* wte, const T* wpe, int64_t B, int64_t Tn, int64_t C);
+template <typename T>
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* ids, int64_t B, int64_t Tn, int64_t C);
+
+// out[N,C] = (inp - mean) * rstd * w + b per row, rstd = 1/sqrt(var + 1e-5); saves mean[N], rstd[N].
+template <typename T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t N, int64_t C);
+template <typename T>
+void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                        const T* rstd, int64_t N, int64_t C);
+
+// GELU, tanh approximation (Hendrycks and Gimpel 2016, section 2; as GPT-2):
+// out = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), elementwise over n values.
+template <typename T>
+void gelu_forward(T* out, const T* inp, int64_t n);
+template <typename T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n);
+
+// out[n] = a[n] + b[n]; backward: da += dout, db += dout.
+template <typename T>
+void residual_forward(T* out, const T* a, const T* b, int64_t n);
+template <typename T>
+void residual_backward(T* da, T* db, const T* dout, int64_t n);
+
+// Causal multi-head self-attention. qkv[B,T,3C] holds q, k, v (each C = NH heads of HS = C/NH);
+// out[B,T,C]; att[B,NH,T,T] keeps the softmax probabilities (zero above the diagonal).
+// att = softmax(q k^T / sqrt(HS)) over positions <= t; out = att v ("Attention Is All You Need",
+// eq. 1).
+template <typename T>
+void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH);
+template <typename T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
+                        int64_t NH);
+
+// Fused softmax and cross-entropy over logits[N,V] with targets[N] < V:
+// loss[n] = -log softmax(logits[n])[targets[n]]; probs[N,V] saved for backward.
+template <typename T>
+void softmax_cross_entropy_forward(T* loss, T* probs, const T* logits, const uint32_t* targets, int64_t N,
+                                   int64_t V);
+// dlogits[n,v] += (probs[n,v] - [v == targets[n]]) * dloss[n].
+template <typename T>
+void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* targets, const T* dloss, int64_t N,
+                                    int64_t V);
+
+}  // namespace gen::nn

@@ -1,0 +1,188 @@
+// Finite-difference gradient checks for every layer kernel, in double precision so that the
+// check is sharp: for L = sum(out * r) with a fixed random r, each input's gradient from the
+// backward kernel (given dout = r) must match (L(x + h) - L(x - h)) / 2h.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "core/rng.h"
+#include "tensor/kernels.h"
+
+using namespace gen;
+using Vec = std::vector<double>;
+
+namespace {
+
+Vec random_vector(size_t n, Rng& rng, double scale = 1.0) {
+  Vec v(n);
+  for (auto& x : v) x = scale * rng.normal();
+  return v;
+}
+
+double dot(const Vec& a, const Vec& b) { return std::inner_product(a.begin(), a.end(), b.begin(), 0.0); }
+
+// Compares `analytic` with central differences of loss() with respect to every element of x.
+void check_gradient(const char* what, Vec& x, const Vec& analytic, const std::function<double()>& loss) {
+  CAPTURE(what);
+  REQUIRE(analytic.size() == x.size());
+  const double h = 1e-6;
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double saved = x[i];
+    x[i] = saved + h;
+    double plus = loss();
+    x[i] = saved - h;
+    double minus = loss();
+    x[i] = saved;
+    double numeric = (plus - minus) / (2 * h);
+    double error = std::abs(numeric - analytic[i]) / std::max(1.0, std::abs(numeric) + std::abs(analytic[i]));
+    worst = std::max(worst, error);
+  }
+  CHECK(worst < 1e-7);
+}
+
+}  // namespace
+
+TEST_CASE("linear: gradients of input, weight and bias; backward accumulates") {
+  Rng rng(1);
+  const int64_t N = 5, C = 7, OC = 3;
+  Vec inp = random_vector(N * C, rng), w = random_vector(OC * C, rng), b = random_vector(OC, rng);
+  Vec r = random_vector(N * OC, rng), out(N * OC);
+  auto loss = [&] {
+    nn::linear_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+    return dot(out, r);
+  };
+  loss();
+  // A spot check of the forward itself.
+  double expected = b[2];
+  for (int64_t c = 0; c < C; ++c) expected += inp[1 * C + c] * w[2 * C + c];
+  CHECK(out[1 * OC + 2] == doctest::Approx(expected).epsilon(1e-12));
+  Vec dinp(N * C), dw(OC * C), db(OC);
+  nn::linear_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), N, C, OC);
+  check_gradient("input", inp, dinp, loss);
+  check_gradient("weight", w, dw, loss);
+  check_gradient("bias", b, db, loss);
+  Vec twice = dw;
+  nn::linear_backward<double>(nullptr, twice.data(), nullptr, r.data(), inp.data(), w.data(), N, C, OC);
+  for (size_t i = 0; i < dw.size(); ++i) CHECK(twice[i] == doctest::Approx(2 * dw[i]));
+}
+
+TEST_CASE("embedding: token and position gradients, repeated tokens add up") {
+  Rng rng(2);
+  const int64_t B = 2, T = 4, C = 3, V = 5;
+  std::vector<uint32_t> ids = {1, 4, 1, 0, 3, 3, 2, 1};
+  Vec wte = random_vector(V * C, rng), wpe = random_vector(T * C, rng), r = random_vector(B * T * C, rng);
+  Vec out(B * T * C);
+  auto loss = [&] {
+    nn::embedding_forward(out.data(), ids.data(), wte.data(), wpe.data(), B, T, C);
+    return dot(out, r);
+  };
+  Vec dwte(V * C), dwpe(T * C);
+  nn::embedding_backward(dwte.data(), dwpe.data(), r.data(), ids.data(), B, T, C);
+  check_gradient("wte", wte, dwte, loss);
+  check_gradient("wpe", wpe, dwpe, loss);
+}
+
+TEST_CASE("layernorm: normalizes rows; gradients of input, weight and bias") {
+  Rng rng(3);
+  const int64_t N = 4, C = 6;
+  Vec inp = random_vector(N * C, rng, 3.0), w = random_vector(C, rng), b = random_vector(C, rng);
+  Vec r = random_vector(N * C, rng), out(N * C), mean(N), rstd(N);
+  auto loss = [&] {
+    nn::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C);
+    return dot(out, r);
+  };
+  Vec ones(C, 1.0), zeros(C, 0.0);
+  nn::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), ones.data(), zeros.data(), N, C);
+  double row_mean = 0, row_var = 0;
+  for (int64_t i = 0; i < C; ++i) row_mean += out[i] / C;
+  for (int64_t i = 0; i < C; ++i) row_var += (out[i] - row_mean) * (out[i] - row_mean) / C;
+  CHECK(std::abs(row_mean) < 1e-12);
+  CHECK(row_var == doctest::Approx(1.0).epsilon(1e-4));
+  loss();
+  Vec dinp(N * C), dw(C), db(C);
+  nn::layernorm_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), mean.data(), rstd.data(),
+                         N, C);
+  check_gradient("input", inp, dinp, loss);
+  check_gradient("weight", w, dw, loss);
+  check_gradient("bias", b, db, loss);
+}
+
+TEST_CASE("gelu and residual: gradients") {
+  Rng rng(4);
+  const int64_t n = 50;
+  Vec x = random_vector(n, rng, 2.0), y = random_vector(n, rng), r = random_vector(n, rng), out(n);
+  auto gelu_loss = [&] {
+    nn::gelu_forward(out.data(), x.data(), n);
+    return dot(out, r);
+  };
+  gelu_loss();
+  CHECK(out[0] == doctest::Approx(0.5 * x[0] * (1 + std::erf(x[0] / std::sqrt(2.0)))).epsilon(2e-3));
+  Vec dx(n);
+  nn::gelu_backward(dx.data(), x.data(), r.data(), n);
+  check_gradient("gelu", x, dx, gelu_loss);
+
+  auto residual_loss = [&] {
+    nn::residual_forward(out.data(), x.data(), y.data(), n);
+    return dot(out, r);
+  };
+  Vec da(n), db(n);
+  nn::residual_backward(da.data(), db.data(), r.data(), n);
+  check_gradient("residual a", x, da, residual_loss);
+  check_gradient("residual b", y, db, residual_loss);
+}
+
+TEST_CASE("attention: causal, rows sum to one, gradient of qkv") {
+  Rng rng(5);
+  const int64_t B = 2, T = 5, C = 8, NH = 2;
+  Vec qkv = random_vector(B * T * 3 * C, rng), r = random_vector(B * T * C, rng);
+  Vec out(B * T * C), att(B * NH * T * T);
+  auto loss = [&] {
+    nn::attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH);
+    return dot(out, r);
+  };
+  loss();
+  for (int64_t row = 0; row < B * NH * T; ++row) {
+    int64_t t = row % T;
+    double sum = 0;
+    for (int64_t t2 = 0; t2 < T; ++t2) {
+      if (t2 > t) CHECK(att[row * T + t2] == 0.0);
+      sum += att[row * T + t2];
+    }
+    CHECK(sum == doctest::Approx(1.0));
+  }
+  // The first position attends only to itself: its output is its own v.
+  for (int64_t i = 0; i < C; ++i) CHECK(out[i] == doctest::Approx(qkv[2 * C + i]));
+  Vec dqkv(qkv.size());
+  nn::attention_backward(dqkv.data(), r.data(), qkv.data(), att.data(), B, T, C, NH);
+  check_gradient("qkv", qkv, dqkv, loss);
+}
+
+TEST_CASE("softmax cross-entropy: loss value and gradient of the logits") {
+  Rng rng(6);
+  const int64_t N = 4, V = 9;
+  std::vector<uint32_t> targets = {0, 8, 3, 3};
+  Vec logits = random_vector(N * V, rng, 3.0), r = random_vector(N, rng), loss_values(N), probs(N * V);
+  auto loss = [&] {
+    nn::softmax_cross_entropy_forward(loss_values.data(), probs.data(), logits.data(), targets.data(), N, V);
+    return dot(loss_values, r);
+  };
+  loss();
+  double sum = 0;
+  for (int64_t v = 0; v < V; ++v) sum += std::exp(logits[V + v]);
+  CHECK(loss_values[1] == doctest::Approx(std::log(sum) - logits[V + 8]).epsilon(1e-12));
+  CHECK(std::accumulate(probs.begin(), probs.begin() + V, 0.0) == doctest::Approx(1.0));
+  Vec dlogits(N * V);
+  nn::softmax_cross_entropy_backward(dlogits.data(), probs.data(), targets.data(), r.data(), N, V);
+  check_gradient("logits", logits, dlogits, loss);
+  // Huge logits stay finite.
+  Vec big(V, 0.0);
+  big[2] = 1000;
+  Vec one_loss(1), one_probs(V);
+  uint32_t target = 5;
+  nn::softmax_cross_entropy_forward(one_loss.data(), one_probs.data(), big.data(), &target, 1, V);
+  CHECK(one_loss[0] == doctest::Approx(1000.0));
+}
