@@ -1,0 +1,66 @@
+// A GPT (Radford et al. 2019, as nanoGPT's model.py): token and position embeddings, L blocks
+// of pre-norm causal self-attention and a GELU MLP, a final layer norm, and a language-model
+// head tied to the token embedding. Linear layers and layer norms have biases; no dropout.
+//
+//   gen::GptConfig config{.vocab = 65, .context = 64, .layers = 4, .heads = 4, .embd = 128};
+//   gen::Gpt model(config);
+//   model.init(rng);                                  // nanoGPT's initialization
+//   gen::Graph g(arena, true);
+//   auto loss = model.loss(g, ids, targets, B, T);   // ids, targets [B,T]
+//   g.backward();                                      // gradients in model.params().grads()
+//
+// Weight names follow nanoGPT's state_dict (transformer.h.0.attn.c_attn.weight, ...) so that a
+// checkpoint maps onto the PyTorch model one to one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "tensor/graph.h"
+#include "tensor/tensor.h"
+
+namespace gen {
+
+struct GptConfig {
+  int64_t vocab = 0;
+  int64_t context = 64;
+  int64_t layers = 4;
+  int64_t heads = 4;
+  int64_t embd = 128;
+  // Throws UsageError naming the problem (embd not divisible by heads, sizes out of range).
+  void validate() const;
+  // Forward FLOPs per token, counting a multiply-add as 2 (for GFLOP/s figures).
+  double flops_per_token() const;
+};
+
+class Gpt {
+ public:
+  explicit Gpt(const GptConfig& config);
+  Gpt(const Gpt&) = delete;  // its tensors point into its own parameter buffer
+  Gpt& operator=(const Gpt&) = delete;
+  const GptConfig& config() const { return config_; }
+  Parameters& params() { return params_; }
+  const Parameters& params() const { return params_; }
+
+  // nanoGPT's initialization: N(0, 0.02) for matrices and embeddings, N(0, 0.02/sqrt(2L)) for
+  // the residual projections, zero biases, unit layer-norm gains.
+  void init(Rng& rng);
+
+  // logits [B,T,V] for ids [B,T] (T <= context).
+  Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T);
+  // Mean next-token cross-entropy against targets [B,T].
+  Graph::Loss loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T);
+
+ private:
+  struct Block {
+    Tensor ln1_w, ln1_b, attn_w, attn_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc_proj_w, fc_proj_b;
+  };
+  GptConfig config_;
+  Parameters params_;
+  Tensor wte_, wpe_, lnf_w_, lnf_b_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace gen

@@ -1,0 +1,57 @@
+// The tape: a model's forward pass calls layers through a Graph, which computes each layer and
+// records how to send gradients back through it; backward() replays the records in reverse.
+// No model writes its own backward pass.
+//
+//   gen::Graph g(arena, /*training=*/true);
+//   gen::Tensor h = g.embedding(ids, B, T, wte, wpe);
+//   h = g.add(h, g.linear(g.gelu(g.linear(h, w1, b1)), w2, b2));
+//   auto loss = g.cross_entropy(g.linear(h, wte, {}), targets);
+//   g.backward();                     // parameter gradients accumulate in Parameters::grads()
+//
+// Activations and their gradients come from the arena; reset the arena (and make a new Graph)
+// for the next step. Without training the graph records nothing and allocates no gradients.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace gen {
+
+class Graph {
+ public:
+  Graph(Arena& arena, bool training) : arena_(arena), training_(training) {}
+
+  // A new activation of this shape (with a zeroed gradient when training).
+  Tensor tensor(std::vector<int64_t> shape);
+
+  // ids[B,T] -> [B,T,C]: token embedding wte[V,C] plus position embedding wpe[>=T,C].
+  Tensor embedding(const uint32_t* ids, int64_t B, int64_t T, const Tensor& wte, const Tensor& wpe);
+  // x[..., C] -> [..., OC] with w[OC,C] and b[OC] (b may be undefined).
+  Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+  Tensor layernorm(const Tensor& x, const Tensor& w, const Tensor& b);
+  Tensor gelu(const Tensor& x);
+  Tensor add(const Tensor& a, const Tensor& b);
+  // qkv[B,T,3C] -> [B,T,C], causal, NH heads.
+  Tensor attention(const Tensor& qkv, int64_t NH);
+
+  struct Loss {
+    float mean = 0;   // mean cross-entropy over the rows
+    Tensor probs;     // softmax of the logits, [N,V]
+    int64_t correct;  // rows whose most likely token is the target
+  };
+  // Mean cross-entropy of logits[N,V] against targets[N]; backward() starts from here.
+  Loss cross_entropy(const Tensor& logits, const uint32_t* targets);
+
+  void backward();
+  bool training() const { return training_; }
+
+ private:
+  Arena& arena_;
+  bool training_;
+  std::vector<std::function<void()>> tape_;
+};
+
+}  // namespace gen

@@ -1,0 +1,55 @@
+// AdamW with decoupled weight decay (Loshchilov and Hutter 2019, algorithm 2), gradient
+// clipping by global norm, and the warmup + cosine learning-rate schedule of nanoGPT.
+//
+//   gen::AdamW adam(params.size(), {.beta1 = 0.9f, .beta2 = 0.99f, .weight_decay = 0.1f});
+//   float norm = gen::clip_grad_norm(params, 1.0f);
+//   adam.step(params, gen::cosine_lr(step, schedule));
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace gen {
+
+struct AdamWConfig {
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // applied only to views with decay = true
+};
+
+class AdamW {
+ public:
+  AdamW(size_t size, AdamWConfig config) : config_(config), m_(size, 0.0f), v_(size, 0.0f) {}
+  // One update with learning rate lr; the step count (for bias correction) advances.
+  void step(Parameters& params, float lr);
+  int64_t steps() const { return t_; }
+  // The state, for exact resume from a checkpoint.
+  std::vector<float>& m() { return m_; }
+  std::vector<float>& v() { return v_; }
+  void set_steps(int64_t t) { t_ = t; }
+  const AdamWConfig& config() const { return config_; }
+
+ private:
+  AdamWConfig config_;
+  std::vector<float> m_, v_;
+  int64_t t_ = 0;
+};
+
+// Scales all gradients so that their global L2 norm is at most max_norm (if max_norm > 0);
+// returns the norm before clipping.
+float clip_grad_norm(Parameters& params, float max_norm);
+
+struct LrSchedule {
+  float lr = 1e-3f;      // peak
+  float min_lr = 1e-4f;  // floor, reached at decay_steps
+  int64_t warmup = 100;
+  int64_t decay_steps = 2000;
+};
+// nanoGPT's get_lr: linear warmup over `warmup` steps, then cosine from lr down to min_lr at
+// decay_steps, then min_lr.
+float cosine_lr(int64_t step, const LrSchedule& schedule);
+
+}  // namespace gen

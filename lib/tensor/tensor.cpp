@@ -1,0 +1,81 @@
+#include "tensor/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace gen {
+
+namespace {
+constexpr size_t kBlockFloats = size_t{1} << 22;  // 16 MiB blocks
+void free_floats(float* p) { std::free(p); }
+size_t round_up(size_t n) { return (n + 15) / 16 * 16; }  // 16 floats = 64 bytes
+}  // namespace
+
+float* Arena::allocate(int64_t count, bool zeroed) {
+  size_t n = round_up(static_cast<size_t>(count));
+  while (current_ < blocks_.size() && blocks_[current_].capacity - blocks_[current_].used < n) ++current_;
+  if (current_ == blocks_.size()) {
+    Block block;
+    block.capacity = std::max(kBlockFloats, n);
+    void* memory = std::aligned_alloc(64, block.capacity * sizeof(float));
+    if (!memory) throw std::bad_alloc();
+    block.data = std::unique_ptr<float[], void (*)(float*)>(static_cast<float*>(memory), free_floats);
+    blocks_.push_back(std::move(block));
+  }
+  Block& block = blocks_[current_];
+  float* p = block.data.get() + block.used;
+  block.used += n;
+  if (zeroed) std::memset(p, 0, n * sizeof(float));
+  return p;
+}
+
+void Arena::reset() {
+  for (auto& block : blocks_) block.used = 0;
+  current_ = 0;
+}
+
+size_t Arena::used_bytes() const {
+  size_t total = 0;
+  for (const auto& block : blocks_) total += block.used * sizeof(float);
+  return total;
+}
+
+size_t Arena::capacity_bytes() const {
+  size_t total = 0;
+  for (const auto& block : blocks_) total += block.capacity * sizeof(float);
+  return total;
+}
+
+size_t Parameters::add(std::string name, std::vector<int64_t> shape, bool decay) {
+  View view;
+  view.name = std::move(name);
+  view.shape = std::move(shape);
+  view.size = 1;
+  for (int64_t d : view.shape) view.size *= static_cast<size_t>(d);
+  view.offset = total_;
+  view.decay = decay;
+  total_ += view.size;
+  views_.push_back(std::move(view));
+  return views_.size() - 1;
+}
+
+void Parameters::allocate() {
+  values_.assign(total_, 0.0f);
+  grads_.assign(total_, 0.0f);
+}
+
+Tensor Parameters::tensor(size_t index) {
+  const View& view = views_[index];
+  return Tensor{values_.data() + view.offset, grads_.data() + view.offset, view.shape};
+}
+
+const Parameters::View* Parameters::find(const std::string& name) const {
+  for (const auto& view : views_)
+    if (view.name == name) return &view;
+  return nullptr;
+}
+
+void Parameters::zero_grads() { std::memset(grads_.data(), 0, grads_.size() * sizeof(float)); }
+
+}  // namespace gen

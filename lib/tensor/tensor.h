@@ -1,0 +1,89 @@
+// Tensors, parameters and the activation arena: the storage side of the numerical core.
+//
+// A Tensor is a view: a pointer to float32 values, a pointer to their gradient (or null), and a
+// shape. It owns nothing. Parameters of a model live in one contiguous buffer (and their
+// gradients in a second one, and the optimizer's moments in two more), with a named view per
+// weight: zeroing gradients is one memset, AdamW is one loop, a checkpoint is the list of views.
+// Activations come from an Arena that is reset every step instead of from malloc.
+//
+//   gen::Parameters params;
+//   auto w = params.add("h.0.mlp.c_fc.weight", {512, 128}, /*decay=*/true);
+//   params.allocate();                        // now params.tensor(w) points into the buffer
+//   gen::Arena arena;  float* x = arena.allocate(1024);  arena.reset();
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gen {
+
+struct Tensor {
+  float* data = nullptr;
+  float* grad = nullptr;  // null: no gradient flows here
+  std::vector<int64_t> shape;
+
+  int64_t size() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  int64_t dim(int i) const { return shape[static_cast<size_t>(i < 0 ? static_cast<int>(shape.size()) + i : i)]; }
+  bool defined() const { return data != nullptr; }
+};
+
+// Aligned float storage that is handed out in order and taken back all at once.
+class Arena {
+ public:
+  // Floats, 64-byte aligned, valid until reset(); zeroed if asked.
+  float* allocate(int64_t count, bool zeroed = false);
+  void reset();
+  size_t used_bytes() const;
+  size_t capacity_bytes() const;
+
+ private:
+  struct Block {
+    std::unique_ptr<float[], void (*)(float*)> data{nullptr, nullptr};
+    size_t capacity = 0;  // floats
+    size_t used = 0;
+  };
+  std::vector<Block> blocks_;
+  size_t current_ = 0;
+};
+
+class Parameters {
+ public:
+  struct View {
+    std::string name;
+    std::vector<int64_t> shape;
+    size_t offset = 0;  // floats from the start of the buffer
+    size_t size = 0;
+    bool decay = true;  // AdamW weight decay applies (matrices and embeddings, not biases or norms)
+  };
+
+  // Declares a weight; returns its index. All weights are declared before allocate().
+  size_t add(std::string name, std::vector<int64_t> shape, bool decay);
+  // Allocates values and gradients, all zero.
+  void allocate();
+  bool allocated() const { return !values_.empty() || views_.empty(); }
+
+  Tensor tensor(size_t index);
+  const std::vector<View>& views() const { return views_; }
+  const View* find(const std::string& name) const;
+  size_t size() const { return total_; }
+  float* values() { return values_.data(); }
+  const float* values() const { return values_.data(); }
+  float* grads() { return grads_.data(); }
+  const float* grads() const { return grads_.data(); }
+  void zero_grads();
+
+ private:
+  std::vector<View> views_;
+  size_t total_ = 0;
+  std::vector<float> values_;
+  std::vector<float> grads_;
+};
+
+}  // namespace gen

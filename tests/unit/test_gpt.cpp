@@ -1,0 +1,127 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "models/gpt.h"
+#include "tensor/optimizer.h"
+
+using namespace gen;
+
+TEST_CASE("GPT: nanoGPT's character config has nanoGPT's parameter count") {
+  Gpt model({.vocab = 65, .context = 64, .layers = 4, .heads = 4, .embd = 128});
+  CHECK(model.params().size() == 809856);
+  // nanoGPT reports the count without the position embedding: "0.80M".
+  CHECK(model.params().size() - 64 * 128 == 801664);
+  CHECK_THROWS_AS(Gpt({.vocab = 65, .context = 64, .layers = 4, .heads = 3, .embd = 128}), UsageError);
+}
+
+TEST_CASE("GPT: the tape's gradients match finite differences of the loss (tied head included)") {
+  Gpt model({.vocab = 7, .context = 4, .layers = 2, .heads = 2, .embd = 8});
+  Rng rng(3);
+  model.init(rng);
+  // Larger random weights than the init so that every path carries gradient.
+  for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.3f * rng.normal();
+  const int64_t B = 2, T = 4;
+  std::vector<uint32_t> ids = {1, 2, 3, 4, 6, 5, 0, 1}, targets = {2, 3, 4, 5, 5, 0, 1, 2};
+  Arena arena;
+  auto loss_at = [&] {
+    arena.reset();
+    Graph g(arena, false);
+    return static_cast<double>(model.loss(g, ids.data(), targets.data(), B, T).mean);
+  };
+  arena.reset();
+  Graph g(arena, true);
+  model.params().zero_grads();
+  model.loss(g, ids.data(), targets.data(), B, T);
+  g.backward();
+  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
+  int checked = 0, bad = 0;
+  for (size_t i = 0; i < model.params().size(); i += 7) {
+    float& w = model.params().values()[i];
+    float saved = w;
+    const float h = 1e-2f;
+    w = saved + h;
+    double plus = loss_at();
+    w = saved - h;
+    double minus = loss_at();
+    w = saved;
+    double numeric = (plus - minus) / (2.0 * h);
+    double error = std::abs(numeric - analytic[i]);
+    if (error > 2e-3 + 0.02 * std::abs(numeric)) ++bad;
+    ++checked;
+  }
+  CHECK(checked > 100);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("GPT learns a repeating sequence: loss below 0.05 in 150 steps, the same for the same seed") {
+  auto train = [](uint64_t seed) {
+    Gpt model({.vocab = 8, .context = 8, .layers = 2, .heads = 2, .embd = 32});
+    Rng rng(seed);
+    model.init(rng);
+    AdamW adam(model.params().size(), {.beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.1f});
+    const int64_t B = 4, T = 8;
+    const uint32_t pattern[] = {1, 5, 2, 7, 3};  // period 5: each token determines the next
+    std::vector<uint32_t> ids(B * T), targets(B * T);
+    Arena arena;
+    std::vector<float> losses;
+    for (int step = 0; step < 150; ++step) {
+      for (int64_t b = 0; b < B; ++b) {
+        uint32_t offset = rng.below(5);
+        for (int64_t t = 0; t < T; ++t) {
+          ids[b * T + t] = pattern[(offset + t) % 5];
+          targets[b * T + t] = pattern[(offset + t + 1) % 5];
+        }
+      }
+      arena.reset();
+      Graph g(arena, true);
+      model.params().zero_grads();
+      auto loss = model.loss(g, ids.data(), targets.data(), B, T);
+      g.backward();
+      clip_grad_norm(model.params(), 1.0f);
+      adam.step(model.params(), cosine_lr(step, {.lr = 1e-2f, .min_lr = 1e-3f, .warmup = 10, .decay_steps = 150}));
+      losses.push_back(loss.mean);
+    }
+    return losses;
+  };
+  std::vector<float> a = train(7), b = train(7);
+  CHECK(a.front() > 1.5f);  // about log(8) at the start
+  CHECK(a.back() < 0.05f);
+  CHECK(a == b);
+}
+
+TEST_CASE("AdamW: one step by hand, decay only where asked; schedule; clipping") {
+  Parameters params;
+  params.add("w", {2}, true);
+  params.add("b", {1}, false);
+  params.allocate();
+  params.values()[0] = 1.0f;
+  params.values()[1] = -2.0f;
+  params.values()[2] = 0.5f;
+  params.grads()[0] = 0.1f;
+  params.grads()[1] = -0.3f;
+  params.grads()[2] = 0.2f;
+  AdamW adam(params.size(), {.beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.1f});
+  adam.step(params, 0.01f);
+  // After one step m_hat = g and v_hat = g^2, so the update is lr * sign(g) (plus decay).
+  CHECK(params.values()[0] == doctest::Approx(1.0f * (1 - 0.01f * 0.1f) - 0.01f).epsilon(1e-6));
+  CHECK(params.values()[1] == doctest::Approx(-2.0f * (1 - 0.01f * 0.1f) + 0.01f).epsilon(1e-6));
+  CHECK(params.values()[2] == doctest::Approx(0.5f - 0.01f).epsilon(1e-6));
+
+  LrSchedule s{.lr = 1e-3f, .min_lr = 1e-4f, .warmup = 100, .decay_steps = 2000};
+  CHECK(cosine_lr(0, s) == doctest::Approx(1e-3 / 101));
+  CHECK(cosine_lr(100, s) == doctest::Approx(1e-3));
+  CHECK(cosine_lr(1050, s) == doctest::Approx(5.5e-4));
+  CHECK(cosine_lr(2000, s) == doctest::Approx(1e-4));
+  CHECK(cosine_lr(5000, s) == doctest::Approx(1e-4));
+
+  params.grads()[0] = 3.0f;
+  params.grads()[1] = 4.0f;
+  params.grads()[2] = 0.0f;
+  CHECK(clip_grad_norm(params, 1.0f) == doctest::Approx(5.0f));
+  CHECK(params.grads()[0] == doctest::Approx(0.6f).epsilon(1e-5));
+  CHECK(params.grads()[1] == doctest::Approx(0.8f).epsilon(1e-5));
+}
