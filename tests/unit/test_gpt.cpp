@@ -38,23 +38,27 @@ TEST_CASE("GPT: the tape's gradients match finite differences of the loss (tied 
   model.loss(g, ids.data(), targets.data(), B, T);
   g.backward();
   std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
-  int checked = 0, bad = 0;
-  for (size_t i = 0; i < model.params().size(); i += 7) {
-    float& w = model.params().values()[i];
-    float saved = w;
-    const float h = 1e-2f;
-    w = saved + h;
-    double plus = loss_at();
-    w = saved - h;
-    double minus = loss_at();
-    w = saved;
-    double numeric = (plus - minus) / (2.0 * h);
-    double error = std::abs(numeric - analytic[i]);
-    if (error > 2e-3 + 0.02 * std::abs(numeric)) ++bad;
-    ++checked;
+  // Per weight: the relative error of the whole gradient, ||numeric - analytic|| / ||numeric||.
+  // (Float finite differences are noisy element by element; a missing or wrong path is not.)
+  for (const auto& view : model.params().views()) {
+    CAPTURE(view.name);
+    double diff = 0, norm = 0;
+    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
+      float& w = model.params().values()[i];
+      float saved = w;
+      const float h = 1e-2f;
+      w = saved + h;
+      double plus = loss_at();
+      w = saved - h;
+      double minus = loss_at();
+      w = saved;
+      double numeric = (plus - minus) / (2.0 * h);
+      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
+      norm += numeric * numeric;
+    }
+    CHECK(norm > 0);
+    CHECK(std::sqrt(diff / norm) < 0.03);
   }
-  CHECK(checked > 100);
-  CHECK(bad == 0);
 }
 
 TEST_CASE("GPT learns a repeating sequence: loss below 0.05 in 150 steps, the same for the same seed") {
