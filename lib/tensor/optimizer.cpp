@@ -14,7 +14,6 @@ void AdamW::step(Parameters& params, float lr) {
   for (const auto& view : params.views()) {
     const float decay = view.decay ? lr * config_.weight_decay : 0.0f;
     const size_t end = view.offset + view.size;
-#pragma omp simd
     for (size_t i = view.offset; i < end; ++i) {
       m_[i] = b1 * m_[i] + (1.0f - b1) * g[i];
       v_[i] = b2 * v_[i] + (1.0f - b2) * g[i] * g[i];

@@ -1,0 +1,91 @@
+// safetensors files: the checkpoint format of every model (readable by numpy and PyTorch).
+//
+// Layout, byte by byte:
+//   bytes 0..7     N, the header length, unsigned 64-bit little-endian
+//   bytes 8..8+N   the header: UTF-8 JSON, an object with one entry per tensor
+//                    "name": {"dtype": "F32", "shape": [3, 4], "data_offsets": [begin, end]}
+//                  and optionally "__metadata__": {"key": "string value", ...};
+//                  padded with spaces to a multiple of 8 bytes
+//   bytes 8+N..    the data section; each tensor's bytes are [begin, end) of it, little-endian,
+//                  row-major. Tensors are contiguous, in order, and cover the whole section.
+//
+// The reader trusts nothing: the header length is capped and must fit in the file; the JSON
+// must parse; names must be unique; dtypes known; shapes non-negative with a product that fits
+// 64 bits and matches the byte range; ranges contiguous and inside the file. Only then is data
+// touched.
+//
+//   gen::SafetensorsWriter w;
+//   w.metadata["format"] = "gen-gpt";
+//   w.add("wte", gen::Dtype::F32, {65, 128}, bytes);     // copies the bytes
+//   w.write(out);
+//   gen::Safetensors st = gen::Safetensors::read("lm.st");
+//   const gen::Safetensors::Entry& e = st.get("wte");    // throws Error naming file and tensor
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/files.h"
+
+namespace gen {
+
+enum class Dtype { F32, F64, I32, I64, U8, U32, U64 };
+const char* dtype_name(Dtype dtype);
+size_t dtype_size(Dtype dtype);
+
+class SafetensorsWriter {
+ public:
+  std::map<std::string, std::string> metadata;
+  void add(std::string name, Dtype dtype, std::vector<int64_t> shape, std::string_view bytes);
+  void add_f32(std::string name, std::vector<int64_t> shape, const float* data);
+  void write(Output& out) const;
+
+ private:
+  struct Item {
+    std::string name;
+    Dtype dtype;
+    std::vector<int64_t> shape;
+    std::string bytes;
+  };
+  std::vector<Item> items_;
+};
+
+class Safetensors {
+ public:
+  struct Entry {
+    std::string name;
+    Dtype dtype;
+    std::vector<int64_t> shape;
+    std::string_view bytes;  // into the file's contents
+    int64_t count() const;
+  };
+
+  static Safetensors read(const std::string& path, size_t max_bytes = size_t{4} << 30);
+  static Safetensors parse(std::string contents, std::string name);
+  Safetensors(Safetensors&&) noexcept = default;
+  Safetensors& operator=(Safetensors&&) noexcept = default;
+  Safetensors(const Safetensors&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The metadata value, or throws Error("FILE", "no metadata 'key'").
+  const std::string& meta(const std::string& key) const;
+  bool has(const std::string& tensor) const;
+  const Entry& get(const std::string& tensor) const;
+  // The tensor, checked to have this dtype and shape, copied into out (count floats).
+  void read_f32(const std::string& tensor, const std::vector<int64_t>& shape, float* out) const;
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  Safetensors() = default;
+  std::string name_;
+  std::unique_ptr<std::string> contents_;  // entries view into it: it must not move
+  std::map<std::string, std::string> metadata_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace gen
