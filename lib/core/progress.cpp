@@ -21,8 +21,8 @@ Progress::Progress(std::string label, uint64_t total, std::string unit, bool qui
       last_draw_(start_) {}
 
 Progress::~Progress() {
-  // An exception unwound past us: end the live line so the error starts on its own line.
-  if (drawn_ && terminal_ && !finished_) std::fputc('\n', stderr);
+  // An exception unwound past us: erase the live line so that the error stands alone.
+  if (drawn_ && terminal_ && !finished_) std::fputs("\r\x1b[K", stderr);
 }
 
 std::string Progress::format_duration(double seconds) {
@@ -58,6 +58,14 @@ void Progress::finish(std::string_view extra) {
   finished_ = true;
   if (quiet_) return;
   draw(true, extra);
+}
+
+void Progress::message(std::string_view line) {
+  if (quiet_) return;
+  if (terminal_ && drawn_) std::fputs("\r\x1b[K", stderr);
+  std::fprintf(stderr, "%s: %.*s\n", tool_name(), static_cast<int>(line.size()), line.data());
+  std::fflush(stderr);
+  drawn_ = false;
 }
 
 void Progress::draw(bool final, std::string_view extra) {

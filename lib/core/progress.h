@@ -23,6 +23,8 @@ class Progress {
   ~Progress();
   void update(uint64_t done, std::string_view extra = {});
   void finish(std::string_view extra = {});
+  // A line of its own on stderr (even when quiet is false only), above the live line.
+  void message(std::string_view line);
   void set_total(uint64_t total) { total_ = total; }
 
   // "1:02:03", "4:05" for a number of seconds.

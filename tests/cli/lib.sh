@@ -2,7 +2,8 @@
 # temporary folder on files it makes itself, and ends with `finish`.
 #   run CMD...            runs it; $status, files out and err hold exit status, stdout, stderr
 #   expect_status N WHAT  checks $status
-#   expect_error N RE WHAT  the command failed with status N and one stderr line matching RE
+#   expect_error N RE WHAT  the command failed with status N and one stderr line matching
+#                           "$TOOL: RE" (TOOL defaults to gtok)
 set -u
 GTOK=${GTOK:?GTOK must name the gtok binary}
 WORK=$(mktemp -d /tmp/gen-cli.XXXXXX)
@@ -33,8 +34,8 @@ expect_error() {  # expect_error STATUS REGEX WHAT
   expect_status "$1" "$3"
   local lines
   lines=$(wc -l <err)
-  if [ "$lines" -eq 1 ] && grep -qE "^gtok: $2" err; then pass; else
-    fail "$3: stderr should be one line matching 'gtok: $2', was:"
+  if [ "$lines" -eq 1 ] && grep -qE "^${TOOL:-gtok}: $2" err; then pass; else
+    fail "$3: stderr should be one line matching '${TOOL:-gtok}: $2', was:"
     sed 's/^/  | /' err >&2
   fi
 }

@@ -14,6 +14,7 @@
 #include "core/files.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/sha256.h"
 #include "core/threads.h"
 #include "core/utf8.h"
 
@@ -155,4 +156,12 @@ TEST_CASE("Progress formats durations and amounts") {
   CHECK(Progress::format_amount(532, "B") == "532 B");
   CHECK(Progress::format_amount(1234567, "B") == "1.2 MB");
   CHECK(Progress::format_amount(12000, "tok") == "12.0 ktok");
+}
+
+TEST_CASE("SHA-256: FIPS 180-4 test vectors") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(sha256_hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }

@@ -1,0 +1,142 @@
+#include "models/gpt_checkpoint.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/sha256.h"
+#include "io/safetensors.h"
+#include "text/tokenizer.h"
+
+namespace gen {
+namespace {
+constexpr const char* kFormat = "gen-gpt";
+constexpr const char* kVersion = "1";
+
+int64_t parse_int(const std::string& file, const std::string& what, const std::string& text) {
+  try {
+    size_t used = 0;
+    long long value = std::stoll(text, &used);
+    if (used == text.size()) return value;
+  } catch (const std::exception&) {
+  }
+  throw Error(file, fmt::format("metadata '{}' is not an integer: '{}'", what, text));
+}
+}  // namespace
+
+void GptCheckpoint::copy_weights(Gpt& model) const {
+  std::memcpy(model.params().values(), weights.data(), weights.size() * sizeof(float));
+}
+
+void gpt_save(const std::string& path, const Gpt& model, const std::string& tokenizer, int64_t step, uint64_t seed,
+              const GptTrainState* train) {
+  const GptConfig& c = model.config();
+  SafetensorsWriter w;
+  w.metadata["format"] = kFormat;
+  w.metadata["version"] = kVersion;
+  w.metadata["config"] = nlohmann::json{{"vocab", c.vocab}, {"context", c.context}, {"layers", c.layers},
+                                        {"heads", c.heads}, {"embd", c.embd}}
+                             .dump();
+  w.metadata["tokenizer_sha256"] = sha256_hex(tokenizer);
+  w.metadata["tokenizer_vocab"] = std::to_string(c.vocab);
+  w.metadata["step"] = std::to_string(step);
+  w.metadata["seed"] = std::to_string(seed);
+  for (const auto& view : model.params().views())
+    w.add_f32(view.name, view.shape, model.params().values() + view.offset);
+  w.add("tokenizer", Dtype::U8, {static_cast<int64_t>(tokenizer.size())}, tokenizer);
+  if (train) {
+    int64_t n = static_cast<int64_t>(model.params().size());
+    w.add_f32("optimizer.m", {n}, train->m.data());
+    w.add_f32("optimizer.v", {n}, train->v.data());
+    w.metadata["train"] = nlohmann::json{{"adam_steps", train->adam_steps},
+                                         {"sampler_state", std::to_string(train->sampler.state)},
+                                         {"sampler_increment", std::to_string(train->sampler.increment)},
+                                         {"sampler_seed", std::to_string(train->sampler.seed)},
+                                         {"settings", nlohmann::json::parse(train->settings)}}
+                              .dump();
+  }
+  Output out(path);
+  w.write(out);
+  out.commit();
+}
+
+GptCheckpoint gpt_load(const std::string& path) {
+  Safetensors st = Safetensors::read(path);
+  GptCheckpoint ckpt;
+  ckpt.path = path;
+  if (!st.metadata().count("format"))
+    throw Error(path, "not a gen checkpoint (its metadata has no format)");
+  const std::string& format = st.meta("format");
+  if (format != kFormat)
+    throw Error(path, fmt::format("not a language model: its format is '{}', expected '{}'", format, kFormat));
+  if (st.meta("version") != kVersion)
+    throw Error(path, fmt::format("checkpoint version {} is not supported (this gen reads {})", st.meta("version"),
+                                  kVersion));
+  try {
+    auto config = nlohmann::json::parse(st.meta("config"));
+    ckpt.config.vocab = config.at("vocab").get<int64_t>();
+    ckpt.config.context = config.at("context").get<int64_t>();
+    ckpt.config.layers = config.at("layers").get<int64_t>();
+    ckpt.config.heads = config.at("heads").get<int64_t>();
+    ckpt.config.embd = config.at("embd").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
+  }
+  try {
+    ckpt.config.validate();
+  } catch (const UsageError& e) {
+    throw Error(path, std::string("the model config is not valid: ") + e.what());
+  }
+  ckpt.step = parse_int(path, "step", st.meta("step"));
+  ckpt.seed = static_cast<uint64_t>(parse_int(path, "seed", st.meta("seed")));
+
+  // The tokenizer: present, the hash recorded, the vocabulary the model's.
+  const auto& tokenizer = st.get("tokenizer");
+  if (tokenizer.dtype != Dtype::U8) throw Error(path, "tensor 'tokenizer' is not U8");
+  ckpt.tokenizer.assign(tokenizer.bytes);
+  ckpt.tokenizer_sha256 = sha256_hex(ckpt.tokenizer);
+  if (ckpt.tokenizer_sha256 != st.meta("tokenizer_sha256"))
+    throw Error(path, "the embedded tokenizer does not match its recorded SHA-256 (the file is damaged)");
+  Tokenizer tok = Tokenizer::from_bytes(ckpt.tokenizer, path + ": tokenizer");
+  if (tok.vocab_size() != ckpt.config.vocab)
+    throw Error(path, fmt::format("the embedded tokenizer has {} pieces but the model {}", tok.vocab_size(),
+                                  ckpt.config.vocab));
+
+  // Every weight with its exact shape; nothing unexpected.
+  Gpt layout(ckpt.config);
+  ckpt.weights.resize(layout.params().size());
+  for (const auto& view : layout.params().views())
+    st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
+  if (st.has("optimizer.m") || st.has("optimizer.v") || st.metadata().count("train")) {
+    GptTrainState train;
+    int64_t n = static_cast<int64_t>(layout.params().size());
+    train.m.resize(static_cast<size_t>(n));
+    train.v.resize(static_cast<size_t>(n));
+    st.read_f32("optimizer.m", {n}, train.m.data());
+    st.read_f32("optimizer.v", {n}, train.v.data());
+    try {
+      auto state = nlohmann::json::parse(st.meta("train"));
+      train.adam_steps = state.at("adam_steps").get<int64_t>();
+      train.sampler.state = std::stoull(state.at("sampler_state").get<std::string>());
+      train.sampler.increment = std::stoull(state.at("sampler_increment").get<std::string>());
+      train.sampler.seed = std::stoull(state.at("sampler_seed").get<std::string>());
+      train.settings = state.at("settings").dump();
+    } catch (const std::exception& e) {
+      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
+    }
+    train.step = ckpt.step;
+    train.seed = ckpt.seed;
+    ckpt.train = std::move(train);
+  }
+  for (const auto& entry : st.entries()) {
+    bool known = entry.name == "tokenizer" || entry.name == "optimizer.m" || entry.name == "optimizer.v" ||
+                 layout.params().find(entry.name) != nullptr;
+    if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));
+  }
+  return ckpt;
+}
+
+}  // namespace gen

@@ -1,0 +1,81 @@
+# gtrain on a corpus the test makes: learning, logs, exact resume, Ctrl-C, bad input.
+source "$TESTS/cli/lib.sh"
+GTRAIN=${GTRAIN:?}
+TOOL=gtrain
+make_corpus corpus.txt
+"$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
+"$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
+shape=(--layers 2 --heads 2 --embd 32 --context 16 --batch 4 --eval-every 50 --eval-batches 2)
+small=(--tokenizer char.model "${shape[@]}")
+
+# It learns: the loss falls well below where it starts (log(vocab) = 5.8 for 324 pieces).
+run "$GTRAIN" "${small[@]}" --steps 200 --lr 3e-3 --warmup 10 --log train.tsv corpus.ids -o lm.st
+expect_status 0 "train a small model"
+check "a checkpoint" test -s lm.st
+check "a header and a row per step in the log" test "$(wc -l <train.tsv)" -eq 201
+first=$(awk -F'\t' 'NR == 2 {print $3}' train.tsv)
+last_val=$(awk -F'\t' '$5 != "" {v = $5} END {print v}' train.tsv)
+vocab=$(("$("$GTOK" vocab -m char.model | wc -l)" - 1))
+check "the loss starts near log(vocab) (was $first, vocab $vocab)" \
+  awk -v x="$first" -v v="$vocab" 'BEGIN {exit !(x > log(v) - 0.5 && x < log(v) + 0.5)}'
+check "validation loss below 2.6 after 200 steps (was $last_val)" awk -v x="$last_val" 'BEGIN {exit !(x < 2.6)}'
+check "the trace shows validation lines" grep -q "step 200: train loss .*, val loss" err
+check "the loss chart is drawn" grep -q "(\* train, o validation)" err
+
+# Exact resume: 200 steps in one run, or 100 + resume + 100, give the same bytes.
+"$GTRAIN" -q "${small[@]}" --steps 100 --decay-steps 200 corpus.ids -o half.st
+"$GTRAIN" -q --resume half.st --steps 200 corpus.ids -o resumed.st
+"$GTRAIN" -q "${small[@]}" --steps 200 corpus.ids -o full.st
+check "200 steps = 100 + resume + 100, byte for byte" cmp -s full.st resumed.st
+"$GTRAIN" -q "${small[@]}" --steps 200 corpus.ids -o again.st
+check "same seed, same checkpoint" cmp -s full.st again.st
+"$GTRAIN" -q "${shape[@]}" --steps 20 --init full.st corpus.ids -o tuned.st
+check "--init fine-tunes from a checkpoint" test -s tuned.st
+
+# Ctrl-C: finishes the step, saves, exits 130; the saved run resumes.
+"$GTRAIN" "${small[@]}" --steps 1000000 corpus.ids -o stopped.st 2>err &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+status=$?
+expect_status 130 "Ctrl-C during training"
+check "Ctrl-C saves a checkpoint" test -s stopped.st
+check "and says so" grep -q "interrupted: saved step" err
+no_temp_files "after Ctrl-C"
+"$GTRAIN" -q --resume stopped.st --steps 1000000 --eval-every 1000000 corpus.ids -o stopped.st &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+check "the interrupted run resumes" test $? -eq 130
+
+# A diverging run stops with a clear message and writes nothing.
+run "$GTRAIN" -q "${small[@]}" --steps 100 --lr 1e30 --grad-clip 0 corpus.ids -o nan.st
+expect_error 1 "nan.st: training diverged at step [0-9]+: the loss is (NaN|infinite)" "divergence"
+check "no checkpoint from a diverged run" test ! -e nan.st
+
+# Bad input.
+run "$GTRAIN" corpus.ids -o x.st
+expect_error 2 "give --tokenizer tok.model" "no tokenizer"
+printf '1 2 3\n4 999 5\n' >bad.ids
+run "$GTRAIN" "${small[@]}" bad.ids -o x.st
+expect_error 1 "bad.ids:2:3: token id 999 is outside the tokenizer's vocabulary \(0..[0-9]+\)$" "id outside the vocabulary"
+printf '1 2 3\n' >short.ids
+run "$GTRAIN" "${small[@]}" short.ids -o x.st
+expect_error 1 "short.ids: 3 training tokens: need more than the context \(16\)$" "too few tokens"
+run "$GTRAIN" --init char.model corpus.ids -o x.st
+expect_error 1 "char.model: not a valid safetensors file" "a tokenizer given as a checkpoint"
+head -c 3000 full.st >cut.st
+run "$GTRAIN" --init cut.st corpus.ids -o x.st
+expect_error 1 "cut.st: not a valid safetensors file" "a truncated checkpoint"
+"$GTRAIN" -q "${small[@]}" --steps 5 --no-optimizer corpus.ids -o weights.st
+run "$GTRAIN" --resume weights.st --steps 10 corpus.ids -o x.st
+expect_error 1 "weights.st: has no optimizer state to resume from" "resume without optimizer state"
+run "$GTRAIN" --resume full.st --steps 100 corpus.ids -o x.st
+expect_error 2 "the checkpoint is at step 200 already" "resume to an earlier step"
+run "$GTRAIN" "${small[@]}" --heads 3 corpus.ids -o x.st
+expect_error 2 "--embd 32 is not divisible by --heads 3" "heads that do not divide the width"
+check "no stray checkpoints" test ! -e x.st
+no_temp_files "after the errors"
+finish
