@@ -179,7 +179,8 @@ std::string loss_chart(const std::vector<std::pair<int64_t, double>>& train,
 
 int run_training(Args& args) {
   gen::GracefulStop graceful;  // Ctrl-C finishes the step and saves
-  openblas_set_num_threads(args.threads);
+  // One thread pool: OpenMP's. The kernels split large GEMMs across it themselves.
+  openblas_set_num_threads(1);
   omp_set_num_threads(args.threads);
   Settings& s = args.settings;
 

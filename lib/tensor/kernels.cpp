@@ -1,27 +1,50 @@
 #include "tensor/kernels.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace gen::nn {
 
 template <>
-void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B,
-                 float beta, float* C) {
+void gemm_strided<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(ta ? M : K), B,
-              static_cast<int>(tb ? K : N), beta, C, static_cast<int>(N));
+              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb),
+              beta, C, static_cast<int>(ldc));
 }
 
 template <>
-void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, const double* B,
-                  double beta, double* C) {
+void gemm_strided<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(ta ? M : K), B,
-              static_cast<int>(tb ? K : N), beta, C, static_cast<int>(N));
+              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb),
+              beta, C, static_cast<int>(ldc));
+}
+
+// Large products are split by rows of C across the OpenMP threads, each running a one-thread
+// BLAS call: one thread pool for the whole program (tools set OpenBLAS to one thread), so that
+// BLAS's threads and OpenMP's never fight over the two cores.
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B, T beta, T* C) {
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  int parts = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (parts <= 1 || M < 64 || M * N * K < (int64_t{1} << 18)) {
+    gemm_strided<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
+    return;
+  }
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int part = 0; part < parts; ++part) {
+    // Row ranges rounded to multiples of 16 for the kernels' blocking.
+    int64_t begin = (M * part / parts) / 16 * 16, end = part + 1 == parts ? M : (M * (part + 1) / parts) / 16 * 16;
+    if (end <= begin) continue;
+    const T* a = ta ? A + begin : A + begin * lda;
+    gemm_strided<T>(ta, tb, end - begin, N, K, alpha, a, lda, B, ldb, beta, C + begin * N, N);
+  }
 }
 
 template <typename T>
@@ -120,6 +143,30 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
 }
 
 namespace {
+
+// exp(x) for float without a library call, so that loops over it vectorize: x = n ln2 + r with
+// |r| <= ln2/2, e^r by a degree-6 polynomial (relative error below 2e-7), 2^n from the exponent
+// bits. Inputs are clamped to [-87, 88] (the float range). double uses std::exp.
+inline float fast_exp(float x) {
+  x = std::min(88.0f, std::max(-87.0f, x));
+  // Round to nearest by the 1.5 * 2^23 trick: no library call, so the loop vectorizes.
+  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693145752f - n * 1.42860677e-6f;  // ln2 in two parts (Cody and Waite)
+  float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666567f + r * (0.00833345205f +
+                                                                                           r * 0.00138888310f)))));
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+inline double fast_exp(double x) { return std::exp(x); }
+
+// tanh(u) = 1 - 2 / (exp(2u) + 1), vectorizable for float.
+template <typename T>
+inline T fast_tanh(T u) {
+  return T(1) - T(2) / (fast_exp(T(2) * u) + T(1));
+}
+
 template <typename T>
 constexpr T kGeluScale = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)
 }
@@ -128,7 +175,7 @@ template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     T x = inp[i];
-    out[i] = T(0.5) * x * (T(1) + std::tanh(kGeluScale<T> * (x + T(0.044715) * x * x * x)));
+    out[i] = T(0.5) * x * (T(1) + fast_tanh(kGeluScale<T> * (x + T(0.044715) * x * x * x)));
   }
 }
 
@@ -137,7 +184,7 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     T x = inp[i];
     T u = kGeluScale<T> * (x + T(0.044715) * x * x * x);
-    T th = std::tanh(u);
+    T th = fast_tanh(u);
     T sech2 = T(1) - th * th;
     T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * kGeluScale<T> * (T(1) + T(3 * 0.044715) * x * x);
     dinp[i] += grad * dout[i];
@@ -157,6 +204,8 @@ void residual_backward(T* da, T* db, const T* dout, int64_t n) {
   }
 }
 
+// Attention per (batch, head) as GEMMs on strided views of qkv: S = Q K^T / sqrt(HS), P = causal
+// softmax(S) (kept in att), O = P V. q, k and v rows of one head are HS floats, 3C apart.
 template <typename T>
 void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH) {
   const int64_t HS = C / NH;
@@ -164,74 +213,61 @@ void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int6
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < NH; ++h) {
+      const T* q = qkv + b * Tn * 3 * C + h * HS;
+      const T* k = q + C;
+      const T* v = q + 2 * C;
+      T* p = att + (b * NH + h) * Tn * Tn;
+      gemm_strided<T>(false, true, Tn, Tn, HS, scale, q, 3 * C, k, 3 * C, T(0), p, Tn);
       for (int64_t t = 0; t < Tn; ++t) {
-        const T* q = qkv + (b * Tn + t) * 3 * C + h * HS;
-        T* row = att + ((b * NH + h) * Tn + t) * Tn;
-        T maximum = -INFINITY;
-        for (int64_t t2 = 0; t2 <= t; ++t2) {
-          const T* k = qkv + (b * Tn + t2) * 3 * C + C + h * HS;
-          T dot = 0;
-          for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
-          row[t2] = dot * scale;
-          maximum = std::max(maximum, row[t2]);
-        }
+        T* row = p + t * Tn;
+        T maximum = *std::max_element(row, row + t + 1);
         T sum = 0;
         for (int64_t t2 = 0; t2 <= t; ++t2) {
-          row[t2] = std::exp(row[t2] - maximum);
+          row[t2] = fast_exp(row[t2] - maximum);
           sum += row[t2];
         }
         T inverse = T(1) / sum;
         for (int64_t t2 = 0; t2 <= t; ++t2) row[t2] *= inverse;
-        for (int64_t t2 = t + 1; t2 < Tn; ++t2) row[t2] = 0;
-        T* o = out + (b * Tn + t) * C + h * HS;
-        std::fill(o, o + HS, T(0));
-        for (int64_t t2 = 0; t2 <= t; ++t2) {
-          const T* v = qkv + (b * Tn + t2) * 3 * C + 2 * C + h * HS;
-          for (int64_t i = 0; i < HS; ++i) o[i] += row[t2] * v[i];
-        }
+        std::fill(row + t + 1, row + Tn, T(0));
       }
+      gemm_strided<T>(false, false, Tn, HS, Tn, T(1), p, Tn, v, 3 * C, T(0), out + b * Tn * C + h * HS, C);
     }
   }
 }
 
+// dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)) / sqrt(HS); dQ += dS K; dK += dS^T Q.
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
                         int64_t NH) {
   const int64_t HS = C / NH;
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
   // Each (b, h) touches only its own head's slices of dqkv: safe to run in parallel.
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t h = 0; h < NH; ++h) {
-      std::vector<T> datt(static_cast<size_t>(Tn));
-      for (int64_t t = 0; t < Tn; ++t) {
-        const T* row = att + ((b * NH + h) * Tn + t) * Tn;
-        const T* d = dout + (b * Tn + t) * C + h * HS;
-        // out = att v: datt[t2] = d . v[t2]; dv[t2] += att[t2] d
-        T weighted = 0;
-        for (int64_t t2 = 0; t2 <= t; ++t2) {
-          const T* v = qkv + (b * Tn + t2) * 3 * C + 2 * C + h * HS;
-          T* dv = dqkv + (b * Tn + t2) * 3 * C + 2 * C + h * HS;
-          T dot = 0;
-          for (int64_t i = 0; i < HS; ++i) {
-            dot += d[i] * v[i];
-            dv[i] += row[t2] * d[i];
-          }
-          datt[static_cast<size_t>(t2)] = dot;
-          weighted += row[t2] * dot;
+#pragma omp parallel
+  {
+    std::vector<T> dp(static_cast<size_t>(Tn * Tn));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t h = 0; h < NH; ++h) {
+        const T* q = qkv + b * Tn * 3 * C + h * HS;
+        const T* k = q + C;
+        const T* v = q + 2 * C;
+        T* dq = dqkv + b * Tn * 3 * C + h * HS;
+        T* dk = dq + C;
+        T* dv = dq + 2 * C;
+        const T* p = att + (b * NH + h) * Tn * Tn;
+        const T* d = dout + b * Tn * C + h * HS;
+        gemm_strided<T>(false, true, Tn, Tn, HS, T(1), d, C, v, 3 * C, T(0), dp.data(), Tn);
+        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), p, Tn, d, C, T(1), dv, 3 * C);
+        for (int64_t t = 0; t < Tn; ++t) {
+          const T* prow = p + t * Tn;
+          T* row = dp.data() + t * Tn;
+          T weighted = 0;
+          for (int64_t t2 = 0; t2 <= t; ++t2) weighted += prow[t2] * row[t2];
+          for (int64_t t2 = 0; t2 <= t; ++t2) row[t2] = prow[t2] * (row[t2] - weighted) * scale;
+          std::fill(row + t + 1, row + Tn, T(0));
         }
-        // softmax: dpre[t2] = att[t2] (datt[t2] - sum att datt); pre = scale q . k
-        const T* q = qkv + (b * Tn + t) * 3 * C + h * HS;
-        T* dq = dqkv + (b * Tn + t) * 3 * C + h * HS;
-        for (int64_t t2 = 0; t2 <= t; ++t2) {
-          T dpre = row[t2] * (datt[static_cast<size_t>(t2)] - weighted) * scale;
-          const T* k = qkv + (b * Tn + t2) * 3 * C + C + h * HS;
-          T* dk = dqkv + (b * Tn + t2) * 3 * C + C + h * HS;
-          for (int64_t i = 0; i < HS; ++i) {
-            dq[i] += dpre * k[i];
-            dk[i] += dpre * q[i];
-          }
-        }
+        gemm_strided<T>(false, false, Tn, HS, Tn, T(1), dp.data(), Tn, k, 3 * C, T(1), dq, 3 * C);
+        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), dp.data(), Tn, q, 3 * C, T(1), dk, 3 * C);
       }
     }
   }
@@ -247,7 +283,7 @@ void softmax_cross_entropy_forward(T* loss, T* probs, const T* logits, const uin
     T maximum = *std::max_element(x, x + V);
     T sum = 0;
     for (int64_t v = 0; v < V; ++v) {
-      p[v] = std::exp(x[v] - maximum);
+      p[v] = fast_exp(x[v] - maximum);
       sum += p[v];
     }
     T inverse = T(1) / sum;
@@ -270,6 +306,7 @@ void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* 
 }
 
 #define GEN_INSTANTIATE(T)                                                                                         \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, const T*, T, T*);                      \
   template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);                    \
   template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);           \
   template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, int64_t, int64_t, int64_t);          \

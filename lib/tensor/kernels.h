@@ -14,7 +14,12 @@
 
 namespace gen::nn {
 
-// C[M,N] = alpha op(A) op(B) + beta C, row-major, op(A) [M,K], op(B) [K,N] (OpenBLAS).
+// C[M,N] = alpha op(A) op(B) + beta C, row-major, op(A) [M,K], op(B) [K,N] (OpenBLAS), with
+// leading dimensions (row strides) lda, ldb, ldc.
+template <typename T>
+void gemm_strided(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+// The same on contiguous matrices.
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B,
           T beta, T* C);
