@@ -82,6 +82,7 @@ struct Args {
   int64_t save_every = 0;
   bool no_optimizer = false;
   bool quiet = false;
+  bool steps_given = false;
 };
 
 std::vector<uint32_t> read_ids(const std::string& path, uint32_t vocab) {
@@ -194,9 +195,9 @@ int run_training(Args& args) {
     if (!args.resume.empty()) {
       if (!checkpoint->train)
         throw Error(args.resume, "has no optimizer state to resume from (saved with --no-optimizer); use --init");
-      int64_t steps = s.steps;
-      s.from_json(nlohmann::json::parse(checkpoint->train->settings));
-      s.steps = steps;
+      auto saved = nlohmann::json::parse(checkpoint->train->settings);
+      s.from_json(saved);
+      if (!args.steps_given) s.steps = saved.at("steps");
       args.seed = checkpoint->train->seed;
     }
   } else {
@@ -259,21 +260,23 @@ int run_training(Args& args) {
 
   std::optional<gen::Output> log;
   if (!args.log.empty()) {
-    log.emplace(args.log);
+    log.emplace(args.log, gen::Output::Mode::direct);  // follow it with tail -f
     log->write("step\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tgrad_norm\ttokens_per_s\tseconds\n");
   }
   if (!args.quiet)
     std::fprintf(stderr, "gtrain: %zu parameters (%lld layers, %lld heads, %lld embd, context %lld, vocab %lld); %zu "
-                 "train tokens, %zu validation tokens; %lld steps of %lld x %lld tokens\n",
+                 "train tokens, %zu validation tokens; %lld step%s of %lld x %lld tokens\n",
                  model.params().size(), static_cast<long long>(args.config.layers),
                  static_cast<long long>(args.config.heads), static_cast<long long>(args.config.embd),
                  static_cast<long long>(T), static_cast<long long>(args.config.vocab), train.size(), val.size(),
-                 static_cast<long long>(s.steps), static_cast<long long>(B), static_cast<long long>(T));
+                 static_cast<long long>(s.steps), s.steps == 1 ? "" : "s", static_cast<long long>(B),
+                 static_cast<long long>(T));
 
   gen::Arena arena;
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   std::vector<std::pair<int64_t, double>> train_curve, val_curve;
   gen::Progress progress("train", static_cast<uint64_t>(s.steps), "", args.quiet);
+  progress.set_start(static_cast<uint64_t>(step));  // rates and ETA count this run's steps
   auto start = std::chrono::steady_clock::now();
   double last_train = NAN;
   int64_t first_step = step;
@@ -286,7 +289,7 @@ int run_training(Args& args) {
     if (!std::isfinite(loss.mean))
       throw Error(args.output, fmt::format("training diverged at step {}: the loss is {} (lower --lr?); the last "
                                            "checkpoint written, if any, is kept",
-                                           step, std::isnan(loss.mean) ? "NaN" : "infinite"));
+                                           step + 1, std::isnan(loss.mean) ? "NaN" : "infinite"));
     g.backward();
     float norm = gen::clip_grad_norm(model.params(), s.grad_clip);
     float lr = gen::cosine_lr(step, {.lr = s.lr, .min_lr = s.min_lr, .warmup = s.warmup, .decay_steps = s.decay_steps});
@@ -311,6 +314,7 @@ int run_training(Args& args) {
                              evaluation ? fmt::format("{:.6f}", evaluation->loss) : "",
                              evaluation ? fmt::format("{:.4f}", evaluation->accuracy) : "", norm, tokens_per_s,
                              seconds));
+    if (log) log->flush();
     progress.update(static_cast<uint64_t>(step), fmt::format("loss {:.4f}, lr {:.1e}, {:.0f} tok/s", loss.mean, lr, tokens_per_s));
     if (args.save_every > 0 && step % args.save_every == 0 && step < s.steps) save(step);
     if (gen::stop_requested()) {
@@ -377,7 +381,8 @@ int run(int argc, char** argv) {
   app.add_flag("--no-optimizer", args.no_optimizer, "Save weights only (smaller; cannot be resumed)");
   app.add_option("--log", args.log, "Write a row per step to this TSV file (gnuplot, awk)");
   app.add_flag("-q,--quiet", args.quiet, "No progress or summary on stderr");
-  app.footer(R"(Defaults are nanoGPT's character-level Shakespeare recipe (0.8M parameters).
+  app.footer(R"(Defaults are nanoGPT's CPU recipe for character-level Shakespeare (0.8M parameters with its
+65-symbol vocabulary). --threads defaults to the number of CPUs.
 Ctrl-C finishes the step, saves the checkpoint and exits 130.
 Examples:
   gtok train --model-type char shakespeare.txt -o char.model
@@ -391,6 +396,20 @@ Examples:
     throw gen::UsageError(e.what());
   }
   if (s.min_lr > s.lr) throw gen::UsageError("--min-lr is above --lr");
+  args.steps_given = app.count("--steps") > 0;
+  // Options that a checkpoint decides: say so rather than ignore them silently.
+  auto ignored = [&](std::initializer_list<const char*> names, const char* why) {
+    std::string given;
+    for (const char* name : names)
+      if (app.count(name)) given += (given.empty() ? "" : ", ") + std::string(name);
+    if (!given.empty()) gen::warn(fmt::format("{} ignored: {}", given, why));
+  };
+  if (!args.resume.empty())
+    ignored({"--layers", "--heads", "--embd", "--context", "--batch", "--decay-steps", "--lr", "--min-lr", "--warmup",
+             "--weight-decay", "--beta2", "--grad-clip", "--seed", "--val-fraction", "--eval-batches"},
+            "--resume continues with the checkpoint's settings");
+  if (!args.init.empty())
+    ignored({"--layers", "--heads", "--embd", "--context"}, "--init keeps the checkpoint's model shape");
   return run_training(args);
 }
 

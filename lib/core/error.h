@@ -29,7 +29,7 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// SIGINT or SIGTERM arrived and the job stopped cleanly: exit status 130.
+// SIGINT or SIGTERM arrived and the job stopped cleanly: exit status 130 (143 for SIGTERM).
 class Interrupted : public std::runtime_error {
  public:
   Interrupted() : std::runtime_error("interrupted") {}

@@ -70,7 +70,7 @@ std::string read_file(const std::string& path, size_t max_bytes) {
   return read_all(input, max_bytes);
 }
 
-Output::Output(std::string path) : path_(std::move(path)) {
+Output::Output(std::string path, Mode mode) : path_(std::move(path)) {
   buffer_.reserve(kBufferSize);
   if (path_.empty()) throw UsageError("an output file name is empty");
   if (path_ == "-") {
@@ -80,9 +80,9 @@ Output::Output(std::string path) : path_(std::move(path)) {
   struct stat info;
   bool exists = stat(path_.c_str(), &info) == 0;  // follows symbolic links
   if (exists && S_ISDIR(info.st_mode)) throw Error(path_, "is a directory");
-  if (exists && !S_ISREG(info.st_mode)) {
+  if ((exists && !S_ISREG(info.st_mode)) || mode == Mode::direct) {
     // A device or a FIFO (/dev/null, a named pipe): written straight through, never replaced.
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC | (mode == Mode::direct ? O_CREAT | O_TRUNC : 0), 0666);
     if (fd_ < 0) throw Error(path_, system_reason("cannot open", errno));
     direct_ = true;
     return;
@@ -92,14 +92,14 @@ Output::Output(std::string path) : path_(std::move(path)) {
   std::string target = path_;
   mode_t mask = umask(0);
   umask(mask);
-  mode_t mode = 0666 & ~mask;
+  mode_t file_mode = 0666 & ~mask;
   if (exists) {
     if (access(path_.c_str(), W_OK) != 0) throw Error(path_, system_reason("cannot write", errno));
     if (char* real = realpath(path_.c_str(), nullptr)) {
       target = real;
       std::free(real);
     }
-    mode = info.st_mode & 07777;
+    file_mode = info.st_mode & 07777;
   }
   size_t slash = target.rfind('/');
   std::string folder = slash == std::string::npos ? "" : target.substr(0, slash + 1);
@@ -116,7 +116,7 @@ Output::Output(std::string path) : path_(std::move(path)) {
   target_ = target;
   // mkstemp makes the file 0600: give it the mode of the file it replaces, or the mode a plain
   // open() would (0666 less umask), and as root keep the replaced file's owner.
-  fchmod(fd_, mode);
+  fchmod(fd_, file_mode);
   if (exists && geteuid() == 0) (void)!fchown(fd_, info.st_uid, info.st_gid);
 }
 

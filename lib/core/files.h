@@ -67,7 +67,10 @@ std::string read_all(ByteSource& source, size_t max_bytes = size_t{1} << 30);
 
 class Output {
  public:
-  explicit Output(std::string path);  // "-" is stdout (written through, not atomic)
+  enum class Mode { atomic, direct };
+  // "-" is stdout (written through, not atomic). Mode::direct writes a regular file in place,
+  // as it goes, for logs that one follows with tail -f: it is truncated first, never renamed.
+  explicit Output(std::string path, Mode mode = Mode::atomic);
   ~Output();
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;

@@ -70,7 +70,7 @@ void Progress::message(std::string_view line) {
 
 void Progress::draw(bool final, std::string_view extra) {
   double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
+  double rate = elapsed > 0 ? static_cast<double>(done_ - std::min(done_, start_done_)) / elapsed : 0;
   std::string line = fmt::format("{}: ", label_);
   if (total_ > 0) {
     double fraction = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));

@@ -26,6 +26,8 @@ class Progress {
   // A line of its own on stderr (even when quiet is false only), above the live line.
   void message(std::string_view line);
   void set_total(uint64_t total) { total_ = total; }
+  // Work already done before this run (a resumed job): counted as done, not in the rate.
+  void set_start(uint64_t done) { start_done_ = done_ = done; }
 
   // "1:02:03", "4:05" for a number of seconds.
   static std::string format_duration(double seconds);
@@ -44,6 +46,7 @@ class Progress {
   bool drawn_ = false;
   bool finished_ = false;
   uint64_t done_ = 0;
+  uint64_t start_done_ = 0;
   Clock::time_point start_;
   Clock::time_point last_draw_;
 };

@@ -24,7 +24,7 @@ void remove_temp_files() {
 
 void on_stop_signal(int sig) {
   if (g_graceful.load() > 0 && !g_stop) {
-    g_stop = 1;  // the job finishes its step, saves and exits 130
+    g_stop = sig;  // the job finishes its step, saves and exits 128 + sig
     return;
   }
   remove_temp_files();
@@ -60,6 +60,8 @@ void unregister_temp_file(int slot) {
 }
 
 bool stop_requested() { return g_stop != 0; }
+
+int stop_exit_code() { return g_stop == SIGTERM ? 128 + SIGTERM : 130; }
 
 void check_interrupted() {
   if (g_stop) throw Interrupted();

@@ -23,6 +23,8 @@ int register_temp_file(const std::string& path);
 void unregister_temp_file(int slot);
 
 bool stop_requested();
+// The exit status for the stop requested: 130 after SIGINT, 143 after SIGTERM.
+int stop_exit_code();
 // Throws Interrupted if a stop was requested (for loops without a checkpoint to save).
 void check_interrupted();
 

@@ -49,7 +49,7 @@ int tool_main(const char* tool, int argc, char** argv, const std::function<int(i
   } catch (const BrokenPipe&) {
     die_of_signal(SIGPIPE);
   } catch (const Interrupted&) {
-    return 130;
+    return stop_exit_code();
   } catch (const UsageError& e) {
     std::string message = e.what();
     if (message.find("--help)") == std::string::npos) message += std::string(" (see ") + tool + " --help)";

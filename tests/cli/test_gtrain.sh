@@ -50,6 +50,23 @@ kill -INT $pid
 wait $pid
 check "the interrupted run resumes" test $? -eq 130
 
+# SIGTERM does the same, with the status a SIGTERM gives (143); the log is written as it goes.
+"$GTRAIN" -q "${small[@]}" --steps 1000000 --log live.tsv corpus.ids -o termed.st &
+pid=$!
+sleep 2
+check "the log grows while training runs" test "$(wc -l <live.tsv)" -gt 1
+kill -TERM $pid
+wait $pid
+check "SIGTERM saves and exits 143" test $? -eq 143 -a -s termed.st
+
+# --resume keeps the checkpoint's settings: it says so when others are given, and without
+# --steps it trains to the saved total.
+run "$GTRAIN" --resume half.st --steps 200 --lr 5 corpus.ids -o resumed2.st
+check "--resume warns about ignored settings" grep -q "warning: --lr ignored: --resume continues" err
+check "and ignores them" cmp -s resumed2.st full.st
+run "$GTRAIN" --resume full.st corpus.ids -o x.st
+expect_error 2 "the checkpoint is at step 200 already" "without --steps, --resume aims at the saved total"
+
 # A diverging run stops with a clear message and writes nothing.
 run "$GTRAIN" -q "${small[@]}" --steps 100 --lr 1e30 --grad-clip 0 corpus.ids -o nan.st
 expect_error 1 "nan.st: training diverged at step [0-9]+: the loss is (NaN|infinite)" "divergence"
