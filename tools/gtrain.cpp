@@ -140,23 +140,33 @@ std::string loss_chart(const std::vector<std::pair<int64_t, double>>& train,
                        const std::vector<std::pair<int64_t, double>>& val) {
   if (train.size() < 2) return "";
   constexpr int kWidth = 64, kHeight = 14;
-  double lo = INFINITY, hi = -INFINITY;
-  for (const auto& series : {&train, &val})
-    for (const auto& [step, loss] : *series) {
-      lo = std::min(lo, loss);
-      hi = std::max(hi, loss);
-    }
-  if (!(hi > lo)) hi = lo + 1;
   int64_t last = train.back().first;
   std::vector<std::string> grid(kHeight, std::string(kWidth, ' '));
   // Train loss averaged per column, so that noise does not fill the picture.
   std::vector<double> sum(kWidth, 0);
   std::vector<int> count(kWidth, 0);
+  auto column_of = [&](int64_t step) {
+    return std::clamp(static_cast<int>(static_cast<double>(step) / static_cast<double>(std::max<int64_t>(last, 1)) *
+                                       (kWidth - 1)),
+                      0, kWidth - 1);
+  };
   for (const auto& [step, loss] : train) {
-    int column = static_cast<int>(static_cast<double>(step) / static_cast<double>(std::max<int64_t>(last, 1)) * (kWidth - 1));
-    sum[static_cast<size_t>(column)] += loss;
-    count[static_cast<size_t>(column)]++;
+    sum[static_cast<size_t>(column_of(step))] += loss;
+    count[static_cast<size_t>(column_of(step))]++;
   }
+  // The scale leaves out the first column (the loss at initialization would flatten the rest).
+  double lo = INFINITY, hi = -INFINITY;
+  for (int column = 1; column < kWidth; ++column)
+    if (count[static_cast<size_t>(column)]) {
+      double mean = sum[static_cast<size_t>(column)] / count[static_cast<size_t>(column)];
+      lo = std::min(lo, mean);
+      hi = std::max(hi, mean);
+    }
+  for (const auto& [step, loss] : val) {
+    lo = std::min(lo, loss);
+    hi = std::max(hi, loss);
+  }
+  if (!(hi > lo)) hi = lo + 1;
   auto row_of = [&](double loss) {
     return std::clamp(static_cast<int>(std::lround((hi - loss) / (hi - lo) * (kHeight - 1))), 0, kHeight - 1);
   };
@@ -164,10 +174,7 @@ std::string loss_chart(const std::vector<std::pair<int64_t, double>>& train,
     if (count[static_cast<size_t>(column)])
       grid[static_cast<size_t>(row_of(sum[static_cast<size_t>(column)] / count[static_cast<size_t>(column)]))]
           [static_cast<size_t>(column)] = '*';
-  for (const auto& [step, loss] : val) {
-    int column = static_cast<int>(static_cast<double>(step) / static_cast<double>(std::max<int64_t>(last, 1)) * (kWidth - 1));
-    grid[static_cast<size_t>(row_of(loss))][static_cast<size_t>(std::clamp(column, 0, kWidth - 1))] = 'o';
-  }
+  for (const auto& [step, loss] : val) grid[static_cast<size_t>(row_of(loss))][static_cast<size_t>(column_of(step))] = 'o';
   std::string chart = "loss  (* train, o validation)\n";
   for (int row = 0; row < kHeight; ++row) {
     double value = hi - (hi - lo) * row / (kHeight - 1);

@@ -82,7 +82,11 @@ void Progress::draw(bool final, std::string_view extra) {
       line.append(static_cast<size_t>(kWidth - filled), '.');
       line.append("] ");
     }
-    line += fmt::format("{:3.0f}% {}/{}", 100 * fraction, format_amount(done_, unit_), format_amount(total_, unit_));
+    if (unit_.empty()) {
+      line += fmt::format("{:3.0f}% {}/{}", 100 * fraction, done_, total_);  // counts: whole numbers
+    } else {
+      line += fmt::format("{:3.0f}% {}/{}", 100 * fraction, format_amount(done_, unit_), format_amount(total_, unit_));
+    }
   } else {
     line += format_amount(done_, unit_);
   }
