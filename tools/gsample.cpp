@@ -1,0 +1,295 @@
+// gsample: generate text from a language model checkpoint, token by token, with the sampling
+// knobs a learner turns; or show the next-token distribution itself.
+#include <CLI/CLI.hpp>
+#include <cblas.h>
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/sha256.h"
+#include "core/threads.h"
+#include "core/tool_main.h"
+#include "io/token_stream.h"
+#include "models/gpt.h"
+#include "models/gpt_checkpoint.h"
+#include "models/sampler.h"
+#include "text/tokenizer.h"
+
+namespace {
+
+using gen::Error;
+
+struct Args {
+  std::string checkpoint;
+  std::optional<std::string> prompt;
+  std::string prompt_file;
+  std::string tokenizer;
+  std::string temperatures = "1.0";
+  gen::SamplerConfig sampler;
+  int64_t max_tokens = 200;
+  uint64_t seed = 1;
+  std::vector<std::string> stops;
+  int num_samples = 1;
+  bool ids = false;
+  int probs = 0;
+  bool trace = false;
+  int threads = gen::default_threads();
+};
+
+std::vector<float> parse_temperatures(const std::string& text) {
+  std::vector<float> values;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    size_t comma = text.find(',', begin);
+    std::string item = text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    try {
+      size_t used = 0;
+      float t = std::stof(item, &used);
+      if (used != item.size() || !(t >= 0) || !std::isfinite(t)) throw std::invalid_argument(item);
+      values.push_back(t);
+    } catch (const std::exception&) {
+      throw gen::UsageError(fmt::format("--temperature: '{}' is not a temperature (a number >= 0)", item));
+    }
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
+  return values;
+}
+
+// A piece made readable in one line: control characters escaped, in quotes.
+std::string shown(const gen::Tokenizer& tok, uint32_t id) {
+  std::string text = "'";
+  for (char c : tok.surface(id)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\n') text += "\\n";
+    else if (c == '\t') text += "\\t";
+    else if (c == '\'') text += "\\'";
+    else if (u < 0x20 || u == 0x7f || (u >= 0x80 && tok.is_byte(id))) text += fmt::format("\\x{:02x}", u);
+    else text.push_back(c);
+  }
+  return text + "'";
+}
+
+// The logits for the next token after `context` (its last model.context() tokens).
+std::vector<float> next_logits(gen::Gpt& model, gen::Arena& arena, const std::vector<uint32_t>& context) {
+  const int64_t window = std::min<int64_t>(static_cast<int64_t>(context.size()), model.config().context);
+  const uint32_t* ids = context.data() + context.size() - static_cast<size_t>(window);
+  arena.reset();
+  gen::Graph g(arena, false);
+  gen::Tensor logits = model.logits(g, ids, 1, window);
+  const int64_t V = model.config().vocab;
+  const float* last = logits.data + (window - 1) * V;
+  return std::vector<float>(last, last + V);
+}
+
+// Streams text out, holding back what might be the start of a stop string.
+class StopWatcher {
+ public:
+  StopWatcher(gen::Output& out, const std::vector<std::string>& stops) : out_(out), stops_(stops) {}
+  // Adds text; returns true when a stop string has appeared (the text up to it is written).
+  bool add(std::string_view text) {
+    pending_ += text;
+    for (const auto& stop : stops_) {
+      size_t at = pending_.find(stop);
+      if (at != std::string::npos) {
+        out_.write(std::string_view(pending_).substr(0, at));
+        pending_.clear();
+        return true;
+      }
+    }
+    size_t hold = 0;  // the longest suffix of pending_ that begins some stop string
+    for (const auto& stop : stops_)
+      for (size_t n = std::min(stop.size() - 1, pending_.size()); n > hold; --n)
+        if (pending_.compare(pending_.size() - n, n, stop, 0, n) == 0) {
+          hold = n;
+          break;
+        }
+    out_.write(std::string_view(pending_).substr(0, pending_.size() - hold));
+    pending_.erase(0, pending_.size() - hold);
+    return false;
+  }
+  void finish() {
+    out_.write(pending_);
+    pending_.clear();
+  }
+
+ private:
+  gen::Output& out_;
+  const std::vector<std::string>& stops_;
+  std::string pending_;
+};
+
+int run_sample(Args& args) {
+  openblas_set_num_threads(1);
+  omp_set_num_threads(args.threads);
+  std::vector<float> temperatures = parse_temperatures(args.temperatures);
+  if (temperatures.size() > 1 && args.probs == 0)
+    throw gen::UsageError("several temperatures are for --probs; give one to sample");
+  auto& c = args.sampler;
+  if (!(c.top_p > 0 && c.top_p <= 1)) throw gen::UsageError(fmt::format("--top-p {} is not in (0, 1]", c.top_p));
+
+  gen::GptCheckpoint ckpt = gen::gpt_load(args.checkpoint);
+  if (!args.tokenizer.empty()) {
+    std::string bytes = gen::read_file(args.tokenizer, size_t{256} << 20);
+    std::string hash = gen::sha256_hex(bytes);
+    if (hash != ckpt.tokenizer_sha256)
+      throw Error(args.tokenizer, fmt::format("is not the tokenizer {} was trained with (sha256 {}..., the checkpoint's "
+                                              "is {}...)",
+                                              args.checkpoint, hash.substr(0, 12), ckpt.tokenizer_sha256.substr(0, 12)));
+  }
+  gen::Tokenizer tok = gen::Tokenizer::from_bytes(ckpt.tokenizer, args.checkpoint + ": tokenizer");
+  gen::Gpt model(ckpt.config);
+  ckpt.copy_weights(model);
+
+  // The prompt: text, a file, ids on stdin, or (none at all) a newline.
+  std::vector<uint32_t> prompt;
+  std::string prompt_name = "--prompt";
+  if (args.prompt || !args.prompt_file.empty()) {
+    std::string text = args.prompt ? *args.prompt : gen::read_file(args.prompt_file);
+    if (!args.prompt) prompt_name = args.prompt_file;
+    prompt = tok.encode(text);
+    if (prompt.empty()) throw Error(prompt_name, "the prompt encodes to no tokens");
+  } else if (!isatty(STDIN_FILENO)) {
+    gen::Input input("-");
+    gen::TokenReader reader(input);
+    prompt_name = "-";
+    for (uint32_t id; reader.next(id);) {
+      if (id >= tok.vocab_size())
+        throw Error(reader.where(), fmt::format("token id {} is outside the vocabulary (0..{})", id, tok.vocab_size() - 1));
+      prompt.push_back(id);
+    }
+  }
+  if (prompt.empty()) {  // no prompt at all (or nothing on stdin): start a new line
+    if (tok.newline_id() < 0) throw gen::UsageError("give a --prompt (this tokenizer has no newline token)");
+    prompt.push_back(static_cast<uint32_t>(tok.newline_id()));
+  }
+
+  gen::Output out("-");
+  gen::Arena arena;
+  if (args.probs > 0) {
+    // The next-token distribution for the prompt, at each temperature: the knob a learner turns.
+    std::vector<float> logits = next_logits(model, arena, prompt);
+    std::string prompt_text = tok.decode(prompt);
+    out.write(fmt::format("next token after {} ({} tokens), the {} most likely:\n", prompt_text.size() > 40
+                              ? "..." + prompt_text.substr(prompt_text.size() - 40) : prompt_text,
+                          prompt.size(), args.probs));
+    std::vector<std::vector<std::pair<uint32_t, float>>> columns;
+    for (float t : temperatures) columns.push_back(gen::Sampler::top_candidates(gen::Sampler::softmax(logits, t), args.probs));
+    std::string header = "rank";
+    for (float t : temperatures) header += fmt::format("  {:<22}", fmt::format("temperature {}", t));
+    out.write(header + "\n");
+    for (int rank = 0; rank < args.probs && rank < static_cast<int>(logits.size()); ++rank) {
+      std::string row = fmt::format("{:>4}", rank + 1);
+      for (const auto& column : columns) {
+        auto [id, p] = column[static_cast<size_t>(rank)];
+        row += fmt::format("  {:<12} {:>8.4f}%", shown(tok, id), 100.0 * p);
+      }
+      out.write(row + "\n");
+    }
+    out.commit();
+    return 0;
+  }
+
+  c.temperature = temperatures[0];
+  for (int k = 0; k < args.num_samples; ++k) {
+    if (args.num_samples > 1) out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, args.seed));
+    gen::Sampler sampler(c, args.seed, static_cast<uint64_t>(k));
+    std::vector<uint32_t> context = prompt;
+    gen::TokenWriter id_writer(out, gen::TokenFormat::text, tok.newline_id());
+    StopWatcher watcher(out, args.stops);
+    if (args.trace) {
+      std::string listing;
+      for (uint32_t id : prompt) listing += fmt::format(" {}({})", shown(tok, id), id);
+      out.write(fmt::format("prompt: {} tokens:{}\n", prompt.size(), listing));
+    }
+    std::string generated;
+    for (int64_t n = 0; n < args.max_tokens; ++n) {
+      std::vector<float> logits = next_logits(model, arena, context);
+      uint32_t next = sampler.sample(logits, context);
+      if (args.trace) {
+        std::vector<float> p = sampler.distribution(logits, context);
+        std::string top;
+        for (auto [id, q] : gen::Sampler::top_candidates(p, 5))
+          if (q > 0) top += fmt::format(" {} {:.1f}%", shown(tok, id), 100.0 * q);
+        out.write(fmt::format("step {}: after {} tokens, candidates:{} -> picked {} ({:.1f}%)\n", n + 1,
+                              std::min<size_t>(context.size(), static_cast<size_t>(model.config().context)), top,
+                              shown(tok, next), 100.0 * p[next]));
+      }
+      context.push_back(next);
+      if (args.ids) {
+        id_writer.write(next);
+      } else if (args.trace) {
+        generated += tok.surface(next);
+        bool stop = false;
+        for (const auto& s : args.stops) stop |= generated.find(s) != std::string::npos;
+        if (stop) break;
+        continue;
+      } else if (watcher.add(tok.surface(next))) {
+        break;
+      }
+      out.flush();  // stream: each token as soon as it is chosen
+    }
+    if (args.ids) id_writer.finish();
+    else if (args.trace) out.write(fmt::format("text: {}\n", generated));
+    else watcher.finish();
+  }
+  out.commit();
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  Args args;
+  CLI::App app("gsample: generate text from a language model (gtrain), token by token", "gsample");
+  app.set_version_flag("--version", "gsample 0.1.0");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("checkpoint", args.checkpoint, "The model, e.g. lm.st")->required();
+  auto* prompt = app.add_option("-p,--prompt", args.prompt,
+                                "Text to continue (without it: token ids from stdin if it is not a terminal, else a "
+                                "newline)");
+  app.add_option("--prompt-file", args.prompt_file, "Read the prompt text from this file")->excludes(prompt);
+  app.add_option("--tokenizer", args.tokenizer, "Check that this tokenizer model is the one inside the checkpoint");
+  app.add_option("-n,--max-tokens", args.max_tokens, "Tokens to generate")->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->capture_default_str();
+  app.add_option("-t,--temperature", args.temperatures,
+                 "Softmax temperature: 0 picks the most likely token; with --probs a list: 0.2,0.7,1.5")
+      ->capture_default_str();
+  auto& c = args.sampler;
+  app.add_option("--top-k", c.top_k, "Sample among the k most likely tokens (0: all)")->check(CLI::Range(0, 1 << 24))->capture_default_str();
+  app.add_option("--top-p", c.top_p, "Sample among the most likely tokens covering this probability, in (0, 1]")->capture_default_str();
+  app.add_option("--min-p", c.min_p, "Drop tokens less likely than this share of the most likely")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--repeat-penalty", c.repeat_penalty, "Make recent tokens less likely (1: off)")->check(CLI::Range(0.01, 100.0))->capture_default_str();
+  app.add_option("--repeat-last-n", c.repeat_last_n, "How many recent tokens the penalty sees")->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  app.add_option("-s,--seed", args.seed, "Seed: the same seed gives the same text")->capture_default_str();
+  app.add_option("--stop", args.stops, "Stop when this text appears (repeatable; it is not printed)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--num-samples", args.num_samples, "Samples to draw (sample k uses stream k of the seed)")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_flag("--ids", args.ids, "Print token ids instead of text (for gtok decode)");
+  app.add_option("--probs", args.probs, "Instead of sampling, print the K most likely next tokens for the prompt")->check(CLI::Range(1, 1 << 20));
+  app.add_flag("--trace", args.trace, "Show each step: the candidates after softmax, and the one picked");
+  app.add_option("--threads", args.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  app.footer(R"(Examples:
+  gsample lm.st --prompt "ROMEO:" -n 200 --temperature 0.8 --seed 1
+  gsample lm.st --prompt "ROMEO:" --probs 5 --temperature 0.2,0.7,1.5   # how temperature flattens
+  gsample lm.st --prompt "To be" -n 20 --trace                           # the pipeline, step by step
+  gsample lm.st --ids -n 100 | gtok decode -m tok.model
+Generation recomputes the context window for each token (a KV cache is not in yet).)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    throw gen::UsageError(e.what());
+  }
+  if (args.ids && args.trace) throw gen::UsageError("--ids and --trace do not go together");
+  return run_sample(args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return gen::tool_main("gsample", argc, argv, run); }
