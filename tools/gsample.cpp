@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,20 +91,26 @@ std::vector<float> next_logits(gen::Gpt& model, gen::Arena& arena, const std::ve
   return std::vector<float>(last, last + V);
 }
 
-// Streams text out, holding back what might be the start of a stop string.
+// Streams tokens out (as text or as ids), holding back those that might begin a stop string.
+// When a stop string appears, what comes before it is written (as text to the byte, as ids
+// up to the last whole token before it) and generation ends.
 class StopWatcher {
  public:
-  StopWatcher(gen::Output& out, const std::vector<std::string>& stops) : out_(out), stops_(stops) {}
-  // Adds text; returns true when a stop string has appeared (the text up to it is written).
-  bool add(std::string_view text) {
-    pending_ += text;
-    for (const auto& stop : stops_) {
-      size_t at = pending_.find(stop);
-      if (at != std::string::npos) {
-        out_.write(std::string_view(pending_).substr(0, at));
-        pending_.clear();
-        return true;
-      }
+  StopWatcher(const std::vector<std::string>& stops, std::function<void(std::string_view)> write_text,
+              std::function<void(uint32_t)> write_id)
+      : stops_(stops), write_text_(std::move(write_text)), write_id_(std::move(write_id)) {}
+
+  // Adds a token; true when a stop string has appeared.
+  bool add(uint32_t id, const std::string& surface) {
+    tokens_.emplace_back(id, surface);
+    pending_ += surface;
+    size_t stop_at = std::string::npos;
+    for (const auto& stop : stops_) stop_at = std::min(stop_at, pending_.find(stop));
+    if (stop_at != std::string::npos) {
+      size_t done = emit_before(stop_at);
+      if (write_text_ && done < stop_at) write_text_(std::string_view(pending_).substr(done, stop_at - done));
+      stopped_ = true;
+      return true;
     }
     size_t hold = 0;  // the longest suffix of pending_ that begins some stop string
     for (const auto& stop : stops_)
@@ -112,19 +119,37 @@ class StopWatcher {
           hold = n;
           break;
         }
-    out_.write(std::string_view(pending_).substr(0, pending_.size() - hold));
-    pending_.erase(0, pending_.size() - hold);
+    size_t done = emit_before(pending_.size() - hold);
+    pending_.erase(0, done);
+    tokens_.erase(tokens_.begin(), tokens_.begin() + static_cast<std::ptrdiff_t>(emitted_));
+    emitted_ = 0;
     return false;
   }
   void finish() {
-    out_.write(pending_);
-    pending_.clear();
+    if (!stopped_) emit_before(pending_.size());
   }
 
  private:
-  gen::Output& out_;
+  // Writes the whole tokens that end at or before byte `limit` of pending_; returns their bytes.
+  size_t emit_before(size_t limit) {
+    size_t done = 0;
+    emitted_ = 0;
+    for (const auto& [id, surface] : tokens_) {
+      if (done + surface.size() > limit) break;
+      if (write_id_) write_id_(id);
+      if (write_text_) write_text_(surface);
+      done += surface.size();
+      ++emitted_;
+    }
+    return done;
+  }
   const std::vector<std::string>& stops_;
+  std::function<void(std::string_view)> write_text_;
+  std::function<void(uint32_t)> write_id_;
+  std::vector<std::pair<uint32_t, std::string>> tokens_;
   std::string pending_;
+  size_t emitted_ = 0;
+  bool stopped_ = false;
 };
 
 int run_sample(Args& args) {
@@ -178,20 +203,26 @@ int run_sample(Args& args) {
     // The next-token distribution for the prompt, at each temperature: the knob a learner turns.
     std::vector<float> logits = next_logits(model, arena, prompt);
     std::string prompt_text = tok.decode(prompt);
-    out.write(fmt::format("next token after {} ({} tokens), the {} most likely:\n", prompt_text.size() > 40
-                              ? "..." + prompt_text.substr(prompt_text.size() - 40) : prompt_text,
-                          prompt.size(), args.probs));
+    std::string tail = prompt_text.size() > 40 ? prompt_text.substr(prompt_text.size() - 40) : prompt_text;
+    std::string escaped;
+    for (char ch : tail) escaped += ch == '\n' ? std::string("\\n") : ch == '\t' ? std::string("\\t") : std::string(1, ch);
+    out.write(fmt::format("next token after \"{}{}\" ({} token{}), the {} most likely:\n",
+                          prompt_text.size() > 40 ? "..." : "", escaped, prompt.size(), prompt.size() == 1 ? "" : "s",
+                          args.probs));
     std::vector<std::vector<std::pair<uint32_t, float>>> columns;
     for (float t : temperatures) columns.push_back(gen::Sampler::top_candidates(gen::Sampler::softmax(logits, t), args.probs));
     std::string header = "rank";
     for (float t : temperatures) header += fmt::format("  {:<22}", fmt::format("temperature {}", t));
+    while (header.back() == ' ') header.pop_back();
     out.write(header + "\n");
     for (int rank = 0; rank < args.probs && rank < static_cast<int>(logits.size()); ++rank) {
       std::string row = fmt::format("{:>4}", rank + 1);
       for (const auto& column : columns) {
         auto [id, p] = column[static_cast<size_t>(rank)];
-        row += fmt::format("  {:<12} {:>8.4f}%", shown(tok, id), 100.0 * p);
+        // Tokens with no probability at all (temperature 0) are left out.
+        row += p > 0 ? fmt::format("  {:<12} {:>8.4f}%", shown(tok, id), 100.0 * p) : std::string(24, ' ');
       }
+      while (row.back() == ' ') row.pop_back();
       out.write(row + "\n");
     }
     out.commit();
@@ -200,17 +231,23 @@ int run_sample(Args& args) {
 
   c.temperature = temperatures[0];
   for (int k = 0; k < args.num_samples; ++k) {
-    if (args.num_samples > 1) out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, args.seed));
+    if (args.num_samples > 1 && !args.ids) out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, args.seed));
     gen::Sampler sampler(c, args.seed, static_cast<uint64_t>(k));
     std::vector<uint32_t> context = prompt;
     gen::TokenWriter id_writer(out, gen::TokenFormat::text, tok.newline_id());
-    StopWatcher watcher(out, args.stops);
+    std::string generated;  // for --trace
+    StopWatcher watcher(
+        args.stops,
+        args.ids ? std::function<void(std::string_view)>() : [&](std::string_view text) {
+          if (args.trace) generated += text;
+          else out.write(text);
+        },
+        args.ids ? std::function<void(uint32_t)>([&](uint32_t id) { id_writer.write(id); }) : std::function<void(uint32_t)>());
     if (args.trace) {
       std::string listing;
       for (uint32_t id : prompt) listing += fmt::format(" {}({})", shown(tok, id), id);
       out.write(fmt::format("prompt: {} tokens:{}\n", prompt.size(), listing));
     }
-    std::string generated;
     for (int64_t n = 0; n < args.max_tokens; ++n) {
       std::vector<float> logits = next_logits(model, arena, context);
       uint32_t next = sampler.sample(logits, context);
@@ -224,22 +261,12 @@ int run_sample(Args& args) {
                               shown(tok, next), 100.0 * p[next]));
       }
       context.push_back(next);
-      if (args.ids) {
-        id_writer.write(next);
-      } else if (args.trace) {
-        generated += tok.surface(next);
-        bool stop = false;
-        for (const auto& s : args.stops) stop |= generated.find(s) != std::string::npos;
-        if (stop) break;
-        continue;
-      } else if (watcher.add(tok.surface(next))) {
-        break;
-      }
-      out.flush();  // stream: each token as soon as it is chosen
+      if (watcher.add(next, tok.surface(next))) break;
+      out.flush();  // stream: each token (and each trace line) as soon as it is chosen
     }
+    watcher.finish();
     if (args.ids) id_writer.finish();
-    else if (args.trace) out.write(fmt::format("text: {}\n", generated));
-    else watcher.finish();
+    if (args.trace) out.write(fmt::format("text: {}\n", generated));
   }
   out.commit();
   return 0;
@@ -269,10 +296,12 @@ int run(int argc, char** argv) {
   app.add_option("-s,--seed", args.seed, "Seed: the same seed gives the same text")->capture_default_str();
   app.add_option("--stop", args.stops, "Stop when this text appears (repeatable; it is not printed)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--num-samples", args.num_samples, "Samples to draw (sample k uses stream k of the seed)")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--num-samples", args.num_samples,
+                 "Samples to draw (sample k uses stream k of the seed; with --ids they follow one another)")->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_flag("--ids", args.ids, "Print token ids instead of text (for gtok decode)");
   app.add_option("--probs", args.probs, "Instead of sampling, print the K most likely next tokens for the prompt")->check(CLI::Range(1, 1 << 20));
-  app.add_flag("--trace", args.trace, "Show each step: the candidates after softmax, and the one picked");
+  app.add_flag("--trace", args.trace,
+               "Show each step: the candidates (after penalty, temperature and filters) and the one picked");
   app.add_option("--threads", args.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
   app.footer(R"(Examples:
   gsample lm.st --prompt "ROMEO:" -n 200 --temperature 0.8 --seed 1

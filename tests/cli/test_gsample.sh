@@ -40,10 +40,16 @@ stop=$(head -c 30 long.txt | tail -c 3)
 "$GSAMPLE" lm.st --prompt "the" -n 300 --seed 2 --stop "$stop" </dev/null >stopped.txt
 check "--stop ends the text before the stop string" test "$(cat stopped.txt)$stop" = "$(head -c "$(($(wc -c <stopped.txt) + 3))" long.txt)"
 
+"$GSAMPLE" lm.st --prompt "the" -n 300 --seed 2 --stop "$stop" --ids </dev/null | "$GTOK" decode -m char.model >stopped-ids.txt
+check "--stop with --ids ends before the stop string as well" cmp -s stopped.txt stopped-ids.txt
+"$GSAMPLE" lm.st --prompt "the" -n 20 --num-samples 2 --ids </dev/null | "$GTOK" decode -m char.model >two-ids.txt
+check "--num-samples with --ids decodes (no headers in the ids)" test "$(wc -c <two-ids.txt)" -eq 40
+
 # The teaching views.
 run "$GSAMPLE" lm.st --prompt "the qu" --probs 4 --temperature 0,1,2 </dev/null
 check "--probs: a header, a column header and 4 rows" test "$(wc -l <out)" -eq 6
 check "--probs at temperature 0 puts everything on one token" grep -qE "^   1  '.'\s+100.0000%" out
+check "--probs: below it, temperature 0 lists nothing" grep -qE "^   2                          '" out
 run "$GSAMPLE" lm.st --prompt "the" -n 5 --trace </dev/null
 check "--trace: the prompt, a line per step, the text" test "$(grep -c '^step ' out)" -eq 5 -a "$(grep -c '^prompt: 3 tokens' out)" -eq 1
 run "$GSAMPLE" lm.st --prompt "the" -n 10 --num-samples 3 </dev/null
