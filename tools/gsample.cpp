@@ -43,6 +43,7 @@ struct Args {
   int probs = 0;
   bool trace = false;
   int threads = gen::default_threads();
+  bool no_cache = false;
 };
 
 std::vector<float> parse_temperatures(const std::string& text) {
@@ -79,7 +80,8 @@ std::string shown(const gen::Tokenizer& tok, uint32_t id) {
   return text + "'";
 }
 
-// The logits for the next token after `context` (its last model.context() tokens).
+// The logits for the next token after `context` (its last model.context() tokens), computed
+// afresh: a forward pass over the whole window.
 std::vector<float> next_logits(gen::Gpt& model, gen::Arena& arena, const std::vector<uint32_t>& context) {
   const int64_t window = std::min<int64_t>(static_cast<int64_t>(context.size()), model.config().context);
   const uint32_t* ids = context.data() + context.size() - static_cast<size_t>(window);
@@ -90,6 +92,32 @@ std::vector<float> next_logits(gen::Gpt& model, gen::Arena& arena, const std::ve
   const float* last = logits.data + (window - 1) * V;
   return std::vector<float>(last, last + V);
 }
+
+// The same logits from a KV cache: each new token costs one token's work plus attention over the
+// cache. When the context outgrows the model's window, the window slides: the cache is rebuilt
+// from the last half window of tokens (so from then on the model sees between half and a whole
+// window, where the uncached path always sees a whole one).
+class CachedLogits {
+ public:
+  explicit CachedLogits(gen::Gpt& model) : model_(model), cache_(model.make_cache()) {}
+  const std::vector<float>& next(const std::vector<uint32_t>& context) {
+    const size_t window = static_cast<size_t>(model_.config().context);
+    if (cache_.length == 0 && context.size() > window) start_ = context.size() - window;
+    if (context.size() - start_ > window) {
+      start_ = context.size() - std::max<size_t>(1, window / 2);
+      cache_.length = 0;
+    }
+    const std::vector<float>* logits = nullptr;
+    while (start_ + static_cast<size_t>(cache_.length) < context.size())
+      logits = &model_.step(cache_, context[start_ + static_cast<size_t>(cache_.length)]);
+    return *logits;
+  }
+
+ private:
+  gen::Gpt& model_;
+  gen::GptCache cache_;
+  size_t start_ = 0;
+};
 
 // Streams tokens out (as text or as ids), holding back those that might begin a stop string.
 // When a stop string appears, what comes before it is written (as text to the byte, as ids
@@ -234,6 +262,7 @@ int run_sample(Args& args) {
     if (args.num_samples > 1 && !args.ids) out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, args.seed));
     gen::Sampler sampler(c, args.seed, static_cast<uint64_t>(k));
     std::vector<uint32_t> context = prompt;
+    CachedLogits cached(model);
     gen::TokenWriter id_writer(out, gen::TokenFormat::text, tok.newline_id());
     std::string generated;  // for --trace
     StopWatcher watcher(
@@ -249,7 +278,7 @@ int run_sample(Args& args) {
       out.write(fmt::format("prompt: {} tokens:{}\n", prompt.size(), listing));
     }
     for (int64_t n = 0; n < args.max_tokens; ++n) {
-      std::vector<float> logits = next_logits(model, arena, context);
+      std::vector<float> logits = args.no_cache ? next_logits(model, arena, context) : cached.next(context);
       uint32_t next = sampler.sample(logits, context);
       if (args.trace) {
         std::vector<float> p = sampler.distribution(logits, context);
@@ -303,12 +332,14 @@ int run(int argc, char** argv) {
   app.add_flag("--trace", args.trace,
                "Show each step: the candidates (after penalty, temperature and filters) and the one picked");
   app.add_option("--threads", args.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_flag("--no-cache", args.no_cache,
+               "Recompute the whole window for each token instead of using the KV cache (slower; for comparison)");
   app.footer(R"(Examples:
   gsample lm.st --prompt "ROMEO:" -n 200 --temperature 0.8 --seed 1
   gsample lm.st --prompt "ROMEO:" --probs 5 --temperature 0.2,0.7,1.5   # how temperature flattens
   gsample lm.st --prompt "To be" -n 20 --trace                           # the pipeline, step by step
   gsample lm.st --ids -n 100 | gtok decode -m tok.model
-Generation recomputes the context window for each token (a KV cache is not in yet).)");
+Past the model's context the window slides: the KV cache restarts from the last half window.)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,10 +1,12 @@
 #include "models/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "tensor/kernels.h"
 
 namespace gen {
 
@@ -100,6 +102,76 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T) {
   }
   x = g.layernorm(x, lnf_w_, lnf_b_);
   return g.linear(x, wte_, Tensor{});  // the head shares the token embedding
+}
+
+GptCache Gpt::make_cache() const {
+  const int64_t C = config_.embd;
+  GptCache cache;
+  cache.k.assign(static_cast<size_t>(config_.layers * config_.context * C), 0.0f);
+  cache.v.assign(cache.k.size(), 0.0f);
+  cache.x.resize(static_cast<size_t>(C));
+  cache.normed.resize(static_cast<size_t>(C));
+  cache.qkv.resize(static_cast<size_t>(3 * C));
+  cache.attended.resize(static_cast<size_t>(C));
+  cache.projected.resize(static_cast<size_t>(C));
+  cache.hidden.resize(static_cast<size_t>(4 * C));
+  cache.activated.resize(static_cast<size_t>(4 * C));
+  cache.logits.resize(static_cast<size_t>(config_.vocab));
+  return cache;
+}
+
+const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
+  const int64_t C = config_.embd, NH = config_.heads, HS = C / NH, T = config_.context;
+  const int64_t t = cache.length;
+  if (t >= T) throw Error("gpt", fmt::format("the cache is full ({} tokens)", T));
+  float* x = cache.x.data();
+  float mean, rstd;
+  nn::embedding_forward(x, &token, wte_.data, wpe_.data + t * C, 1, 1, C);
+  std::vector<float> scores(static_cast<size_t>(t + 1));
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    const Block& b = blocks_[l];
+    float* keys = cache.k.data() + static_cast<int64_t>(l) * T * C;
+    float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
+    nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln1_w.data, b.ln1_b.data, 1, C);
+    nn::linear_forward(cache.qkv.data(), cache.normed.data(), b.attn_w.data, b.attn_b.data, 1, C, 3 * C);
+    std::copy_n(cache.qkv.data() + C, C, keys + t * C);
+    std::copy_n(cache.qkv.data() + 2 * C, C, values + t * C);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+    for (int64_t h = 0; h < NH; ++h) {
+      const float* q = cache.qkv.data() + h * HS;
+      float maximum = -INFINITY;
+      for (int64_t j = 0; j <= t; ++j) {
+        const float* k = keys + j * C + h * HS;
+        float dot = 0;
+        for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
+        scores[static_cast<size_t>(j)] = dot * scale;
+        maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j <= t; ++j) {
+        scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maximum);
+        sum += scores[static_cast<size_t>(j)];
+      }
+      float* o = cache.attended.data() + h * HS;
+      std::fill(o, o + HS, 0.0f);
+      for (int64_t j = 0; j <= t; ++j) {
+        const float* v = values + j * C + h * HS;
+        float w = scores[static_cast<size_t>(j)] / sum;
+        for (int64_t i = 0; i < HS; ++i) o[i] += w * v[i];
+      }
+    }
+    nn::linear_forward(cache.projected.data(), cache.attended.data(), b.proj_w.data, b.proj_b.data, 1, C, C);
+    nn::residual_forward(x, x, cache.projected.data(), C);
+    nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln2_w.data, b.ln2_b.data, 1, C);
+    nn::linear_forward(cache.hidden.data(), cache.normed.data(), b.fc_w.data, b.fc_b.data, 1, C, 4 * C);
+    nn::gelu_forward(cache.activated.data(), cache.hidden.data(), 4 * C);
+    nn::linear_forward(cache.projected.data(), cache.activated.data(), b.fc_proj_w.data, b.fc_proj_b.data, 1, 4 * C, C);
+    nn::residual_forward(x, x, cache.projected.data(), C);
+  }
+  nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, lnf_w_.data, lnf_b_.data, 1, C);
+  nn::linear_forward<float>(cache.logits.data(), cache.normed.data(), wte_.data, nullptr, 1, C, config_.vocab);
+  ++cache.length;
+  return cache.logits;
 }
 
 Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T) {

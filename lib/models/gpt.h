@@ -35,6 +35,14 @@ struct GptConfig {
   double flops_per_token() const;
 };
 
+// The keys and values of the tokens so far, per layer, so that generating one more token costs
+// one token's worth of work plus attention over the cache (not a whole window's forward pass).
+struct GptCache {
+  std::vector<float> k, v;  // [layers, context, C]
+  int64_t length = 0;       // tokens in the cache (at positions 0..length-1)
+  std::vector<float> x, normed, qkv, attended, projected, hidden, activated, logits;  // one token's scratch
+};
+
 class Gpt {
  public:
   explicit Gpt(const GptConfig& config);
@@ -50,6 +58,12 @@ class Gpt {
 
   // logits [B,T,V] for ids [B,T] (T <= context).
   Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T);
+  // A cache sized for this model (empty).
+  GptCache make_cache() const;
+  // Appends `token` at position cache.length (< context) and returns the logits [V] for the
+  // token after it. Gives the logits logits() gives at that position, up to rounding.
+  const std::vector<float>& step(GptCache& cache, uint32_t token);
+
   // Mean next-token cross-entropy against targets [B,T].
   Graph::Loss loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T);
 

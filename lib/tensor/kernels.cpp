@@ -47,10 +47,27 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   }
 }
 
+namespace {
+// y[OC] = w[OC,C] x[C] + beta y: one row (generation with a KV cache) is a matrix-vector
+// product, which BLAS does without packing the weights as a GEMM would.
+void gemv(int64_t OC, int64_t C, const float* w, const float* x, float beta, float* y) {
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(OC), static_cast<int>(C), 1.0f, w, static_cast<int>(C), x,
+              1, beta, y, 1);
+}
+void gemv(int64_t OC, int64_t C, const double* w, const double* x, double beta, double* y) {
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(OC), static_cast<int>(C), 1.0, w, static_cast<int>(C), x,
+              1, beta, y, 1);
+}
+}  // namespace
+
 template <typename T>
 void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC) {
   if (b) {
     for (int64_t n = 0; n < N; ++n) std::copy(b, b + OC, out + n * OC);
+  }
+  if (N == 1) {
+    gemv(OC, C, w, inp, b ? T(1) : T(0), out);
+    return;
   }
   gemm<T>(false, true, N, OC, C, T(1), inp, w, b ? T(1) : T(0), out);
 }

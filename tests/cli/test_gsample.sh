@@ -34,6 +34,13 @@ check "ids on stdin are the prompt" cmp -s greedy1.txt stdin.txt
 run "$GSAMPLE" lm.st -n 20 </dev/null
 check "without a prompt it starts from a newline" test "$status" -eq 0 -a "$(wc -c <out)" -eq 20
 
+# The KV cache changes the cost, not the text, while the context fits the window (16 here).
+"$GSAMPLE" lm.st --prompt "the" -n 13 --seed 6 </dev/null >cached.txt
+"$GSAMPLE" lm.st --prompt "the" -n 13 --seed 6 --no-cache </dev/null >uncached.txt
+check "cached and uncached sampling agree within the window" cmp -s cached.txt uncached.txt
+run "$GSAMPLE" lm.st --prompt "the" -n 100 --seed 6 </dev/null
+check "past the window the cache slides" test "$status" -eq 0 -a "$(wc -c <out)" -eq 100
+
 # --stop: the text ends before the stop string.
 "$GSAMPLE" lm.st --prompt "the" -n 300 --seed 2 </dev/null >long.txt
 stop=$(head -c 30 long.txt | tail -c 3)

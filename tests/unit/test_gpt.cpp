@@ -129,3 +129,23 @@ TEST_CASE("AdamW: one step by hand, decay only where asked; schedule; clipping")
   CHECK(params.grads()[0] == doctest::Approx(0.6f).epsilon(1e-5));
   CHECK(params.grads()[1] == doctest::Approx(0.8f).epsilon(1e-5));
 }
+
+TEST_CASE("GPT: the KV cache gives the full forward pass's logits at every position") {
+  Gpt model({.vocab = 11, .context = 8, .layers = 2, .heads = 2, .embd = 16});
+  Rng rng(9);
+  model.init(rng);
+  for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.2f * rng.normal();
+  std::vector<uint32_t> ids = {3, 1, 4, 1, 5, 9, 2, 6};
+  Arena arena;
+  Graph g(arena, false);
+  Tensor full = model.logits(g, ids.data(), 1, 8);
+  GptCache cache = model.make_cache();
+  double worst = 0;
+  for (int64_t t = 0; t < 8; ++t) {
+    const std::vector<float>& step = model.step(cache, ids[static_cast<size_t>(t)]);
+    for (int64_t v = 0; v < 11; ++v) worst = std::max(worst, std::abs(static_cast<double>(step[v]) - full.data[t * 11 + v]));
+  }
+  CHECK(worst < 1e-4);
+  CHECK(cache.length == 8);
+  CHECK_THROWS_AS(model.step(cache, 0), Error);
+}
