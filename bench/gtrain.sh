@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Training speed of the nanoGPT CPU recipe (4 layers, 4 heads, 128 wide, context 64, batch 12)
+# on tinyshakespeare's char ids: gtrain against PyTorch (Debian's python3-torch, at its best
+# setting found here: torch 1 thread, OpenBLAS 2 threads, ATEN_CPU_CAPABILITY=avx512), side by
+# side in one run, with the environment as it is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
+# unset. Reports milliseconds per step after 10 warmup steps, and the ratio.
+# Usage: gtrain.sh BUILD CORPUS [STEPS]
+set -euo pipefail
+build=$1
+corpus=$2
+steps=${3:-200}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Without byte fallback the char model has 68 pieces (65 characters, <unk>, <s>, </s>),
+# close to nanoGPT's 65, so that the output layer costs what it costs there.
+"$build/tools/gtok" train -q --model-type char --no-byte-fallback "$corpus" -o "$work/char.model"
+"$build/tools/gtok" encode -q --binary -m "$work/char.model" "$corpus" -o "$work/ids"
+vocab=$(($("$build/tools/gtok" vocab -m "$work/char.model" | wc -l) - 1))
+
+gtrain_ms() {  # mean ms per step after step 10, from gtrain's log
+  "$build/tools/gtrain" -q --tokenizer "$work/char.model" --steps $((steps + 10)) --eval-every 1000000 \
+    --threads 2 --log "$work/log.tsv" "$work/ids" -o "$work/lm.st"
+  awk -F'\t' -v n="$steps" 'NR == 11 {a = $9} END {printf "%.2f\n", 1000 * ($9 - a) / n}' "$work/log.tsv"
+}
+torch_ms() {
+  OPENBLAS_NUM_THREADS=2 ATEN_CPU_CAPABILITY=avx512 TORCH_THREADS=1 \
+    /usr/bin/python3 "$here/gtrain_torch.py" "$work/ids" "$vocab" "$steps"
+}
+
+echo "nanoGPT CPU recipe, vocab $vocab, $steps steps after 10 warmup; ms per step (768 tokens)"
+printf '%-34s %10s %10s %8s\n' environment gtrain pytorch speedup
+for mode in as-is unset; do
+  if [ $mode = unset ]; then
+    g=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f gtrain_ms); build='$build' work='$work' steps=$steps gtrain_ms")
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f torch_ms); here='$here' work='$work' vocab=$vocab steps=$steps torch_ms")
+    label="OPENBLAS_CORETYPE, L2_SIZE unset"
+  else
+    g=$(gtrain_ms)
+    t=$(torch_ms)
+    label="as is (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
+  fi
+  awk -v l="$label" -v g="$g" -v t="$t" 'BEGIN {printf "%-34s %10.2f %10.2f %8.2f\n", l, g, t, t / g}'
+done
+echo "speedup: PyTorch's ms per step / gtrain's (above 1: gtrain is faster)"
