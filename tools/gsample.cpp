@@ -214,11 +214,8 @@ int run_sample(Args& args) {
     gen::Input input("-");
     gen::TokenReader reader(input);
     prompt_name = "-";
-    for (uint32_t id; reader.next(id);) {
-      if (id >= tok.vocab_size())
-        throw Error(reader.where(), fmt::format("token id {} is outside the vocabulary (0..{})", id, tok.vocab_size() - 1));
-      prompt.push_back(id);
-    }
+    reader.set_vocabulary(tok.vocab_size(), "the vocabulary");
+    for (uint32_t id; reader.next(id);) prompt.push_back(id);
   }
   if (prompt.empty()) {  // no prompt at all (or nothing on stdin): start a new line
     if (tok.newline_id() < 0) throw gen::UsageError("give a --prompt (this tokenizer has no newline token)");

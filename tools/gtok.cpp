@@ -230,12 +230,8 @@ int run_decode(Common& args) {
   for (const auto& path : args.inputs) {
     gen::Input input(path);
     gen::TokenReader reader(input);
-    for (uint32_t id; reader.next(id);) {
-      if (id >= tok.vocab_size())
-        throw Error(reader.where(), fmt::format("token id {} is outside the vocabulary of {} (0..{})", id, args.model,
-                                                tok.vocab_size() - 1));
-      out.write(tok.surface(id));
-    }
+    reader.set_vocabulary(tok.vocab_size(), "the vocabulary of " + args.model);
+    for (uint32_t id; reader.next(id);) out.write(tok.surface(id));
   }
   out.commit();
   return 0;

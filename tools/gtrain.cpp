@@ -88,13 +88,9 @@ struct Args {
 std::vector<uint32_t> read_ids(const std::string& path, uint32_t vocab) {
   gen::Input input(path);
   gen::TokenReader reader(input);
+  reader.set_vocabulary(vocab, "the tokenizer's vocabulary");
   std::vector<uint32_t> ids;
-  for (uint32_t id; reader.next(id);) {
-    if (id >= vocab)
-      throw Error(reader.where(),
-                  fmt::format("token id {} is outside the tokenizer's vocabulary (0..{})", id, vocab - 1));
-    ids.push_back(id);
-  }
+  for (uint32_t id; reader.next(id);) ids.push_back(id);
   return ids;
 }
 

@@ -32,6 +32,17 @@ TokenReader::TokenReader(ByteSource& source) : source_(source) {
   }
 }
 
+void TokenReader::set_vocabulary(uint32_t vocab, std::string description) {
+  vocab_ = vocab;
+  vocab_description_ = std::move(description);
+}
+
+bool TokenReader::check(uint32_t id) const {
+  if (vocab_ > 0 && id >= vocab_)
+    throw Error(where(), fmt::format("token id {} is outside {} (0..{})", id, vocab_description_, vocab_ - 1));
+  return true;
+}
+
 bool TokenReader::fill() {
   if (begin_ > 0) {
     std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
@@ -71,7 +82,7 @@ bool TokenReader::next(uint32_t& id) {
     std::memcpy(&id, buffer_.data() + begin_, 4);
     begin_ += 4;
     ++count_;
-    return true;
+    return check(id);
   }
   int c;
   while ((c = peek()) >= 0 && is_space(c)) advance();
@@ -110,7 +121,7 @@ bool TokenReader::next(uint32_t& id) {
   if (error != std::errc() || length > 20 || value > UINT32_MAX)
     throw Error(where(), fmt::format("token id {} is too large", word));
   id = static_cast<uint32_t>(value);
-  return true;
+  return check(id);
 }
 
 std::string TokenReader::where() const {

@@ -17,7 +17,8 @@
 //
 //   gen::Input in(path);
 //   gen::TokenReader reader(in);
-//   for (uint32_t id; reader.next(id);) if (id >= vocab) throw gen::Error(reader.where(), "...");
+//   reader.set_vocabulary(vocab, "the vocabulary of tok.model");   // ids >= vocab are errors
+//   for (uint32_t id; reader.next(id);) use(id);
 //
 //   gen::TokenWriter writer(out, gen::TokenFormat::text, newline_id);
 //   writer.write(id); ... writer.finish();
@@ -42,6 +43,8 @@ class TokenReader {
   explicit TokenReader(ByteSource& source);
   // The next id; false at the end. Throws Error (with where()) on a malformed stream.
   bool next(uint32_t& id);
+  // From now on, an id >= vocab is an error: "token id N is outside DESCRIPTION (0..vocab-1)".
+  void set_vocabulary(uint32_t vocab, std::string description);
   // Where the last id returned came from: "file:line:column" or "file: id #N".
   std::string where() const;
   TokenFormat format() const { return format_; }
@@ -61,6 +64,9 @@ class TokenReader {
   uint64_t token_line_ = 0;
   uint64_t token_column_ = 0;
   uint64_t count_ = 0;
+  uint32_t vocab_ = 0;  // 0: no check
+  std::string vocab_description_;
+  bool check(uint32_t id) const;
 };
 
 // Appends ids in either form to a string; one formatter per independent piece of output.

@@ -102,3 +102,19 @@ TEST_CASE("TokenWriter writes the binary header only when there are ids") {
   CHECK(read_ids(read_file(path)) == std::vector<uint32_t>{9});
   unlink(path);
 }
+
+TEST_CASE("TokenReader checks ids against a vocabulary when given one") {
+  for (std::string bytes : {std::string("1 2\n3 7"), std::string("GIDS\x01\x00\x00\x00\x01\x00\x00\x00\x07\x00\x00\x00", 16)}) {
+    MemorySource source(bytes, "ids");
+    TokenReader reader(source);
+    reader.set_vocabulary(5, "the vocabulary of tok.model");
+    std::string error;
+    try {
+      for (uint32_t id; reader.next(id);) {
+      }
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    CHECK(error.find("token id 7 is outside the vocabulary of tok.model (0..4)") != std::string::npos);
+  }
+}
