@@ -19,6 +19,7 @@
 #include "core/signals.h"
 #include "core/threads.h"
 #include "core/tool_main.h"
+#include "io/plot.h"
 #include "io/token_stream.h"
 #include "models/gpt.h"
 #include "models/gpt_checkpoint.h"
@@ -75,6 +76,7 @@ struct Args {
   std::string resume;
   std::string val;
   std::string log;
+  std::string plot;
   gen::GptConfig config{.vocab = 0, .context = 64, .layers = 4, .heads = 4, .embd = 128};
   Settings settings;
   uint64_t seed = 1;
@@ -181,6 +183,36 @@ std::string loss_chart(const std::vector<std::pair<int64_t, double>>& train,
   return chart;
 }
 
+// The loss curves as a PNG chart: every step's train loss (light), its moving average over
+// 1% of the run (dark) and the validation loss at each evaluation (dots).
+std::string loss_plot(const std::vector<std::pair<int64_t, double>>& train,
+                      const std::vector<std::pair<int64_t, double>>& val, const std::string& title) {
+  gen::Chart chart;
+  chart.title = title, chart.x_label = "step", chart.y_label = "loss (cross-entropy, nats per token)";
+  auto series = [](std::string name, uint32_t rgb, double width, bool markers) {
+    gen::ChartSeries s;
+    s.name = std::move(name), s.rgb = rgb, s.width = width, s.markers = markers;
+    return s;
+  };
+  gen::ChartSeries raw = series("train (each step)", 0xb9d3ea, 1, false);
+  gen::ChartSeries smooth = series("train (moving average)", 0x1f5fa8, 2, false);
+  size_t window = std::max<size_t>(1, train.size() / 100);
+  double sum = 0;
+  for (size_t i = 0; i < train.size(); ++i) {
+    raw.points.emplace_back(static_cast<double>(train[i].first), train[i].second);
+    sum += train[i].second;
+    if (i >= window) sum -= train[i - window].second;
+    if (i + 1 >= window) smooth.points.emplace_back(static_cast<double>(train[i].first), sum / static_cast<double>(window));
+  }
+  chart.series = {std::move(raw), std::move(smooth)};
+  if (!val.empty()) {
+    gen::ChartSeries v = series("validation", 0xd62728, 2, true);
+    for (auto [step, loss] : val) v.points.emplace_back(static_cast<double>(step), loss);
+    chart.series.push_back(std::move(v));
+  }
+  return gen::render_png(chart);
+}
+
 int run_training(Args& args) {
   gen::GracefulStop graceful;  // Ctrl-C finishes the step and saves
   // One thread pool: OpenMP's. The kernels split large GEMMs across it themselves.
@@ -266,6 +298,8 @@ int run_training(Args& args) {
     log.emplace(args.log, gen::Output::Mode::direct);  // follow it with tail -f
     log->write("step\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tgrad_norm\ttokens_per_s\tseconds\n");
   }
+  std::optional<gen::Output> plot;  // opened now, so that a bad path fails before training
+  if (!args.plot.empty()) plot.emplace(args.plot);
   if (!args.quiet)
     std::fprintf(stderr, "gtrain: %zu parameters (%lld layers, %lld heads, %lld embd, context %lld, vocab %lld); %zu "
                  "train tokens, %zu validation tokens; %lld step%s of %lld x %lld tokens\n",
@@ -278,6 +312,16 @@ int run_training(Args& args) {
   gen::Arena arena;
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   std::vector<std::pair<int64_t, double>> train_curve, val_curve;
+  auto finish_outputs = [&] {
+    if (log) log->commit();
+    if (plot) {
+      plot->write(loss_plot(train_curve, val_curve,
+                            fmt::format("gtrain: {} layers, {} heads, {} embd, context {}, vocab {}, batch {}",
+                                        args.config.layers, args.config.heads, args.config.embd, T,
+                                        args.config.vocab, B)));
+      plot->commit();
+    }
+  };
   gen::Progress progress("train", static_cast<uint64_t>(s.steps), "", args.quiet);
   progress.set_start(static_cast<uint64_t>(step));  // rates and ETA count this run's steps
   auto start = std::chrono::steady_clock::now();
@@ -322,13 +366,13 @@ int run_training(Args& args) {
     if (args.save_every > 0 && step % args.save_every == 0 && step < s.steps) save(step);
     if (gen::stop_requested()) {
       save(step);
-      if (log) log->commit();
+      finish_outputs();
       progress.message(fmt::format("interrupted: saved step {} to {}", step, args.output));
       throw gen::Interrupted();
     }
   }
   save(step);
-  if (log) log->commit();
+  finish_outputs();
   progress.finish(fmt::format("train loss {:.4f}", last_train));
   if (!args.quiet) {
     std::fputs(loss_chart(train_curve, val_curve).c_str(), stderr);
@@ -383,6 +427,7 @@ int run(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-optimizer", args.no_optimizer, "Save weights only (smaller; cannot be resumed)");
   app.add_option("--log", args.log, "Write a row per step to this TSV file (gnuplot, awk)");
+  app.add_option("--plot", args.plot, "Draw train and validation loss against step (this run's steps) as a PNG");
   app.add_flag("-q,--quiet", args.quiet, "No progress or summary on stderr");
   app.footer(R"(Defaults are nanoGPT's CPU recipe for character-level Shakespeare (0.8M parameters with its
 65-symbol vocabulary). --threads defaults to the number of CPUs.
@@ -390,7 +435,7 @@ Ctrl-C finishes the step, saves the checkpoint and exits 130.
 Examples:
   gtok train --model-type char shakespeare.txt -o char.model
   gtok encode -m char.model shakespeare.txt | gtrain --tokenizer char.model - -o lm.st
-  gtrain --tokenizer char.model --steps 500 --log train.tsv corpus.ids -o lm.st
+  gtrain --tokenizer char.model --steps 500 --log train.tsv --plot loss.png corpus.ids -o lm.st
   gtrain --resume lm.st --steps 2000 corpus.ids -o lm.st        # continue to step 2000)");
   try {
     app.parse(argc, argv);

@@ -9,7 +9,7 @@ shape=(--layers 2 --heads 2 --embd 32 --context 16 --batch 4 --eval-every 50 --e
 small=(--tokenizer char.model "${shape[@]}")
 
 # It learns: the loss falls well below where it starts (log(vocab) = 5.8 for 324 pieces).
-run "$GTRAIN" "${small[@]}" --steps 200 --lr 3e-3 --warmup 10 --log train.tsv corpus.ids -o lm.st
+run "$GTRAIN" "${small[@]}" --steps 200 --lr 3e-3 --warmup 10 --log train.tsv --plot loss.png corpus.ids -o lm.st
 expect_status 0 "train a small model"
 check "a checkpoint" test -s lm.st
 check "a header and a row per step in the log" test "$(wc -l <train.tsv)" -eq 201
@@ -21,6 +21,7 @@ check "the loss starts near log(vocab) (was $first, vocab $vocab)" \
 check "validation loss below 2.6 after 200 steps (was $last_val)" awk -v x="$last_val" 'BEGIN {exit !(x < 2.6)}'
 check "the trace shows validation lines" grep -q "step 200: train loss .*, val loss" err
 check "the loss chart is drawn" grep -q "(\* train, o validation)" err
+check "--plot writes a PNG" test "$(head -c 8 loss.png | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a
 
 # Exact resume: 200 steps in one run, or 100 + resume + 100, give the same bytes.
 "$GTRAIN" -q "${small[@]}" --steps 100 --decay-steps 200 corpus.ids -o half.st
@@ -93,6 +94,8 @@ run "$GTRAIN" --resume full.st --steps 100 corpus.ids -o x.st
 expect_error 2 "the checkpoint is at step 200 already" "resume to an earlier step"
 run "$GTRAIN" "${small[@]}" --heads 3 corpus.ids -o x.st
 expect_error 2 "--embd 32 is not divisible by --heads 3" "heads that do not divide the width"
+run "$GTRAIN" "${small[@]}" --steps 5 --plot no/such/dir/loss.png corpus.ids -o x.st
+expect_error 1 "no/such/dir/loss.png: " "a plot in a missing folder fails before training"
 check "no stray checkpoints" test ! -e x.st
 no_temp_files "after the errors"
 finish

@@ -17,6 +17,7 @@
 #include "core/sha256.h"
 #include "core/threads.h"
 #include "core/utf8.h"
+#include "io/plot.h"
 
 using namespace gen;
 
@@ -164,4 +165,16 @@ TEST_CASE("SHA-256: FIPS 180-4 test vectors") {
   CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   CHECK(sha256_hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("chart ticks are round numbers inside the range, and a chart renders as PNG") {
+  CHECK(gen::nice_ticks(0, 2000, 8) == std::vector<double>{0, 500, 1000, 1500, 2000});
+  CHECK(gen::nice_ticks(1.83, 4.21, 6) == std::vector<double>{2.0, 2.5, 3.0, 3.5, 4.0});
+  CHECK(gen::nice_ticks(1, 1, 6).empty());
+  gen::Chart chart;
+  chart.series.push_back({"train", {{0, 4.2}, {1, 3.1}, {2, NAN}, {3, 2.0}}, 0x1f77b4});
+  chart.series.push_back({"empty", {}, 0xd62728, true});
+  std::string png = gen::render_png(chart);
+  REQUIRE(png.size() > 8);
+  CHECK(png.substr(0, 8) == "\x89PNG\r\n\x1a\n");
 }

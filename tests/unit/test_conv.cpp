@@ -1,0 +1,206 @@
+// Finite-difference gradient checks for the image layers (tensor/conv.h), in double precision,
+// as in test_kernels.cpp: L = sum(out * r), dout = r.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/rng.h"
+#include "gradcheck.h"
+#include "tensor/conv.h"
+
+using namespace gen;
+using namespace gen::test;
+
+namespace {
+
+// A direct convolution, for checking im2col + GEMM.
+Vec naive_conv(const Vec& inp, const Vec& w, const Vec& b, const nn::ConvShape& s) {
+  Vec out(static_cast<size_t>(s.B * s.OC * s.OH() * s.OW()));
+  for (int64_t n = 0; n < s.B; ++n)
+    for (int64_t o = 0; o < s.OC; ++o)
+      for (int64_t oy = 0; oy < s.OH(); ++oy)
+        for (int64_t ox = 0; ox < s.OW(); ++ox) {
+          double sum = b.empty() ? 0 : b[static_cast<size_t>(o)];
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t ky = 0; ky < s.K; ++ky)
+              for (int64_t kx = 0; kx < s.K; ++kx) {
+                int64_t y = oy * s.stride + ky - s.pad, x = ox * s.stride + kx - s.pad;
+                if (y < 0 || y >= s.H || x < 0 || x >= s.W) continue;
+                sum += inp[static_cast<size_t>(((n * s.C + c) * s.H + y) * s.W + x)] *
+                       w[static_cast<size_t>(((o * s.C + c) * s.K + ky) * s.K + kx)];
+              }
+          out[static_cast<size_t>(((n * s.OC + o) * s.OH() + oy) * s.OW() + ox)] = sum;
+        }
+  return out;
+}
+
+void check_conv(const nn::ConvShape& s, uint64_t seed) {
+  CAPTURE(s.K);
+  CAPTURE(s.stride);
+  CAPTURE(s.pad);
+  Rng rng(seed);
+  Vec inp = random_vector(static_cast<size_t>(s.B * s.C * s.H * s.W), rng);
+  Vec w = random_vector(static_cast<size_t>(s.OC * s.C * s.K * s.K), rng), b = random_vector(static_cast<size_t>(s.OC), rng);
+  Vec r = random_vector(static_cast<size_t>(s.B * s.OC * s.OH() * s.OW()), rng), out(r.size());
+  auto loss = [&] {
+    nn::conv2d_forward(out.data(), inp.data(), w.data(), b.data(), s);
+    return dot(out, r);
+  };
+  loss();
+  Vec expected = naive_conv(inp, w, b, s);
+  for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == doctest::Approx(expected[i]).epsilon(1e-12));
+  Vec dinp(inp.size()), dw(w.size()), db(b.size());
+  nn::conv2d_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), s);
+  check_gradient("conv input", inp, dinp, loss);
+  check_gradient("conv weight", w, dw, loss);
+  check_gradient("conv bias", b, db, loss);
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: matches a direct convolution; gradients of input, weight and bias") {
+  check_conv({.B = 2, .C = 3, .H = 5, .W = 6, .OC = 4, .K = 3, .stride = 1, .pad = 1}, 11);  // same size
+  check_conv({.B = 3, .C = 2, .H = 7, .W = 7, .OC = 3, .K = 3, .stride = 2, .pad = 1}, 12);  // downsampling
+  check_conv({.B = 2, .C = 5, .H = 4, .W = 3, .OC = 2, .K = 1, .stride = 1, .pad = 0}, 13);  // pointwise
+  check_conv({.B = 1, .C = 2, .H = 6, .W = 5, .OC = 2, .K = 4, .stride = 2, .pad = 1}, 14);  // DCGAN's 4x4
+  check_conv({.B = 2, .C = 1, .H = 1, .W = 1, .OC = 2, .K = 3, .stride = 1, .pad = 1}, 15);  // all padding
+}
+
+TEST_CASE("conv_transpose2d: the adjoint of conv2d; doubles the size; gradients") {
+  // DCGAN's upsampling: 4x4 kernel, stride 2, padding 1 turns 7x7 into 14x14.
+  CHECK(nn::conv_transpose_size(7, 4, 2, 1) == 14);
+  nn::ConvShape s{.B = 2, .C = 3, .H = 3, .W = 4, .OC = 2, .K = 4, .stride = 2, .pad = 1};
+  const int64_t OH = nn::conv_transpose_size(s.H, s.K, 2, 1), OW = nn::conv_transpose_size(s.W, s.K, 2, 1);
+  Rng rng(16);
+  Vec inp = random_vector(static_cast<size_t>(s.B * s.C * s.H * s.W), rng);
+  Vec w = random_vector(static_cast<size_t>(s.C * s.OC * s.K * s.K), rng), b = random_vector(static_cast<size_t>(s.OC), rng);
+  Vec r = random_vector(static_cast<size_t>(s.B * s.OC * OH * OW), rng), out(r.size());
+  auto loss = [&] {
+    nn::conv_transpose2d_forward(out.data(), inp.data(), w.data(), b.data(), s);
+    return dot(out, r);
+  };
+  // <convT(x), y> = <x, conv(y)> with the same weights (no bias): the defining property.
+  Vec none;
+  nn::conv_transpose2d_forward<double>(out.data(), inp.data(), w.data(), nullptr, s);
+  Vec back = naive_conv(r, w, none, {.B = s.B, .C = s.OC, .H = OH, .W = OW, .OC = s.C, .K = s.K, .stride = 2, .pad = 1});
+  CHECK(dot(out, r) == doctest::Approx(dot(inp, back)).epsilon(1e-12));
+  loss();
+  Vec dinp(inp.size()), dw(w.size()), db(b.size());
+  nn::conv_transpose2d_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), s);
+  check_gradient("convT input", inp, dinp, loss);
+  check_gradient("convT weight", w, dw, loss);
+  check_gradient("convT bias", b, db, loss);
+}
+
+TEST_CASE("groupnorm: normalizes each group; gradients of input, weight and bias") {
+  Rng rng(17);
+  const int64_t B = 2, C = 6, HW = 5, G = 3;
+  Vec inp = random_vector(B * C * HW, rng, 2.0), w = random_vector(C, rng), b = random_vector(C, rng);
+  for (auto& x : inp) x += 1.5;  // a mean to remove
+  Vec r = random_vector(B * C * HW, rng), out(B * C * HW), mean(B * G), rstd(B * G);
+  auto loss = [&] {
+    nn::groupnorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), B, C, HW, G);
+    return dot(out, r);
+  };
+  Vec ones(C, 1.0), zeros(C, 0.0);
+  nn::groupnorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), ones.data(), zeros.data(), B, C, HW, G);
+  const int64_t n = C / G * HW;  // one group: two channels of one image
+  double m = 0, v = 0;
+  for (int64_t i = 0; i < n; ++i) m += out[n + i] / n;
+  for (int64_t i = 0; i < n; ++i) v += (out[n + i] - m) * (out[n + i] - m) / n;
+  CHECK(std::abs(m) < 1e-12);
+  CHECK(v == doctest::Approx(1.0).epsilon(1e-4));
+  loss();
+  Vec dinp(inp.size()), dw(C), db(C);
+  nn::groupnorm_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), mean.data(), rstd.data(),
+                         B, C, HW, G);
+  check_gradient("input", inp, dinp, loss);
+  check_gradient("weight", w, dw, loss);
+  check_gradient("bias", b, db, loss);
+}
+
+TEST_CASE("silu, upsampling, per-channel add, concatenation, gather: gradients") {
+  Rng rng(18);
+  const int64_t B = 2, C = 3, H = 2, W = 3, HW = H * W;
+  Vec x = random_vector(B * C * HW, rng, 2.0), r, out;
+
+  r = random_vector(x.size(), rng), out.assign(x.size(), 0);
+  auto silu = [&] {
+    nn::silu_forward(out.data(), x.data(), static_cast<int64_t>(x.size()));
+    return dot(out, r);
+  };
+  silu();
+  CHECK(out[0] == doctest::Approx(x[0] / (1 + std::exp(-x[0]))));
+  Vec dx(x.size());
+  nn::silu_backward(dx.data(), x.data(), r.data(), static_cast<int64_t>(x.size()));
+  check_gradient("silu", x, dx, silu);
+
+  r = random_vector(x.size() * 4, rng), out.assign(r.size(), 0);
+  auto up = [&] {
+    nn::upsample2x_forward(out.data(), x.data(), B * C, H, W);
+    return dot(out, r);
+  };
+  up();
+  CHECK(out[2 * W * 2 + 1] == x[W]);  // row 2, column 1 of the big image is row 1, column 0
+  dx.assign(x.size(), 0);
+  nn::upsample2x_backward(dx.data(), r.data(), B * C, H, W);
+  check_gradient("upsample", x, dx, up);
+
+  Vec e = random_vector(B * C, rng);
+  r = random_vector(x.size(), rng), out.assign(x.size(), 0);
+  auto add = [&] {
+    nn::add_channels_forward(out.data(), x.data(), e.data(), B, C, HW);
+    return dot(out, r);
+  };
+  dx.assign(x.size(), 0);
+  Vec de(e.size());
+  nn::add_channels_backward(dx.data(), de.data(), r.data(), B, C, HW);
+  check_gradient("add x", x, dx, add);
+  check_gradient("add e", e, de, add);
+
+  const int64_t C2 = 2;
+  Vec y = random_vector(B * C2 * HW, rng);
+  r = random_vector(x.size() + y.size(), rng), out.assign(r.size(), 0);
+  auto cat = [&] {
+    nn::concat_channels_forward(out.data(), x.data(), y.data(), B, C, C2, HW);
+    return dot(out, r);
+  };
+  cat();
+  CHECK(out[(C + C2) * HW] == x[C * HW]);  // image 1 starts with x's image 1
+  dx.assign(x.size(), 0);
+  Vec dy(y.size());
+  nn::concat_channels_backward(dx.data(), dy.data(), r.data(), B, C, C2, HW);
+  check_gradient("concat a", x, dx, cat);
+  check_gradient("concat b", y, dy, cat);
+
+  Vec table = random_vector(4 * 3, rng);
+  std::vector<uint32_t> ids = {2, 0, 2};
+  r = random_vector(3 * 3, rng), out.assign(r.size(), 0);
+  auto gather = [&] {
+    nn::gather_rows_forward(out.data(), table.data(), ids.data(), 3, 3);
+    return dot(out, r);
+  };
+  Vec dtable(table.size());
+  nn::gather_rows_backward(dtable.data(), r.data(), ids.data(), 3, 3);
+  check_gradient("gather", table, dtable, gather);
+}
+
+TEST_CASE("mse: value and gradient; timestep embedding") {
+  Rng rng(19);
+  Vec pred = random_vector(20, rng), target = random_vector(20, rng);
+  auto loss = [&] { return 3.0 * nn::mse_forward(pred.data(), target.data(), 20); };
+  double expected = 0;
+  for (size_t i = 0; i < 20; ++i) expected += (pred[i] - target[i]) * (pred[i] - target[i]) / 20;
+  CHECK(nn::mse_forward(pred.data(), target.data(), 20) == doctest::Approx(expected));
+  Vec dpred(20);
+  nn::mse_backward(dpred.data(), pred.data(), target.data(), 20, 3.0);
+  check_gradient("mse", pred, dpred, loss);
+
+  std::vector<float> t = {0, 10, 999}, e(3 * 8);
+  nn::timestep_embedding(e.data(), t.data(), 3, 8);
+  CHECK(e[0] == 0.0f);  // sin(0)
+  CHECK(e[4] == 1.0f);  // cos(0)
+  CHECK(e[8] == doctest::Approx(std::sin(10.0)));
+  CHECK(e[8 + 7] == doctest::Approx(std::cos(10.0 * std::pow(10000.0, -3.0 / 4))));
+}
