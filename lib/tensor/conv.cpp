@@ -69,15 +69,21 @@ void col2im(T* img, const T* col, const ConvShape& s) {
 // A 1x1 convolution with stride 1 and no padding needs no im2col: the image is its own matrix.
 bool is_pointwise(const ConvShape& s) { return s.K == 1 && s.stride == 1 && s.pad == 0; }
 
-int threads_for(int64_t B) {
-  return omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(B, 1)));
+// Threads for `items` independent pieces of `work` multiply-adds in all: one when the work is
+// too small to pay for waking a second thread (tiny test models, single images).
+int threads_for(int64_t items, double work) {
+  if (omp_in_parallel() || work < double(1 << 20)) return 1;
+  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(items, 1)));
+}
+double conv_work(const ConvShape& s) {
+  return static_cast<double>(s.B) * static_cast<double>(s.OC * s.C * s.K * s.K) * static_cast<double>(s.OH() * s.OW());
 }
 
 // out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]), for every image.
 template <typename T>
 void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
-#pragma omp parallel num_threads(threads_for(s.B))
+#pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
   {
     std::vector<T> col(is_pointwise(s) ? 0 : static_cast<size_t>(CKK * P));
 #pragma omp for schedule(static)
@@ -94,7 +100,7 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
 template <typename T>
 void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
-#pragma omp parallel num_threads(threads_for(s.B))
+#pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
   {
     std::vector<T> col(is_pointwise(s) ? 0 : static_cast<size_t>(CKK * P));
 #pragma omp for schedule(static)
@@ -116,7 +122,7 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) 
 template <typename T>
 void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
-  const int threads = threads_for(s.B);
+  const int threads = threads_for(s.B, conv_work(s));
   std::vector<std::vector<T>> partial(static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)
   {
@@ -199,7 +205,7 @@ template <typename T>
 void groupnorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
                        int64_t HW, int64_t G) {
   const int64_t CG = C / G, n = CG * HW;
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * G / 4))
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
   for (int64_t bg = 0; bg < B * G; ++bg) {
     const T* x = inp + bg * n;
     double sum = 0, sq = 0;
@@ -242,7 +248,7 @@ void groupnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
     }
   if (!dinp) return;
   // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dout w, per group.
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * G / 4))
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
   for (int64_t bg = 0; bg < B * G; ++bg) {
     const int64_t c0 = (bg % G) * CG;
     const T* x = inp + bg * n;

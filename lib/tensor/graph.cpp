@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tensor/conv.h"
 #include "tensor/kernels.h"
 
 namespace gen {
@@ -94,6 +95,93 @@ Graph::Loss Graph::cross_entropy(const Tensor& logits, const uint32_t* targets) 
     tape_.push_back([=] { nn::softmax_cross_entropy_backward(logits.grad, probs, targets, dloss, N, V); });
   }
   return loss;
+}
+
+Tensor Graph::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
+  nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), stride, pad};
+  Tensor out = tensor({s.B, s.OC, s.OH(), s.OW()});
+  nn::conv2d_forward(out.data, x.data, w.data, b.data, s);
+  if (training_)
+    tape_.push_back([=] { nn::conv2d_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, s); });
+  return out;
+}
+
+Tensor Graph::conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
+  nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(1), w.dim(2), stride, pad};
+  Tensor out = tensor({s.B, s.OC, nn::conv_transpose_size(s.H, s.K, stride, pad),
+                       nn::conv_transpose_size(s.W, s.K, stride, pad)});
+  nn::conv_transpose2d_forward(out.data, x.data, w.data, b.data, s);
+  if (training_)
+    tape_.push_back([=] { nn::conv_transpose2d_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, s); });
+  return out;
+}
+
+Tensor Graph::groupnorm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G) {
+  int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
+  Tensor out = tensor(x.shape);
+  float* mean = arena_.allocate(B * G);
+  float* rstd = arena_.allocate(B * G);
+  nn::groupnorm_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW, G);
+  if (training_)
+    tape_.push_back([=] {
+      nn::groupnorm_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, mean, rstd, B, C, HW, G);
+    });
+  return out;
+}
+
+Tensor Graph::silu(const Tensor& x) {
+  Tensor out = tensor(x.shape);
+  int64_t n = x.size();
+  nn::silu_forward(out.data, x.data, n);
+  if (training_ && x.grad) tape_.push_back([=] { nn::silu_backward(x.grad, x.data, out.grad, n); });
+  return out;
+}
+
+Tensor Graph::upsample2x(const Tensor& x) {
+  int64_t BC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
+  Tensor out = tensor({x.dim(0), x.dim(1), 2 * H, 2 * W});
+  nn::upsample2x_forward(out.data, x.data, BC, H, W);
+  if (training_ && x.grad) tape_.push_back([=] { nn::upsample2x_backward(x.grad, out.grad, BC, H, W); });
+  return out;
+}
+
+Tensor Graph::add_channels(const Tensor& x, const Tensor& e) {
+  int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
+  Tensor out = tensor(x.shape);
+  nn::add_channels_forward(out.data, x.data, e.data, B, C, HW);
+  if (training_) tape_.push_back([=] { nn::add_channels_backward(x.grad, e.grad, out.grad, B, C, HW); });
+  return out;
+}
+
+Tensor Graph::concat_channels(const Tensor& a, const Tensor& b) {
+  int64_t B = a.dim(0), C1 = a.dim(1), C2 = b.dim(1), HW = a.size() / (B * C1);
+  Tensor out = tensor({B, C1 + C2, a.dim(2), a.dim(3)});
+  nn::concat_channels_forward(out.data, a.data, b.data, B, C1, C2, HW);
+  if (training_) tape_.push_back([=] { nn::concat_channels_backward(a.grad, b.grad, out.grad, B, C1, C2, HW); });
+  return out;
+}
+
+Tensor Graph::gather_rows(const Tensor& table, const uint32_t* ids, int64_t N) {
+  int64_t C = table.dim(-1);
+  Tensor out = tensor({N, C});
+  nn::gather_rows_forward(out.data, table.data, ids, N, C);
+  if (training_ && table.grad) tape_.push_back([=] { nn::gather_rows_backward(table.grad, out.grad, ids, N, C); });
+  return out;
+}
+
+Tensor Graph::constant(std::vector<int64_t> shape, const float* values) {
+  Tensor t;
+  t.shape = std::move(shape);
+  t.data = arena_.allocate(t.size());
+  std::copy(values, values + t.size(), t.data);
+  return t;
+}
+
+float Graph::mse(const Tensor& pred, const Tensor& target) {
+  int64_t n = pred.size();
+  double loss = nn::mse_forward(pred.data, target.data, n);
+  if (training_) tape_.push_back([=] { nn::mse_backward(pred.grad, pred.data, target.data, n, 1.0f); });
+  return static_cast<float>(loss);
 }
 
 void Graph::backward() {

@@ -37,6 +37,28 @@ class Graph {
   // qkv[B,T,3C] -> [B,T,C], causal, NH heads.
   Tensor attention(const Tensor& qkv, int64_t NH);
 
+  // Image layers, on NCHW tensors [B,C,H,W].
+  // w[OC,C,K,K], b[OC] (b may be undefined); K from w, square.
+  Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad);
+  // w[C,OC,K,K] (PyTorch's layout), b[OC]: [B,C,H,W] -> [B,OC,(H-1)stride-2pad+K, ...].
+  Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad);
+  // G groups over the channels; w[C], b[C].
+  Tensor groupnorm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G);
+  Tensor silu(const Tensor& x);
+  Tensor upsample2x(const Tensor& x);
+  // x[B,C,H,W] + e[B,C] at every pixel.
+  Tensor add_channels(const Tensor& x, const Tensor& e);
+  // [B,C1,H,W] and [B,C2,H,W] -> [B,C1+C2,H,W].
+  Tensor concat_channels(const Tensor& a, const Tensor& b);
+  // table[V,C] rows picked by ids[N] -> [N,C].
+  Tensor gather_rows(const Tensor& table, const uint32_t* ids, int64_t N);
+  // A constant input (no gradient) of this shape, holding a copy of values.
+  Tensor constant(std::vector<int64_t> shape, const float* values);
+
+  // Mean squared error of pred against target (same size; target gets no gradient);
+  // backward() starts from here.
+  float mse(const Tensor& pred, const Tensor& target);
+
   struct Loss {
     float mean = 0;   // mean cross-entropy over the rows
     Tensor probs;     // softmax of the logits, [N,V]

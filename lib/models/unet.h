@@ -1,0 +1,80 @@
+// The denoiser of the diffusion model: a small U-Net (Ronneberger et al. 2015, as in DDPM, Ho
+// et al. 2020) that predicts the noise eps in a noisy image x_t, given the step t and a class.
+//
+//   x [B,C,S,S] -> conv_in -> per level: a residual block (kept for the skip), then a stride-2
+//   convolution down -> a middle residual block at the smallest size -> per level, going up:
+//   concatenate the skip, a residual block, then nearest upsampling and a convolution ->
+//   GroupNorm, SiLU, conv_out -> eps [B,C,S,S]
+//
+// A residual block: GroupNorm, SiLU, 3x3 conv; plus a projection of the time embedding added
+// per channel; GroupNorm, SiLU, 3x3 conv; plus the input (through a 1x1 conv when the channels
+// change). The time embedding: sinusoidal features of t through linear, SiLU, linear; with
+// classes, a learned class embedding is added to it. The extra class index `classes` is "no
+// class" (label dropout during training; the unconditional half of classifier-free guidance).
+//
+// With channels {32, 64, 128} on 28x28 images: 28 -> 14 -> 7, 1.45M parameters.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "tensor/graph.h"
+#include "tensor/tensor.h"
+
+namespace gen {
+
+struct UnetConfig {
+  int64_t image_channels = 1;
+  int64_t image_size = 28;
+  std::vector<int64_t> channels = {32, 64, 128};  // per level; the image halves between levels
+  int64_t groups = 8;                             // GroupNorm groups
+  int64_t time_dim = 128;                         // width of the time (and class) embedding
+  int64_t classes = 10;                           // 0: unconditional
+  // Throws UsageError naming the problem.
+  void validate() const;
+  // Forward FLOPs per image (multiply-add = 2), for GFLOP/s figures.
+  double flops_per_image() const;
+};
+
+class Unet {
+ public:
+  explicit Unet(const UnetConfig& config);
+  Unet(const Unet&) = delete;
+  Unet& operator=(const Unet&) = delete;
+  const UnetConfig& config() const { return config_; }
+  Parameters& params() { return params_; }
+  const Parameters& params() const { return params_; }
+
+  // PyTorch's default initialization (uniform within 1/sqrt(fan_in)) for convolutions and
+  // linear layers, unit GroupNorm gains, N(0, 1) class embeddings, and a zero output
+  // convolution, so that the untrained network predicts eps = 0.
+  void init(Rng& rng);
+
+  // eps [B,C,S,S] for x [B,C,S,S], steps t[B] (as floats) and labels[B] (< classes, or ==
+  // classes for "no class"; ignored without classes).
+  Tensor forward(Graph& g, const Tensor& x, const float* t, const uint32_t* labels);
+
+ private:
+  struct Res {
+    Tensor gn1_w, gn1_b, conv1_w, conv1_b, time_w, time_b, gn2_w, gn2_b, conv2_w, conv2_b, skip_w, skip_b;
+  };
+  struct Conv {
+    Tensor w, b;
+  };
+  Res add_res(const std::string& name, int64_t in, int64_t out);
+  Conv add_conv(const std::string& name, int64_t in, int64_t out, int64_t k);
+  Tensor res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb);
+
+  UnetConfig config_;
+  Parameters params_;
+  std::vector<size_t> bind_;  // weights declared, in order, bound to their members after allocate()
+  Conv conv_in_, time1_, time2_, conv_out_;
+  Tensor class_emb_, out_gn_w_, out_gn_b_;
+  std::vector<Res> down_res_, up_res_;
+  std::vector<Conv> down_, up_;
+  Res mid_;
+};
+
+}  // namespace gen

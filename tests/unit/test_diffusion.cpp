@@ -1,0 +1,168 @@
+// The U-Net denoiser and the diffusion process: shapes, schedule facts, the sampler's
+// steps, and a learning test (the denoising loss falls on a tiny data set).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/rng.h"
+#include "diffusion/diffusion.h"
+#include "models/unet.h"
+#include "tensor/optimizer.h"
+
+using namespace gen;
+
+namespace {
+UnetConfig tiny() {
+  UnetConfig c;
+  c.image_size = 8;
+  c.channels = {8, 16};
+  c.groups = 4;
+  c.time_dim = 16;
+  c.classes = 2;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("schedule: abar falls from about 1 to about 0; noise mixes image and eps") {
+  for (auto kind : {Schedule::Kind::linear, Schedule::Kind::cosine}) {
+    Schedule s(kind, 1000);
+    CHECK(s.abar(-1) == 1.0);
+    CHECK(s.abar(0) > 0.99);
+    CHECK(s.abar(999) < 1e-3);
+    for (int64_t t = 1; t < 1000; ++t) REQUIRE(s.abar(t) < s.abar(t - 1));
+  }
+  Schedule s(Schedule::Kind::linear, 1000);
+  CHECK(s.beta(0) == doctest::Approx(1e-4));
+  CHECK(s.beta(999) == doctest::Approx(0.02));
+  float x0 = 0.5f, eps = -1.0f, xt = 0;
+  s.noise(&xt, &x0, &eps, 1, 500);
+  CHECK(xt == doctest::Approx(std::sqrt(s.abar(500)) * 0.5 - std::sqrt(1 - s.abar(500))));
+  CHECK_THROWS(Schedule::parse("quadratic"));
+}
+
+TEST_CASE("sampler: trailing timesteps; DDIM with a perfect denoiser recovers the image") {
+  Sampler sampler;
+  sampler.steps = 4;
+  CHECK(sampler.timesteps(999) == std::vector<int64_t>{999, 749, 499, 249});
+  sampler.steps = 2000;  // more steps than there are: each step once
+  CHECK(sampler.timesteps(9).size() == 10);
+  // If the denoiser knows the image, eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), and DDIM
+  // (eta 0) lands on x0 from any start.
+  Schedule s(Schedule::Kind::cosine, 100);
+  std::vector<float> x0 = {0.3f, -0.7f, 0.9f}, x = {1.2f, -0.4f, 0.1f};
+  sampler.steps = 10;
+  Rng rng(1);
+  sampler.run(s, x.data(), 1, 3, 99, [&](const float* xt, int64_t t, float* eps) {
+    for (int k = 0; k < 3; ++k) eps[k] = static_cast<float>((xt[k] - std::sqrt(s.abar(t)) * x0[k]) / std::sqrt(1 - s.abar(t)));
+  }, rng);
+  for (int k = 0; k < 3; ++k) CHECK(x[k] == doctest::Approx(x0[k]).epsilon(1e-4));
+}
+
+TEST_CASE("unet: output shape, zero at initialization, parameter count of the default") {
+  UnetConfig standard;
+  Unet big(standard);
+  CHECK(big.params().size() > 1'000'000);
+  CHECK(big.params().size() < 2'000'000);
+  Unet model(tiny());
+  Rng rng(3);
+  model.init(rng);
+  Arena arena;
+  Graph g(arena, false);
+  std::vector<float> x(2 * 64), t = {3, 900};
+  for (auto& v : x) v = rng.normal();
+  std::vector<uint32_t> labels = {0, 2};
+  Tensor out = model.forward(g, g.constant({2, 1, 8, 8}, x.data()), t.data(), labels.data());
+  CHECK(out.shape == std::vector<int64_t>{2, 1, 8, 8});
+  for (int64_t i = 0; i < out.size(); ++i) REQUIRE(out.data[i] == 0.0f);  // conv_out starts at zero
+}
+
+TEST_CASE("unet: the tape's gradients match finite differences of the loss, for every weight") {
+  UnetConfig c;
+  c.image_size = 4, c.channels = {4, 8}, c.groups = 2, c.time_dim = 8, c.classes = 3;
+  Unet model(c);
+  Rng rng(5);
+  model.init(rng);
+  // Random weights everywhere (the zero output layer would hide every other path).
+  for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.3f * rng.normal();
+  const int64_t B = 2, P = 16;
+  std::vector<float> x(B * P), target(B * P), t = {7, 420};
+  for (auto& v : x) v = rng.normal();
+  for (auto& v : target) v = rng.normal();
+  std::vector<uint32_t> labels = {1, 3};  // a class and "no class"
+  Arena arena;
+  auto loss_at = [&](bool training) {
+    arena.reset();
+    Graph g(arena, training);
+    Tensor pred = model.forward(g, g.constant({B, 1, 4, 4}, x.data()), t.data(), labels.data());
+    double loss = g.mse(pred, g.constant({B, 1, 4, 4}, target.data()));
+    if (training) g.backward();
+    return loss;
+  };
+  model.params().zero_grads();
+  loss_at(true);
+  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
+  // Per weight: ||numeric - analytic|| / ||numeric|| (float differences are noisy element by
+  // element; a missing or wrong path is not).
+  for (const auto& view : model.params().views()) {
+    CAPTURE(view.name);
+    double diff = 0, norm = 0;
+    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
+      float& w = model.params().values()[i];
+      float saved = w;
+      const float h = 1e-2f;
+      w = saved + h;
+      double plus = loss_at(false);
+      w = saved - h;
+      double minus = loss_at(false);
+      w = saved;
+      double numeric = (plus - minus) / (2.0 * h);
+      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
+      norm += numeric * numeric;
+    }
+    if (view.name == "class_emb.weight") CHECK(norm > 0);
+    CHECK(std::sqrt(diff / std::max(norm, 1e-30)) < 0.03);
+  }
+}
+
+TEST_CASE("unet: learns to denoise a tiny data set (loss below 0.2 after 300 steps)") {
+  // Two classes of 8x8 images: a bright square top-left, or a bright bar at the bottom.
+  const int64_t B = 16, P = 64;
+  std::vector<float> data(2 * P, -1.0f);
+  for (int y = 1; y < 4; ++y)
+    for (int x = 1; x < 4; ++x) data[y * 8 + x] = 1.0f;
+  for (int x = 0; x < 8; ++x) data[P + 6 * 8 + x] = 1.0f;
+  Unet model(tiny());
+  Rng rng(4);
+  model.init(rng);
+  Schedule s(Schedule::Kind::cosine, 100);
+  AdamW adam(model.params().size(), {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f});
+  Arena arena;
+  std::vector<float> x0(B * P), eps(B * P), xt(B * P), t(B);
+  std::vector<uint32_t> labels(B);
+  double first = 0, last = 0;
+  const int steps = 300;
+  for (int step = 0; step < steps; ++step) {
+    for (int64_t b = 0; b < B; ++b) {
+      labels[b] = static_cast<uint32_t>(b % 2);
+      t[b] = static_cast<float>(rng.below(100));
+      for (int64_t k = 0; k < P; ++k) {
+        x0[b * P + k] = data[labels[b] * P + k];
+        eps[b * P + k] = rng.normal();
+      }
+      s.noise(&xt[b * P], &x0[b * P], &eps[b * P], P, static_cast<int64_t>(t[b]));
+    }
+    arena.reset();
+    Graph g(arena, true);
+    model.params().zero_grads();
+    Tensor pred = model.forward(g, g.constant({B, 1, 8, 8}, xt.data()), t.data(), labels.data());
+    float loss = g.mse(pred, g.constant({B, 1, 8, 8}, eps.data()));
+    g.backward();
+    adam.step(model.params(), 2e-3f);
+    if (step < 20) first += loss / 20;
+    if (step >= steps - 50) last += loss / 50;
+  }
+  MESSAGE("denoising loss: first 20 steps " << first << ", last 50 steps " << last);
+  CHECK(first > 0.6);
+  CHECK(last < 0.2);
+}
