@@ -9,22 +9,13 @@
 #include "core/files.h"
 #include "core/sha256.h"
 #include "io/safetensors.h"
+#include "models/checkpoint.h"
 #include "text/tokenizer.h"
 
 namespace gen {
 namespace {
 constexpr const char* kFormat = "gen-gpt";
 constexpr const char* kVersion = "1";
-
-int64_t parse_int(const std::string& file, const std::string& what, const std::string& text) {
-  try {
-    size_t used = 0;
-    long long value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  throw Error(file, fmt::format("metadata '{}' is not an integer: '{}'", what, text));
-}
 }  // namespace
 
 void GptCheckpoint::copy_weights(Gpt& model) const {
@@ -67,14 +58,7 @@ GptCheckpoint gpt_load(const std::string& path) {
   Safetensors st = Safetensors::read(path);
   GptCheckpoint ckpt;
   ckpt.path = path;
-  if (!st.metadata().count("format"))
-    throw Error(path, "not a gen checkpoint (its metadata has no format)");
-  const std::string& format = st.meta("format");
-  if (format != kFormat)
-    throw Error(path, fmt::format("not a language model: its format is '{}', expected '{}'", format, kFormat));
-  if (st.meta("version") != kVersion)
-    throw Error(path, fmt::format("checkpoint version {} is not supported (this gen reads {})", st.meta("version"),
-                                  kVersion));
+  check_format(st, kFormat, kVersion, "a language model");
   try {
     auto config = nlohmann::json::parse(st.meta("config"));
     ckpt.config.vocab = config.at("vocab").get<int64_t>();
@@ -90,8 +74,8 @@ GptCheckpoint gpt_load(const std::string& path) {
   } catch (const UsageError& e) {
     throw Error(path, std::string("the model config is not valid: ") + e.what());
   }
-  ckpt.step = parse_int(path, "step", st.meta("step"));
-  ckpt.seed = static_cast<uint64_t>(parse_int(path, "seed", st.meta("seed")));
+  ckpt.step = meta_int(st, "step");
+  ckpt.seed = static_cast<uint64_t>(meta_int(st, "seed"));
 
   // The tokenizer: present, the hash recorded, the vocabulary the model's.
   const auto& tokenizer = st.get("tokenizer");

@@ -58,12 +58,28 @@ void col2im(T* img, const T* col, const ConvShape& s) {
           if (y < 0 || y >= s.H) continue;
           T* dst = img + (c * s.H + y) * s.W;
           const T* src = row + oy * OW;
+          if (s.stride == 1) {
+            // x = ox + kx - pad over the columns that land inside the image.
+            int64_t lo = std::clamp<int64_t>(s.pad - kx, 0, OW), hi = std::min<int64_t>(OW, s.W + s.pad - kx);
+            T* d = dst + kx - s.pad;
+            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += src[ox];
+            continue;
+          }
           for (int64_t ox = 0; ox < OW; ++ox) {
             int64_t x = ox * s.stride + kx - s.pad;
             if (x >= 0 && x < s.W) dst[x] += src[ox];
           }
         }
       }
+}
+
+// A per-thread scratch buffer of at least n values, kept between calls: im2col's columns are
+// large (C K K x OH OW), and allocating them per call costs page faults and zeroing.
+template <typename T>
+T* scratch(size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
 }
 
 // A 1x1 convolution with stride 1 and no padding needs no im2col: the image is its own matrix.
@@ -85,12 +101,12 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
 #pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
   {
-    std::vector<T> col(is_pointwise(s) ? 0 : static_cast<size_t>(CKK * P));
+    T* col = is_pointwise(s) ? nullptr : scratch<T>(static_cast<size_t>(CKK * P));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < s.B; ++b) {
       const T* image = inp + b * s.C * s.H * s.W;
-      if (!is_pointwise(s)) im2col(col.data(), image, s);
-      gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col.data(), P,
+      if (!is_pointwise(s)) im2col(col, image, s);
+      gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col, P,
                       accumulate ? T(1) : T(0), out + b * s.OC * P, P);
     }
   }
@@ -102,15 +118,15 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) 
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
 #pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
   {
-    std::vector<T> col(is_pointwise(s) ? 0 : static_cast<size_t>(CKK * P));
+    T* col = is_pointwise(s) ? nullptr : scratch<T>(static_cast<size_t>(CKK * P));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < s.B; ++b) {
       T* image = dinp + b * s.C * s.H * s.W;
       if (is_pointwise(s)) {
         gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(1), image, P);
       } else {
-        gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(0), col.data(), P);
-        col2im(image, col.data(), s);
+        gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(0), col, P);
+        col2im(image, col, s);
       }
     }
   }
@@ -128,12 +144,12 @@ void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s
   {
     std::vector<T>& mine = partial[static_cast<size_t>(omp_get_thread_num())];
     mine.assign(static_cast<size_t>(s.OC * CKK), T(0));
-    std::vector<T> col(is_pointwise(s) ? 0 : static_cast<size_t>(CKK * P));
+    T* col = is_pointwise(s) ? nullptr : scratch<T>(static_cast<size_t>(CKK * P));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < s.B; ++b) {
       const T* image = inp + b * s.C * s.H * s.W;
-      if (!is_pointwise(s)) im2col(col.data(), image, s);
-      gemm_strided<T>(false, true, s.OC, CKK, P, T(1), dout + b * s.OC * P, P, is_pointwise(s) ? image : col.data(),
+      if (!is_pointwise(s)) im2col(col, image, s);
+      gemm_strided<T>(false, true, s.OC, CKK, P, T(1), dout + b * s.OC * P, P, is_pointwise(s) ? image : col,
                       P, T(1), mine.data(), CKK);
     }
   }

@@ -1,0 +1,122 @@
+#include "models/unet_checkpoint.h"
+
+#include <bit>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "io/safetensors.h"
+#include "models/checkpoint.h"
+
+namespace gen {
+namespace {
+constexpr const char* kFormat = "gen-unet";
+constexpr const char* kVersion = "1";
+}  // namespace
+
+void diffusion_save(const std::string& path, const DiffusionModel& model, const std::vector<float>& ema, int64_t step,
+                    uint64_t seed, const DiffusionTrainState* train) {
+  const UnetConfig& c = model.unet;
+  SafetensorsWriter w;
+  w.metadata = {{"format", kFormat}, {"version", kVersion}};
+  w.metadata["config"] = nlohmann::json{{"image_channels", c.image_channels},
+                                        {"image_size", c.image_size},
+                                        {"channels", c.channels},
+                                        {"groups", c.groups},
+                                        {"time_dim", c.time_dim},
+                                        {"classes", c.classes},
+                                        {"class_names", model.class_names},
+                                        {"schedule", Schedule::name(model.schedule)},
+                                        {"T", model.T}}
+                             .dump();
+  w.metadata["step"] = std::to_string(step);
+  w.metadata["seed"] = std::to_string(seed);
+  Unet layout(c);
+  for (const auto& view : layout.params().views()) w.add_f32(view.name, view.shape, ema.data() + view.offset);
+  if (train) {
+    for (const auto& view : layout.params().views())
+      w.add_f32(fmt::format("raw.{}", view.name), view.shape, train->raw.data() + view.offset);
+    int64_t n = static_cast<int64_t>(layout.params().size());
+    w.add_f32("optimizer.m", {n}, train->m.data());
+    w.add_f32("optimizer.v", {n}, train->v.data());
+    w.metadata["train"] = nlohmann::json{{"adam_steps", train->adam_steps},
+                                         {"rng_state", std::to_string(train->rng.state)},
+                                         {"rng_increment", std::to_string(train->rng.increment)},
+                                         {"rng_seed", std::to_string(train->rng.seed)},
+                                         {"rng_spare_bits", std::bit_cast<uint32_t>(train->rng.spare)},
+                                         {"rng_has_spare", train->rng.has_spare},
+                                         {"settings", nlohmann::json::parse(train->settings)}}
+                              .dump();
+  }
+  Output out(path);
+  w.write(out);
+  out.commit();
+}
+
+DiffusionCheckpoint diffusion_load(const std::string& path) {
+  Safetensors st = Safetensors::read(path);
+  check_format(st, kFormat, kVersion, "a diffusion model");
+  DiffusionCheckpoint ckpt;
+  ckpt.path = path;
+  DiffusionModel& m = ckpt.model;
+  try {
+    auto config = nlohmann::json::parse(st.meta("config"));
+    m.unet.image_channels = config.at("image_channels").get<int64_t>();
+    m.unet.image_size = config.at("image_size").get<int64_t>();
+    m.unet.channels = config.at("channels").get<std::vector<int64_t>>();
+    m.unet.groups = config.at("groups").get<int64_t>();
+    m.unet.time_dim = config.at("time_dim").get<int64_t>();
+    m.unet.classes = config.at("classes").get<int64_t>();
+    m.class_names = config.at("class_names").get<std::vector<std::string>>();
+    m.schedule = Schedule::parse(config.at("schedule").get<std::string>());
+    m.T = config.at("T").get<int64_t>();
+    m.unet.validate();
+    Schedule check(m.schedule, m.T);
+  } catch (const std::exception& e) {
+    throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
+  }
+  if (static_cast<int64_t>(m.class_names.size()) != m.unet.classes)
+    throw Error(path, fmt::format("the config names {} classes but the model has {}", m.class_names.size(),
+                                  m.unet.classes));
+  ckpt.step = meta_int(st, "step");
+  ckpt.seed = static_cast<uint64_t>(meta_int(st, "seed"));
+
+  Unet layout(m.unet);
+  const int64_t n = static_cast<int64_t>(layout.params().size());
+  ckpt.ema.resize(static_cast<size_t>(n));
+  for (const auto& view : layout.params().views()) st.read_f32(view.name, view.shape, ckpt.ema.data() + view.offset);
+  if (st.metadata().count("train") || st.has("optimizer.m")) {
+    DiffusionTrainState train;
+    train.raw.resize(static_cast<size_t>(n));
+    for (const auto& view : layout.params().views())
+      st.read_f32(fmt::format("raw.{}", view.name), view.shape, train.raw.data() + view.offset);
+    train.m.resize(static_cast<size_t>(n));
+    train.v.resize(static_cast<size_t>(n));
+    st.read_f32("optimizer.m", {n}, train.m.data());
+    st.read_f32("optimizer.v", {n}, train.v.data());
+    try {
+      auto state = nlohmann::json::parse(st.meta("train"));
+      train.adam_steps = state.at("adam_steps").get<int64_t>();
+      train.rng.state = std::stoull(state.at("rng_state").get<std::string>());
+      train.rng.increment = std::stoull(state.at("rng_increment").get<std::string>());
+      train.rng.seed = std::stoull(state.at("rng_seed").get<std::string>());
+      // Box-Muller's second value, if one is waiting: exact resume needs it too.
+      train.rng.spare = std::bit_cast<float>(state.at("rng_spare_bits").get<uint32_t>());
+      train.rng.has_spare = state.at("rng_has_spare").get<bool>();
+      train.settings = state.at("settings").dump();
+    } catch (const std::exception& e) {
+      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
+    }
+    ckpt.train = std::move(train);
+  }
+  for (const auto& entry : st.entries()) {
+    std::string name = entry.name.starts_with("raw.") ? entry.name.substr(4) : entry.name;
+    bool known = name == "optimizer.m" || name == "optimizer.v" || layout.params().find(name) != nullptr;
+    if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));
+  }
+  return ckpt;
+}
+
+}  // namespace gen

@@ -1,0 +1,52 @@
+// Diffusion checkpoints (ddpm.st): safetensors with everything sampling and resuming need.
+//
+// Tensors: every U-Net weight under its name (F32), holding the exponential moving average of
+// the training weights (what sampling uses; Ho et al. 2020 sample with EMA weights too); with
+// training state, "raw.NAME" (the training weights themselves), "optimizer.m" and "optimizer.v".
+// Metadata: format "gen-unet", version "1", config (JSON: the U-Net's shape, the noise schedule,
+// T, the class names), step, seed, and with training state "train" (JSON: the settings, AdamW's
+// step count, the RNG state), so that a resumed run continues exactly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "diffusion/diffusion.h"
+#include "models/unet.h"
+
+namespace gen {
+
+struct DiffusionModel {
+  UnetConfig unet;
+  Schedule::Kind schedule = Schedule::Kind::linear;
+  int64_t T = 1000;
+  std::vector<std::string> class_names;  // unet.classes of them
+};
+
+struct DiffusionTrainState {
+  std::vector<float> raw;  // the training weights (the main tensors hold their EMA)
+  std::vector<float> m, v;
+  int64_t adam_steps = 0;
+  Rng::State rng{};
+  std::string settings;  // JSON
+};
+
+struct DiffusionCheckpoint {
+  std::string path;
+  DiffusionModel model;
+  std::vector<float> ema;  // in the U-Net's parameter order
+  int64_t step = 0;
+  uint64_t seed = 1;
+  std::optional<DiffusionTrainState> train;
+};
+
+// Writes atomically. train may be null (sampling weights only).
+void diffusion_save(const std::string& path, const DiffusionModel& model, const std::vector<float>& ema, int64_t step,
+                    uint64_t seed, const DiffusionTrainState* train);
+// Validates the format, the config and every tensor's shape; throws Error naming the file.
+DiffusionCheckpoint diffusion_load(const std::string& path);
+
+}  // namespace gen
