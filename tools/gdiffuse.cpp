@@ -81,6 +81,10 @@ void write_images(const std::string& output, const std::vector<gen::Image>& tile
     return;
   }
   auto [cols, rows] = parse_grid(grid, static_cast<int64_t>(tiles.size()));
+  if (cols == 1 && rows == 1) {  // one image: as it is, no frame
+    gen::write_png(output, enlarge(tiles[0], scale));
+    return;
+  }
   std::vector<gen::Image> padded = tiles;
   while (static_cast<int64_t>(padded.size()) < static_cast<int64_t>(cols) * rows)
     padded.emplace_back(tiles[0].width, tiles[0].height, tiles[0].channels, 0);
@@ -700,6 +704,8 @@ int run(int argc, char** argv) {
   cmd_train->add_option("--batch", s.batch, "Images per step")->check(CLI::Range(1, 1 << 14))->capture_default_str();
   cmd_train->add_option("--steps", s.steps, "Optimizer steps in all (with --resume: the new total)")
       ->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  cmd_train->add_option("--decay-steps", s.decay_steps, "Step where the cosine schedule reaches --min-lr (default --steps)")
+      ->check(CLI::Range(1, 1 << 30));
   cmd_train->add_option("--lr", s.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd_train->add_option("--min-lr", s.min_lr, "Final learning rate (cosine)")->check(CLI::NonNegativeNumber)
       ->capture_default_str();

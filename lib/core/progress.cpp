@@ -90,7 +90,12 @@ void Progress::draw(bool final, std::string_view extra) {
   } else {
     line += format_amount(done_, unit_);
   }
-  line += fmt::format(", {}/s", format_amount(rate, unit_));
+  if (rate > 0 && rate < 1 && unit_.empty())
+    line += fmt::format(", {:.1f} s each", 1 / rate);  // slow steps: "2.3 s each", not "0/s"
+  else if (rate > 0 && rate < 10 && unit_.empty())
+    line += fmt::format(", {:.1f}/s", rate);
+  else
+    line += fmt::format(", {}/s", format_amount(rate, unit_));
   if (final) {
     line += ", " + format_duration(elapsed);
   } else if (total_ > 0 && rate > 0) {

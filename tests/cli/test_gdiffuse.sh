@@ -1,0 +1,103 @@
+# gdiffuse on images the test makes: the forward process, training, exact resume, sampling,
+# guidance, image to image, Ctrl-C, bad input.
+source "$TESTS/cli/lib.sh"
+GDIFFUSE=${GDIFFUSE:?}
+TOOL=gdiffuse
+boot=$TESTS/../data/ankle-boot.png
+png_magic() { test "$(head -c 8 "$1" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a; }
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $3 * 256 + $4 "x" $7 * 256 + $8}'; }
+
+# The forward process: step 0 is the image itself; a strip shows the steps side by side.
+run "$GDIFFUSE" noise "$boot" --t 0 --steps 100 -o same.png
+expect_status 0 "noise at step 0"
+"$GDIFFUSE" noise same.png --t 0 -o same2.png
+check "step 0 is the image: its pixels pass through unchanged" cmp -s same.png same2.png
+run "$GDIFFUSE" noise "$boot" --strip 0,25,50,100 --steps 100 -o strip.png
+check "a strip of 4 steps: 4 tiles and padding" test "$(png_size strip.png)" = "122x32"
+"$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 5 -o a.png
+"$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 5 -o b.png
+"$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 6 -o c.png
+check "same seed, same noise" cmp -s a.png b.png
+check "another seed, other noise" bash -c '! cmp -s a.png c.png'
+
+# A labelled data set of 8x8 images as IDX: class 0 bright on the left, class 1 on the right.
+LC_ALL=C awk 'BEGIN {
+  printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
+  for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
+    printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
+}' >images.idx
+LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
+tiny=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 8 --T 50 --warmup 5)
+
+run "$GDIFFUSE" train "${tiny[@]}" --steps 40 --log train.tsv --plot loss.png --preview preview.png -o ddpm.st
+expect_status 0 "train a tiny model"
+check "a checkpoint" test -s ddpm.st
+check "a header and a row per step in the log" test "$(wc -l <train.tsv)" -eq 41
+check "--plot writes a PNG" png_magic loss.png
+check "--preview writes a PNG" png_magic preview.png
+first=$(awk -F'\t' 'NR == 2 {print $3}' train.tsv)
+last=$(awk -F'\t' 'NR > 31 {s += $3; n++} END {print s / n}' train.tsv)
+check "the loss falls (first $first, last 10 mean $last)" awk -v a="$first" -v b="$last" 'BEGIN {exit !(b < a)}'
+
+# Exact resume: 40 steps, or 20 (of a 40-step schedule) + resume + 20, give the same bytes.
+"$GDIFFUSE" train -q "${tiny[@]}" --steps 20 --decay-steps 40 -o half.st
+"$GDIFFUSE" train -q --resume half.st --steps 40 "${tiny[@]:0:4}" -o resumed.st
+check "40 steps = 20 + resume + 20, byte for byte" cmp -s ddpm.st resumed.st
+
+# Sampling: same seed, same images; classes by name or number; grids and numbered files.
+run "$GDIFFUSE" sample ddpm.st --prompt list
+check "--prompt list names the classes" grep -q "^1	1$" out
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 -o s1.png
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 -o s2.png
+check "same seed, same samples" cmp -s s1.png s2.png
+check "a 2x2 grid of 8x8 images" test "$(png_size s1.png)" = "22x22"
+"$GDIFFUSE" sample -q ddpm.st --prompt all -n 3 --steps 5 --scale 2 -o all.png
+check "--prompt all: a row per class, scaled" test "$(png_size all.png)" = "64x44"
+"$GDIFFUSE" sample -q ddpm.st -n 3 --steps 5 --sampler ddpm -o 'one-%02d.png'
+check "numbered files" test -s one-00.png -a -s one-02.png -a ! -e one-03.png
+check "each of the model's size" test "$(png_size one-01.png)" = "8x8"
+"$GDIFFUSE" sample -q ddpm.st --prompt 0 -n 2 --steps 20 --trajectory traj.png -o t.png
+check "a trajectory: 10 points of 2 images" test "$(png_size traj.png)" = "102x22"
+"$GDIFFUSE" noise -q 2>/dev/null; "$GDIFFUSE" sample -q ddpm.st -n 1 --steps 5 -o - >stdout.png
+check "-o - writes the PNG to stdout" png_magic stdout.png
+"$GDIFFUSE" denoise -q ddpm.st one-00.png --t 20 -n 2 --steps 5 -o den.png
+check "denoise: image to image" test "$(png_size den.png)" = "22x12"
+
+# Ctrl-C saves and exits 130.
+"$GDIFFUSE" train -q "${tiny[@]}" --steps 1000000 -o stopped.st &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+check "Ctrl-C exits 130" test $? -eq 130
+check "and saves a checkpoint" test -s stopped.st
+
+# Bad input: one line, non-zero exit, no output.
+run "$GDIFFUSE" sample ddpm.st --prompt sneaker -o x.png
+expect_error 1 "ddpm.st: unknown class 'sneaker'; the classes are: 0, 1$" "an unknown class"
+run "$GDIFFUSE" denoise ddpm.st "$boot" --t 10 -o x.png
+expect_error 1 ".*ankle-boot.png: the image is 28x28 with 1 channel; the model wants 8x8 with 1$" "wrong image size"
+run "$GDIFFUSE" denoise ddpm.st one-00.png --t 51 -o x.png
+expect_error 2 "--t 51 is outside 0..50" "t beyond T"
+run "$GDIFFUSE" sample ddpm.st --steps 0 -o x.png
+expect_error 2 ".*--steps" "steps < 1"
+run "$GDIFFUSE" noise "$boot" --t 101 --steps 100 -o x.png
+expect_error 2 "step 101 is outside 0..100" "noise beyond T"
+head -c 300 "$boot" >cut.png
+run "$GDIFFUSE" noise cut.png --t 5 -o x.png
+expect_error 1 "cut.png: " "a truncated PNG"
+printf 'not a checkpoint' >bad.st
+run "$GDIFFUSE" sample bad.st -o x.png
+expect_error 1 "bad.st: not a valid safetensors file" "not a checkpoint"
+"$GTOK" train -q --model-type char "$TESTS/../data/tricky.txt" -o char.model
+printf '1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n' >ids
+"$GTRAIN" -q --tokenizer char.model --layers 1 --heads 1 --embd 8 --context 4 --batch 2 --steps 1 ids -o lm.st
+run "$GDIFFUSE" sample lm.st -o x.png
+expect_error 1 "lm.st: not a diffusion model: its format is 'gen-gpt', expected 'gen-unet'" "a GPT checkpoint"
+run "$GDIFFUSE" sample ddpm.st --grid 1x1 -n 4 -o x.png
+expect_error 2 "--grid 1x1 holds 1 images, fewer than the 4 asked for" "a grid too small"
+run "$GDIFFUSE" train --data no-such-folder -o x.st
+expect_error 1 "no-such-folder: " "missing data"
+check "no stray outputs" test ! -e x.png -a ! -e x.st
+no_temp_files "after the errors"
+finish
