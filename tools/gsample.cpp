@@ -189,7 +189,7 @@ int run_sample(Args& args) {
   auto& c = args.sampler;
   if (!(c.top_p > 0 && c.top_p <= 1)) throw gen::UsageError(fmt::format("--top-p {} is not in (0, 1]", c.top_p));
 
-  gen::GptCheckpoint ckpt = gen::gpt_load(args.checkpoint);
+  gen::GptCheckpoint ckpt = gen::gpt_load(args.checkpoint, /*training_state=*/false);
   if (!args.tokenizer.empty()) {
     std::string bytes = gen::read_file(args.tokenizer, size_t{256} << 20);
     std::string hash = gen::sha256_hex(bytes);
@@ -274,8 +274,10 @@ int run_sample(Args& args) {
       for (uint32_t id : prompt) listing += fmt::format(" {}({})", shown(tok, id), id);
       out.write(fmt::format("prompt: {} tokens:{}\n", prompt.size(), listing));
     }
+    std::vector<float> fresh;  // --no-cache's logits; the cache's are used where they lie
     for (int64_t n = 0; n < args.max_tokens; ++n) {
-      std::vector<float> logits = args.no_cache ? next_logits(model, arena, context) : cached.next(context);
+      const std::vector<float>& logits =
+          args.no_cache ? (fresh = next_logits(model, arena, context)) : cached.next(context);
       uint32_t next = sampler.sample(logits, context);
       if (args.trace) {
         std::vector<float> p = sampler.distribution(logits, context);

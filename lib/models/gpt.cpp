@@ -4,11 +4,90 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "tensor/kernels.h"
 
 namespace gen {
+
+namespace {
+
+// Whether step() takes its vector path through attention: with AVX-512 and heads a multiple of
+// 16 wide. It keeps a layer's keys transposed then, [C, context] instead of [context, C], so that a
+// query's scores over 16 positions take one vector multiply and add per query element.
+bool vector_heads(int64_t head_size) {
+#ifdef __AVX512F__
+  return head_size % 16 == 0;
+#else
+  (void)head_size;
+  return false;
+#endif
+}
+
+// scores[j] = scale * (q . k_j) for j < n, the keys transposed (kt[i * stride + j] = k_j[i]).
+// Each dot product is the products, each rounded, added in order from i = 0: what the loop
+// over one key's contiguous elements computes as GCC vectorizes it (vmulps, then the lanes added
+// one by one), so the logits are the same to the bit. The _round intrinsics keep the compiler
+// from fusing the multiply and the add.
+#ifdef __AVX512F__
+void transposed_scores(float* scores, const float* q, const float* kt, int64_t stride, int64_t head_size, int64_t n,
+                       float scale) {
+  // The maskz forms: GCC 12 warns that the plain ones' undefined pass-through may be used.
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  constexpr __mmask16 kAll = 0xffff;
+  constexpr int kBlocks = 4;  // 64 positions at a time: four chains of additions in flight, not one
+  for (int64_t j = 0; j < n; j += 16 * kBlocks) {
+    __mmask16 lanes[kBlocks];
+    __m512 dot[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) {
+      int64_t left = std::clamp<int64_t>(n - j - 16 * b, 0, 16);
+      lanes[b] = static_cast<__mmask16>((uint32_t{1} << left) - 1);
+      dot[b] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < head_size; ++i) {
+      const __m512 qi = _mm512_set1_ps(q[i]);
+      const float* row = kt + i * stride + j;
+      for (int b = 0; b < kBlocks; ++b) {
+        __m512 k = _mm512_maskz_loadu_ps(lanes[b], row + 16 * b);
+        dot[b] = _mm512_maskz_add_round_ps(kAll, dot[b], _mm512_maskz_mul_round_ps(kAll, qi, k, kRound), kRound);
+      }
+    }
+    for (int b = 0; b < kBlocks; ++b)
+      _mm512_mask_storeu_ps(scores + j + 16 * b, lanes[b],
+                            _mm512_maskz_mul_round_ps(kAll, dot[b], _mm512_set1_ps(scale), kRound));
+  }
+}
+
+// out[i] = sum over j < n of (scores[j] / sum) v_j[i] for i < head_size (a multiple of 16), v_j at
+// values + j * stride. The sums stay in registers across j (in memory, each j waits for the
+// previous one's store); each step is a fused multiply-add in order of j, as the loop over out[]
+// compiles to, so the result is the same to the bit.
+void mix_values(float* out, const float* scores, float sum, const float* values, int64_t stride, int64_t head_size,
+                int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= head_size; i += 32) {
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 w = _mm512_set1_ps(scores[j] / sum);
+      a = _mm512_fmadd_ps(w, _mm512_loadu_ps(values + j * stride + i), a);
+      b = _mm512_fmadd_ps(w, _mm512_loadu_ps(values + j * stride + i + 16), b);
+    }
+    _mm512_storeu_ps(out + i, a);
+    _mm512_storeu_ps(out + i + 16, b);
+  }
+  if (i < head_size) {
+    __m512 a = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j)
+      a = _mm512_fmadd_ps(_mm512_set1_ps(scores[j] / sum), _mm512_loadu_ps(values + j * stride + i), a);
+    _mm512_storeu_ps(out + i, a);
+  }
+}
+#endif
+
+}  // namespace
 
 void GptConfig::validate() const {
   auto check = [](bool ok, const std::string& what) {
@@ -127,6 +206,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
   float* x = cache.x.data();
   float mean, rstd;
   nn::embedding_forward(x, &token, wte_.data, wpe_.data + t * C, 1, 1, C);
+  const bool vector_path = vector_heads(HS);
   std::vector<float> scores(static_cast<size_t>(t + 1));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
@@ -134,18 +214,29 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
     float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
     nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln1_w.data, b.ln1_b.data, 1, C);
     nn::linear_forward(cache.qkv.data(), cache.normed.data(), b.attn_w.data, b.attn_b.data, 1, C, 3 * C);
-    std::copy_n(cache.qkv.data() + C, C, keys + t * C);
+    if (vector_path) {
+      for (int64_t i = 0; i < C; ++i) keys[i * T + t] = cache.qkv[static_cast<size_t>(C + i)];
+    } else {
+      std::copy_n(cache.qkv.data() + C, C, keys + t * C);
+    }
     std::copy_n(cache.qkv.data() + 2 * C, C, values + t * C);
     const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
     for (int64_t h = 0; h < NH; ++h) {
       const float* q = cache.qkv.data() + h * HS;
       float maximum = -INFINITY;
-      for (int64_t j = 0; j <= t; ++j) {
-        const float* k = keys + j * C + h * HS;
-        float dot = 0;
-        for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
-        scores[static_cast<size_t>(j)] = dot * scale;
-        maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+      if (vector_path) {
+#ifdef __AVX512F__
+        transposed_scores(scores.data(), q, keys + h * HS * T, T, HS, t + 1, scale);
+#endif
+        for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+      } else {
+        for (int64_t j = 0; j <= t; ++j) {
+          const float* k = keys + j * C + h * HS;
+          float dot = 0;
+          for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
+          scores[static_cast<size_t>(j)] = dot * scale;
+          maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+        }
       }
       float sum = 0;
       for (int64_t j = 0; j <= t; ++j) {
@@ -153,6 +244,12 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
         sum += scores[static_cast<size_t>(j)];
       }
       float* o = cache.attended.data() + h * HS;
+      if (vector_path) {
+#ifdef __AVX512F__
+        mix_values(o, scores.data(), sum, values + h * HS, C, HS, t + 1);
+#endif
+        continue;
+      }
       std::fill(o, o + HS, 0.0f);
       for (int64_t j = 0; j <= t; ++j) {
         const float* v = values + j * C + h * HS;

@@ -54,7 +54,7 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
   out.commit();
 }
 
-GptCheckpoint gpt_load(const std::string& path) {
+GptCheckpoint gpt_load(const std::string& path, bool training_state) {
   Safetensors st = Safetensors::read(path);
   GptCheckpoint ckpt;
   ckpt.path = path;
@@ -94,7 +94,12 @@ GptCheckpoint gpt_load(const std::string& path) {
   ckpt.weights.resize(layout.params().size());
   for (const auto& view : layout.params().views())
     st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
-  if (st.has("optimizer.m") || st.has("optimizer.v") || st.metadata().count("train")) {
+  if (!training_state) {
+    int64_t n = static_cast<int64_t>(layout.params().size());
+    for (const char* name : {"optimizer.m", "optimizer.v"})
+      if (st.has(name) && (st.get(name).dtype != Dtype::F32 || st.get(name).shape != std::vector<int64_t>{n}))
+        throw Error(path, fmt::format("tensor '{}' does not have the model's {} values", name, n));
+  } else if (st.has("optimizer.m") || st.has("optimizer.v") || st.metadata().count("train")) {
     GptTrainState train;
     int64_t n = static_cast<int64_t>(layout.params().size());
     train.m.resize(static_cast<size_t>(n));

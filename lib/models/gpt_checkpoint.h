@@ -47,6 +47,7 @@ struct GptCheckpoint {
 // Writes atomically (temporary file, fsync, rename). train may be null (weights only).
 void gpt_save(const std::string& path, const Gpt& model, const std::string& tokenizer, int64_t step, uint64_t seed,
               const GptTrainState* train);
-GptCheckpoint gpt_load(const std::string& path);
+// Without training_state the optimizer state is checked for its shape but not copied (sampling).
+GptCheckpoint gpt_load(const std::string& path, bool training_state = true);
 
 }  // namespace gen

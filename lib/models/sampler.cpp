@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
-#include <unordered_set>
+#include <optional>
 
 namespace gen {
 
@@ -36,21 +37,61 @@ std::vector<std::pair<uint32_t, float>> Sampler::top_candidates(std::span<const 
   return top;
 }
 
+namespace {
+
+// The renormalizing sum of the tokens filters keep, when they keep all of them: the sum in the
+// order of the sorted path (most probable first), without sorting the whole vocabulary every
+// token. Summed in double, floats of at least 2^-29 are multiples of 2^-52, so while their sum
+// stays below 2 every partial sum is exact and their order does not matter; they all come
+// before the smaller ones in the sorted order, and only those (often few) are sorted. Empty
+// when that does not hold (a NaN, or a sum of 2 or more), for the caller to sort after all.
+std::optional<double> sum_most_probable_first(const std::vector<float>& p) {
+  constexpr float kExact = 0x1p-29f;
+  double sum = 0;
+  std::vector<float> small;
+  for (float x : p) {
+    if (x >= kExact) sum += x;
+    else if (x > 0) small.push_back(x);
+    else if (std::isnan(x)) return std::nullopt;  // zeros add nothing
+  }
+  if (!(sum < 2)) return std::nullopt;
+  std::sort(small.begin(), small.end(), std::greater<float>());  // equal values add alike in any order
+  for (float x : small) sum += x;
+  return sum;
+}
+
+}  // namespace
+
 std::vector<float> Sampler::distribution(std::span<const float> logits, std::span<const uint32_t> recent) const {
-  std::vector<float> adjusted(logits.begin(), logits.end());
+  std::span<const float> scores = logits;
+  std::vector<float> adjusted;
   if (config_.repeat_penalty != 1.0f && config_.repeat_last_n > 0) {
+    adjusted.assign(logits.begin(), logits.end());
+    scores = adjusted;
     size_t from = recent.size() > static_cast<size_t>(config_.repeat_last_n)
                       ? recent.size() - static_cast<size_t>(config_.repeat_last_n)
                       : 0;
-    std::unordered_set<uint32_t> seen(recent.begin() + static_cast<std::ptrdiff_t>(from), recent.end());
+    // Each recent token once, however often it appeared.
+    std::vector<uint32_t> seen(recent.begin() + static_cast<std::ptrdiff_t>(from), recent.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
     for (uint32_t id : seen) {
       if (id >= adjusted.size()) continue;
       float& x = adjusted[id];
       x = x > 0 ? x / config_.repeat_penalty : x * config_.repeat_penalty;
     }
   }
-  std::vector<float> p = softmax(adjusted, config_.temperature);
+  std::vector<float> p = softmax(scores, config_.temperature);
   if (config_.temperature <= 0) return p;
+  // Without filters (the default) every token is kept: only the sum needs the sorted order.
+  bool filters = (config_.top_k > 0 && static_cast<size_t>(config_.top_k) < p.size()) || config_.top_p < 1.0f ||
+                 config_.min_p > 0;
+  if (!filters) {
+    if (std::optional<double> sum = sum_most_probable_first(p)) {
+      for (auto& x : p) x = static_cast<float>(x / *sum);
+      return p;
+    }
+  }
   // Filters keep a prefix of the tokens sorted by probability (ties: smaller id first).
   std::vector<uint32_t> order(p.size());
   std::iota(order.begin(), order.end(), 0u);

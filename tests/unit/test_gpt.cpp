@@ -1,11 +1,15 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/gpt.h"
+#include "models/sampler.h"
 #include "tensor/optimizer.h"
 
 using namespace gen;
@@ -148,4 +152,39 @@ TEST_CASE("GPT: the KV cache gives the full forward pass's logits at every posit
   CHECK(worst < 1e-4);
   CHECK(cache.length == 8);
   CHECK_THROWS_AS(model.step(cache, 0), Error);
+}
+
+// The sampler without filters skips sorting the vocabulary; its distribution must still be the
+// one the sorted renormalization gives, to the bit (the same seed gives the same text).
+TEST_CASE("Sampler: without filters, the distribution of the sorted path, to the bit") {
+  auto sorted_path = [](std::vector<float> p) {
+    std::vector<uint32_t> order(p.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return p[a] > p[b]; });
+    double sum = 0;
+    for (uint32_t v : order) sum += p[v];
+    for (auto& x : p) x = static_cast<float>(x / sum);
+    return p;
+  };
+  Rng rng(11);
+  int cases = 0;
+  for (size_t vocab : {size_t{1}, size_t{5}, size_t{68}, size_t{1000}, size_t{50257}}) {
+    for (float spread : {0.5f, 4.0f, 20.0f, 60.0f}) {  // wide spreads: many tiny probabilities, some zero
+      for (float temperature : {0.7f, 1.0f, 1.6f}) {
+        std::vector<float> logits(vocab);
+        for (auto& x : logits) x = spread * rng.normal();
+        if (vocab > 4) {
+          logits[1] = logits[3];  // a tie
+          logits[2] = -INFINITY;  // a token that can never come
+        }
+        Sampler sampler({.temperature = temperature}, 1);
+        std::vector<float> ours = sampler.distribution(logits, {});
+        std::vector<float> expected = sorted_path(Sampler::softmax(logits, temperature));
+        REQUIRE(ours.size() == expected.size());
+        CHECK(std::memcmp(ours.data(), expected.data(), ours.size() * sizeof(float)) == 0);
+        ++cases;
+      }
+    }
+  }
+  CHECK(cases == 60);
 }
