@@ -172,9 +172,9 @@ void Unet::init(Rng& rng) {
 
 Tensor Unet::res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb) {
   const int64_t G = config_.groups;
-  Tensor h = g.conv2d(g.silu(g.groupnorm(x, r.gn1_w, r.gn1_b, G)), r.conv1_w, r.conv1_b, 1, 1);
+  Tensor h = g.conv2d(g.groupnorm_silu(x, r.gn1_w, r.gn1_b, G), r.conv1_w, r.conv1_b, 1, 1);
   h = g.add_channels(h, g.linear(temb, r.time_w, r.time_b));
-  h = g.conv2d(g.silu(g.groupnorm(h, r.gn2_w, r.gn2_b, G)), r.conv2_w, r.conv2_b, 1, 1);
+  h = g.conv2d(g.groupnorm_silu(h, r.gn2_w, r.gn2_b, G), r.conv2_w, r.conv2_b, 1, 1);
   Tensor skip = r.skip_w.defined() ? g.conv2d(x, r.skip_w, r.skip_b, 1, 0) : x;
   return g.add(h, skip);
 }
@@ -203,7 +203,7 @@ Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* 
     h = res(g, up_res_[l], g.concat_channels(h, skips[l]), temb);
     if (l > 0) h = g.conv2d(g.upsample2x(h), up_[l - 1].w, up_[l - 1].b, 1, 1);
   }
-  h = g.silu(g.groupnorm(h, out_gn_w_, out_gn_b_, config_.groups));
+  h = g.groupnorm_silu(h, out_gn_w_, out_gn_b_, config_.groups);
   return g.conv2d(h, conv_out_.w, conv_out_.b, 1, 1);
 }
 

@@ -2,8 +2,13 @@
 
 #include <omp.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "tensor/kernels.h"
@@ -12,29 +17,78 @@ namespace gen::nn {
 
 namespace {
 
-// col[C K K, OH OW] from img[C,H,W]: each column holds the K x K x C window under one output
-// pixel (zeros where the window hangs over the padding).
+// exp(x) for float without a library call, so that loops over it vectorize (as kernels.cpp's
+// GELU): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial (relative error below
+// 2e-7), 2^n from the exponent bits. Inputs are clamped to [-87, 88] (the float range). double
+// (the gradient checks) uses std::exp.
+inline float fast_exp(float x) {
+  x = std::min(88.0f, std::max(-87.0f, x));
+  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest by the 1.5 * 2^23 trick
+  float r = x - n * 0.693145752f - n * 1.42860677e-6f;       // ln2 in two parts (Cody and Waite)
+  float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666567f + r * (0.00833345205f +
+                                                                                           r * 0.00138888310f)))));
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+inline double fast_exp(double x) { return std::exp(x); }
+
+// dst[ox] = src[ox + shift] where 0 <= ox + shift < W, else 0, for ox in [0, OW): one row of
+// im2col at stride 1 (W = 0: a row of zeros). The rows are short (7 to 28 values) and there are
+// C K K OH of them per image, so calls to memmove and memset cost more than the copying itself;
+// with AVX-512 a row is two masked loads and stores.
 template <typename T>
-void im2col(T* col, const T* img, const ConvShape& s) {
+void shifted_row(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
+  const int64_t lo = std::clamp<int64_t>(-shift, 0, OW), hi = std::clamp<int64_t>(W - shift, lo, OW);
+  for (int64_t ox = 0; ox < lo; ++ox) dst[ox] = T(0);
+  for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox + shift];
+  for (int64_t ox = hi; ox < OW; ++ox) dst[ox] = T(0);
+}
+#if defined(__AVX512F__)
+template <>
+void shifted_row<float>(float* dst, const float* src, int64_t OW, int64_t shift, int64_t W) {
+  const int64_t lo = std::clamp<int64_t>(-shift, 0, OW), hi = std::clamp<int64_t>(W - shift, lo, OW);
+  if (OW > 64) {
+    std::fill(dst, dst + lo, 0.0f);
+    std::copy(src + lo + shift, src + hi + shift, dst + lo);
+    std::fill(dst + hi, dst + OW, 0.0f);
+    return;
+  }
+  auto lanes = [](int64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; };
+  const uint64_t store = lanes(OW), load = lanes(hi) & ~lanes(lo);
+  // src + shift may point before the row: masked-off lanes are never read. As an integer, so
+  // that forming it is not undefined behaviour.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(src) + static_cast<uintptr_t>(shift * 4);
+  for (int64_t v = 0; v * 16 < OW; ++v) {
+    const auto lm = static_cast<__mmask16>(load >> (16 * v)), sm = static_cast<__mmask16>(store >> (16 * v));
+    const float* from = reinterpret_cast<const float*>(base) + 16 * v;
+    const __m512 x = lm ? _mm512_maskz_loadu_ps(lm, from) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(dst + 16 * v, sm, x);
+  }
+}
+#endif
+
+// col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
+// side): each column holds the K x K x C window under one output pixel (zeros where the window
+// hangs over the padding).
+template <typename T>
+void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
   const int64_t OH = s.OH(), OW = s.OW(), K = s.K;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ky = 0; ky < K; ++ky)
       for (int64_t kx = 0; kx < K; ++kx) {
-        T* row = col + ((c * K + ky) * K + kx) * OH * OW;
+        T* row = col + ((c * K + ky) * K + kx) * ld;
         for (int64_t oy = 0; oy < OH; ++oy) {
           int64_t y = oy * s.stride + ky - s.pad;
           T* dst = row + oy * OW;
           if (y < 0 || y >= s.H) {
-            std::fill(dst, dst + OW, T(0));
+            shifted_row(dst, static_cast<const T*>(nullptr), OW, 0, 0);
             continue;
           }
           const T* src = img + (c * s.H + y) * s.W;
           if (s.stride == 1) {
-            // x = ox + kx - pad: a shifted copy with zeros at the ends.
-            int64_t lo = std::clamp<int64_t>(s.pad - kx, 0, OW), hi = std::min<int64_t>(OW, s.W + s.pad - kx);
-            std::fill(dst, dst + lo, T(0));
-            if (hi > lo) std::copy(src + lo + kx - s.pad, src + hi + kx - s.pad, dst + lo);
-            std::fill(dst + std::max(hi, lo), dst + OW, T(0));
+            shifted_row(dst, src, OW, kx - s.pad, s.W);
           } else {
             for (int64_t ox = 0; ox < OW; ++ox) {
               int64_t x = ox * s.stride + kx - s.pad;
@@ -73,9 +127,10 @@ void col2im(T* img, const T* col, const ConvShape& s) {
       }
 }
 
-// A per-thread scratch buffer of at least n values, kept between calls: im2col's columns are
-// large (C K K x OH OW), and allocating them per call costs page faults and zeroing.
-template <typename T>
+// Per-thread scratch buffers of at least n values, kept between calls: im2col's columns are
+// large (C K K x OH OW), and allocating them per call costs page faults and zeroing. SLOT picks
+// one of several independent buffers.
+template <typename T, int SLOT = 0>
 T* scratch(size_t n) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < n) buffer.resize(n);
@@ -95,30 +150,71 @@ double conv_work(const ConvShape& s) {
   return static_cast<double>(s.B) * static_cast<double>(s.OC * s.C * s.K * s.K) * static_cast<double>(s.OH() * s.OW());
 }
 
-// out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]), for every image.
+// Images per GEMM: a 7x7 image gives a product only 49 columns wide (or deep), which fills the
+// micro-kernel's 32-wide tiles badly and pays its per-call and per-tile costs on little work, so
+// small images go side by side in one im2col matrix, up to 512 columns (a power of two of them,
+// so that 64 images split evenly).
+int64_t images_per_gemm(const ConvShape& s) {
+  const int64_t P = s.OH() * s.OW();
+  int64_t n = 1;
+  while (2 * n * P <= 512 && 2 * n <= s.B) n *= 2;
+  return n;
+}
+
+// out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]), for every image; n images per
+// product, their columns side by side.
 template <typename T>
 void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate) {
-  const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
-#pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
+  const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
+#pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
   {
-    T* col = is_pointwise(s) ? nullptr : scratch<T>(static_cast<size_t>(CKK * P));
+    T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(CKK * P * n));
+    T* product = n == 1 ? nullptr : scratch<T, 1>(static_cast<size_t>(s.OC * P * n));
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.B; ++b) {
-      const T* image = inp + b * s.C * s.H * s.W;
-      if (!is_pointwise(s)) im2col(col, image, s);
-      gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col, P,
-                      accumulate ? T(1) : T(0), out + b * s.OC * P, P);
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t b0 = group * n, m = std::min(n, s.B - b0), ld = m * P;
+      const T* image = inp + b0 * s.C * s.H * s.W;
+      if (m == 1) {
+        if (!is_pointwise(s)) im2col(col, P, image, s);
+        gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col, P,
+                        accumulate ? T(1) : T(0), out + b0 * s.OC * P, P);
+        continue;
+      }
+      for (int64_t i = 0; i < m; ++i) im2col(col + i * P, ld, image + i * s.C * s.H * s.W, s);
+      gemm_strided<T>(false, false, s.OC, ld, CKK, T(1), w, CKK, col, ld, T(0), product, ld);
+      // product[OC, m P] back to the images' [OC, P].
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < s.OC; ++o) {
+          const T* src = product + o * ld + i * P;
+          T* dst = out + ((b0 + i) * s.OC + o) * P;
+          if (accumulate)
+            for (int64_t p = 0; p < P; ++p) dst[p] += src[p];
+          else
+            std::copy(src, src + P, dst);
+        }
     }
   }
 }
 
-// dinp[b] += col2im(w^T dout[b]), for every image.
+// dinp[b] += col2im(w^T dout[b]), for every image. With stride 1 this is itself a convolution,
+// of dout with the kernel flipped and its channels swapped (padding K - 1 - pad): im2col and a
+// GEMM that adds straight into dinp, instead of a GEMM into columns and col2im's scattered adds.
 template <typename T>
 void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) {
-  const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
+  const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, KK = s.K * s.K;
+  if (s.stride == 1 && !is_pointwise(s) && s.K - 1 - s.pad >= 0) {
+    std::vector<T> flipped(static_cast<size_t>(s.OC * CKK));
+    for (int64_t o = 0; o < s.OC; ++o)
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t k = 0; k < KK; ++k)
+          flipped[static_cast<size_t>((c * s.OC + o) * KK + KK - 1 - k)] = w[(o * s.C + c) * KK + k];
+    conv_data_forward(dinp, dout, flipped.data(), ConvShape{s.B, s.OC, s.OH(), s.OW(), s.C, s.K, 1, s.K - 1 - s.pad},
+                      true);
+    return;
+  }
 #pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
   {
-    T* col = is_pointwise(s) ? nullptr : scratch<T>(static_cast<size_t>(CKK * P));
+    T* col = is_pointwise(s) ? nullptr : scratch<T, 0>(static_cast<size_t>(CKK * P));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < s.B; ++b) {
       T* image = dinp + b * s.C * s.H * s.W;
@@ -132,29 +228,46 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) 
   }
 }
 
-// dw[OC, C K K] += sum over images of dout[b] col(inp[b])^T. Each thread sums its own images
-// into its own buffer; the buffers are then added in thread order, so that the result does not
-// depend on which thread finishes first (same inputs, same bits).
+// dw[OC, C K K] += sum over images of dout[b] col(inp[b])^T, computed transposed, as
+// dw^T[C K K, OC] = col dout^T: the GEMM then packs (transposes) dout, OC rows, rather than the
+// columns, C K K rows. n images per product, side by side, as in the forward pass. Each thread
+// sums its own images into its own buffer; the buffers are then added in thread order, so that
+// the result does not depend on which thread finishes first (same inputs, same bits).
 template <typename T>
 void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s) {
-  const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K;
-  const int threads = threads_for(s.B, conv_work(s));
-  std::vector<std::vector<T>> partial(static_cast<size_t>(threads));
+  const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
+  const int threads = threads_for(groups, conv_work(s));
+  // The sums live in per-thread scratch, not fresh vectors: at these sizes (up to a megabyte)
+  // a vector per call costs page faults.
+  std::vector<T*> partial(static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<T>& mine = partial[static_cast<size_t>(omp_get_thread_num())];
-    mine.assign(static_cast<size_t>(s.OC * CKK), T(0));
-    T* col = is_pointwise(s) ? nullptr : scratch<T>(static_cast<size_t>(CKK * P));
+    T* mine = scratch<T, 3>(static_cast<size_t>(s.OC * CKK));
+    std::fill(mine, mine + s.OC * CKK, T(0));
+    partial[static_cast<size_t>(omp_get_thread_num())] = mine;
+    T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(CKK * P * n));
+    T* grads = n == 1 ? nullptr : scratch<T, 1>(static_cast<size_t>(s.OC * P * n));
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.B; ++b) {
-      const T* image = inp + b * s.C * s.H * s.W;
-      if (!is_pointwise(s)) im2col(col, image, s);
-      gemm_strided<T>(false, true, s.OC, CKK, P, T(1), dout + b * s.OC * P, P, is_pointwise(s) ? image : col,
-                      P, T(1), mine.data(), CKK);
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t b0 = group * n, m = std::min(n, s.B - b0), ld = m * P;
+      const T* image = inp + b0 * s.C * s.H * s.W;
+      const T* d = dout + b0 * s.OC * P;
+      if (m == 1) {
+        if (!is_pointwise(s)) im2col(col, P, image, s);
+      } else {
+        for (int64_t i = 0; i < m; ++i) {
+          im2col(col + i * P, ld, image + i * s.C * s.H * s.W, s);
+          for (int64_t o = 0; o < s.OC; ++o) std::copy_n(d + (i * s.OC + o) * P, P, grads + o * ld + i * P);
+        }
+        d = grads;
+      }
+      gemm_strided<T>(false, true, CKK, s.OC, ld, T(1), m == 1 && is_pointwise(s) ? image : col, ld, d, ld, T(1),
+                      mine, s.OC);
     }
   }
-  for (const auto& part : partial)
-    for (size_t i = 0; i < part.size(); ++i) dw[i] += part[i];
+  for (const T* part : partial)
+    for (int64_t o = 0; o < s.OC; ++o)
+      for (int64_t k = 0; k < CKK; ++k) dw[o * CKK + k] += part[k * s.OC + o];
 }
 
 // out[b, c, :] += b[c] over P pixels; db[c] += sum of dout[b, c, :].
@@ -217,85 +330,172 @@ void conv_transpose2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* in
   if (dinp) conv_data_forward(dinp, dout, w, c, true);
 }
 
+namespace {
+
+// Sums of many values, in 16 independent lanes added at the end (a fixed order, so the same bits
+// every run): the compiler vectorizes these loops, not a single running sum.
+template <typename A, typename F>
+A lane_sum(int64_t n, F value) {
+  A lanes[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) lanes[j] += value(i + j);
+  for (; i < n; ++i) lanes[i % 16] += value(i);
+  A sum = 0;
+  for (int j = 0; j < 16; ++j) sum += lanes[j];
+  return sum;
+}
+
+// sigmoid(x) = 1 / (1 + exp(-x)), vectorizable for float.
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + fast_exp(-x));
+}
+
+// The statistics of group bg and its affine map per channel, shared by the forward passes.
+template <typename T>
+void groupnorm_group(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t bg, int64_t C,
+                     int64_t HW, int64_t G, bool with_silu) {
+  const int64_t CG = C / G, n = CG * HW;
+  const T* x = inp + bg * n;
+  const double m = lane_sum<double>(n, [&](int64_t i) { return static_cast<double>(x[i]); }) / static_cast<double>(n);
+  const double sq = lane_sum<double>(n, [&](int64_t i) {
+    double d = static_cast<double>(x[i]) - m;
+    return d * d;
+  });
+  T r = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(n) + 1e-5));
+  mean[bg] = static_cast<T>(m);
+  rstd[bg] = r;
+  const int64_t c0 = (bg % G) * CG;
+  for (int64_t c = 0; c < CG; ++c) {
+    const T scale = r * w[c0 + c], shift = b[c0 + c] - static_cast<T>(m) * scale;
+    const T* xc = x + c * HW;
+    T* o = out + bg * n + c * HW;
+    if (with_silu)
+      for (int64_t p = 0; p < HW; ++p) {
+        T y = xc[p] * scale + shift;
+        o[p] = y * sigmoid(y);
+      }
+    else
+      for (int64_t p = 0; p < HW; ++p) o[p] = xc[p] * scale + shift;
+  }
+}
+
+// The backward pass of group bg given dy, the gradient at the normalized output: dx += rstd (g -
+// mean(g) - xhat mean(g xhat)) with g = dy w; the group's per-channel sums for dw and db go to
+// sw[CG], sb[CG].
+template <typename T>
+void groupnorm_group_backward(T* dinp, T* sw, T* sb, const T* dy, const T* inp, const T* w, const T* mean,
+                              const T* rstd, int64_t bg, int64_t C, int64_t HW, int64_t G) {
+  const int64_t CG = C / G, n = CG * HW, c0 = (bg % G) * CG;
+  const T* x = inp + bg * n;
+  const T m = mean[bg], r = rstd[bg];
+  T g_mean = 0, gx_mean = 0;
+  for (int64_t c = 0; c < CG; ++c) {
+    const T* d = dy + c * HW;
+    const T* xc = x + c * HW;
+    const T sd = lane_sum<T>(HW, [&](int64_t p) { return d[p]; });
+    const T sdx = lane_sum<T>(HW, [&](int64_t p) { return d[p] * (xc[p] - m); }) * r;
+    sw[c] = sdx;
+    sb[c] = sd;
+    g_mean += sd * w[c0 + c];
+    gx_mean += sdx * w[c0 + c];
+  }
+  g_mean /= static_cast<T>(n);
+  gx_mean /= static_cast<T>(n);
+  T* dx = dinp + bg * n;
+  for (int64_t c = 0; c < CG; ++c) {
+    const T wc = w[c0 + c];
+    const T* d = dy + c * HW;
+    const T* xc = x + c * HW;
+    T* o = dx + c * HW;
+    for (int64_t p = 0; p < HW; ++p) o[p] += r * (d[p] * wc - g_mean - (xc[p] - m) * r * gx_mean);
+  }
+}
+
+// Both backward passes: per group (in parallel) dy from dout (through the SiLU when asked:
+// the normalized value is recomputed from the saved statistics rather than stored), then the
+// normalization's backward; the per-channel sums for dw and db are kept per image and added in
+// image order, for the same bits at any thread count.
+template <typename T>
+void groupnorm_backward_impl(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* b,
+                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G,
+                             bool with_silu) {
+  const int64_t CG = C / G, n = CG * HW;
+  std::vector<T> sums(static_cast<size_t>(2 * B * C));
+  T* sw = sums.data();
+  T* sb = sums.data() + B * C;
+  std::vector<T> no_grad;
+  if (!dinp) no_grad.resize(static_cast<size_t>(B * C * HW));  // the group pass writes somewhere
+  T* dx = dinp ? dinp : no_grad.data();
+#pragma omp parallel num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
+  {
+    T* dy = with_silu ? scratch<T, 2>(static_cast<size_t>(n)) : nullptr;
+#pragma omp for schedule(static)
+    for (int64_t bg = 0; bg < B * G; ++bg) {
+      const int64_t c0 = (bg % G) * CG;
+      const T* d = dout + bg * n;
+      if (with_silu) {
+        const T* x = inp + bg * n;
+        const T m = mean[bg], r = rstd[bg];
+        for (int64_t c = 0; c < CG; ++c) {
+          const T scale = r * w[c0 + c], shift = b[c0 + c] - m * scale;
+          for (int64_t p = c * HW; p < (c + 1) * HW; ++p) {
+            T y = x[p] * scale + shift, sg = sigmoid(y);
+            dy[p] = d[p] * sg * (T(1) + y * (T(1) - sg));
+          }
+        }
+        d = dy;
+      }
+      const int64_t image = bg / G;
+      groupnorm_group_backward(dx, sw + image * C + c0, sb + image * C + c0, d, inp, w, mean, rstd, bg, C, HW, G);
+    }
+  }
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      if (dw) dw[c] += sw[i * C + c];
+      if (db) db[c] += sb[i * C + c];
+    }
+}
+
+}  // namespace
+
 template <typename T>
 void groupnorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
                        int64_t HW, int64_t G) {
-  const int64_t CG = C / G, n = CG * HW;
 #pragma omp parallel for schedule(static) num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
-  for (int64_t bg = 0; bg < B * G; ++bg) {
-    const T* x = inp + bg * n;
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
-    double m = sum / static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i) {
-      double d = static_cast<double>(x[i]) - m;
-      sq += d * d;
-    }
-    T r = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(n) + 1e-5));
-    mean[bg] = static_cast<T>(m);
-    rstd[bg] = r;
-    const int64_t c0 = (bg % G) * CG;
-    for (int64_t c = 0; c < CG; ++c) {
-      const T scale = r * w[c0 + c], shift = b[c0 + c] - static_cast<T>(m) * scale;
-      const T* xc = x + c * HW;
-      T* o = out + bg * n + c * HW;
-      for (int64_t p = 0; p < HW; ++p) o[p] = xc[p] * scale + shift;
-    }
-  }
+  for (int64_t bg = 0; bg < B * G; ++bg) groupnorm_group(out, mean, rstd, inp, w, b, bg, C, HW, G, false);
 }
 
 template <typename T>
 void groupnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
                         const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G) {
-  const int64_t CG = C / G, n = CG * HW;
-  // Per-channel sums for dw and db first (in image order, for the same bits every run).
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t bg = b * G + c / CG;
-      const T* x = inp + (b * C + c) * HW;
-      const T* d = dout + (b * C + c) * HW;
-      T sw = 0, sb = 0;
-      for (int64_t p = 0; p < HW; ++p) {
-        sw += d[p] * (x[p] - mean[bg]) * rstd[bg];
-        sb += d[p];
-      }
-      if (dw) dw[c] += sw;
-      if (db) db[c] += sb;
-    }
-  if (!dinp) return;
-  // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dout w, per group.
+  groupnorm_backward_impl(dinp, dw, db, dout, inp, w, static_cast<const T*>(nullptr), mean, rstd, B, C, HW, G,
+                          false);
+}
+
+template <typename T>
+void groupnorm_silu_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
+                            int64_t HW, int64_t G) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
-  for (int64_t bg = 0; bg < B * G; ++bg) {
-    const int64_t c0 = (bg % G) * CG;
-    const T* x = inp + bg * n;
-    const T* d = dout + bg * n;
-    T g_mean = 0, gx_mean = 0;
-    for (int64_t c = 0; c < CG; ++c)
-      for (int64_t p = 0; p < HW; ++p) {
-        T g = d[c * HW + p] * w[c0 + c];
-        g_mean += g;
-        gx_mean += g * (x[c * HW + p] - mean[bg]) * rstd[bg];
-      }
-    g_mean /= static_cast<T>(n);
-    gx_mean /= static_cast<T>(n);
-    T* dx = dinp + bg * n;
-    for (int64_t c = 0; c < CG; ++c)
-      for (int64_t p = 0; p < HW; ++p) {
-        T xhat = (x[c * HW + p] - mean[bg]) * rstd[bg];
-        dx[c * HW + p] += rstd[bg] * (d[c * HW + p] * w[c0 + c] - g_mean - xhat * gx_mean);
-      }
-  }
+  for (int64_t bg = 0; bg < B * G; ++bg) groupnorm_group(out, mean, rstd, inp, w, b, bg, C, HW, G, true);
+}
+
+template <typename T>
+void groupnorm_silu_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* b,
+                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G) {
+  groupnorm_backward_impl(dinp, dw, db, dout, inp, w, b, mean, rstd, B, C, HW, G, true);
 }
 
 template <typename T>
 void silu_forward(T* out, const T* inp, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = inp[i] / (T(1) + std::exp(-inp[i]));
+  for (int64_t i = 0; i < n; ++i) out[i] = inp[i] * sigmoid(inp[i]);
 }
 
 template <typename T>
 void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    T s = T(1) / (T(1) + std::exp(-inp[i]));
+    T s = sigmoid(inp[i]);
     dinp[i] += dout[i] * s * (T(1) + inp[i] * (T(1) - s));
   }
 }
@@ -409,6 +609,10 @@ void timestep_embedding(float* out, const float* t, int64_t N, int64_t D) {
                                      int64_t);                                                                   \
   template void groupnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,      \
                                       int64_t, int64_t, int64_t);                                                \
+  template void groupnorm_silu_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,    \
+                                          int64_t);                                                              \
+  template void groupnorm_silu_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,         \
+                                           const T*, int64_t, int64_t, int64_t, int64_t);                        \
   template void silu_forward<T>(T*, const T*, int64_t);                                                          \
   template void silu_backward<T>(T*, const T*, const T*, int64_t);                                               \
   template void upsample2x_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                                 \

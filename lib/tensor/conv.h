@@ -45,6 +45,16 @@ template <typename T>
 void groupnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
                         const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G);
 
+// GroupNorm then SiLU in one pass (the pair before every convolution of a U-Net's residual
+// block): out = silu(groupnorm(inp)). Backward recomputes the normalized values from inp and the
+// saved mean, rstd rather than keeping them; b is needed for that.
+template <typename T>
+void groupnorm_silu_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
+                            int64_t HW, int64_t G);
+template <typename T>
+void groupnorm_silu_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* b,
+                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G);
+
 // SiLU (swish): out = x sigmoid(x), elementwise over n values.
 template <typename T>
 void silu_forward(T* out, const T* inp, int64_t n);

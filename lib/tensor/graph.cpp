@@ -2,10 +2,41 @@
 
 #include <algorithm>
 
+#include "tensor/activations.h"
 #include "tensor/conv.h"
 #include "tensor/kernels.h"
 
 namespace gen {
+
+namespace {
+
+// The GPT layers below allocate their outputs' gradients unzeroed (Arena::allocate_deferred);
+// in backward, each claims the gradients it writes, overwriting them the first time. Their tape
+// steps are ClaimingSteps, so that backward() knows when another layer's step, which only adds,
+// needs them zeroed.
+struct ClaimingStep {
+  std::function<void()> run;
+  void operator()() const { run(); }
+};
+
+Tensor activation(Arena& arena, bool training, std::vector<int64_t> shape) {
+  Tensor t;
+  t.shape = std::move(shape);
+  t.data = arena.allocate(t.size());
+  if (training) t.grad = arena.allocate_deferred(t.size());
+  return t;
+}
+
+// Whether the first writer of t's gradient is here: overwrite it then.
+bool first_write(Arena* arena, const Tensor& t) { return t.grad && arena->claim(t.grad, t.size()); }
+
+// t's gradient, to read: zeroed if no layer wrote it (t went nowhere).
+const float* gradient(Arena* arena, const Tensor& t) {
+  if (arena->claim(t.grad, t.size())) std::fill(t.grad, t.grad + t.size(), 0.0f);
+  return t.grad;
+}
+
+}  // namespace
 
 Tensor Graph::tensor(std::vector<int64_t> shape) {
   Tensor t;
@@ -17,10 +48,12 @@ Tensor Graph::tensor(std::vector<int64_t> shape) {
 
 Tensor Graph::embedding(const uint32_t* ids, int64_t B, int64_t T, const Tensor& wte, const Tensor& wpe) {
   int64_t C = wte.dim(-1);
-  Tensor out = tensor({B, T, C});
+  Tensor out = activation(arena_, training_, {B, T, C});
   nn::embedding_forward(out.data, ids, wte.data, wpe.data, B, T, C);
   if (training_)
-    tape_.push_back([=] { nn::embedding_backward(wte.grad, wpe.grad, out.grad, ids, B, T, C); });
+    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+      nn::embedding_backward(wte.grad, wpe.grad, gradient(arena, out), ids, B, T, C);
+    }});
   return out;
 }
 
@@ -28,49 +61,63 @@ Tensor Graph::linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   int64_t C = x.dim(-1), OC = w.dim(0), N = x.size() / C;
   std::vector<int64_t> shape = x.shape;
   shape.back() = OC;
-  Tensor out = tensor(shape);
+  Tensor out = activation(arena_, training_, shape);
   nn::linear_forward(out.data, x.data, w.data, b.data, N, C, OC);
   if (training_)
-    tape_.push_back([=] { nn::linear_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, N, C, OC); });
+    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+      nn::linear_backward(x.grad, w.grad, b.grad, gradient(arena, out), x.data, w.data, N, C, OC,
+                          first_write(arena, x));
+    }});
   return out;
 }
 
 Tensor Graph::layernorm(const Tensor& x, const Tensor& w, const Tensor& b) {
   int64_t C = x.dim(-1), N = x.size() / C;
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(arena_, training_, x.shape);
   float* mean = arena_.allocate(N);
   float* rstd = arena_.allocate(N);
   nn::layernorm_forward(out.data, mean, rstd, x.data, w.data, b.data, N, C);
   if (training_)
-    tape_.push_back([=] {
-      nn::layernorm_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, mean, rstd, N, C);
-    });
+    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+      nn::layernorm_backward(x.grad, w.grad, b.grad, gradient(arena, out), x.data, w.data, mean, rstd, N, C,
+                             first_write(arena, x));
+    }});
   return out;
 }
 
 Tensor Graph::gelu(const Tensor& x) {
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(arena_, training_, x.shape);
   int64_t n = x.size();
   nn::gelu_forward(out.data, x.data, n);
-  if (training_) tape_.push_back([=] { nn::gelu_backward(x.grad, x.data, out.grad, n); });
+  if (training_ && x.grad)
+    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+      nn::gelu_backward(x.grad, x.data, gradient(arena, out), n, first_write(arena, x));
+    }});
   return out;
 }
 
 Tensor Graph::add(const Tensor& a, const Tensor& b) {
-  Tensor out = tensor(a.shape);
+  Tensor out = activation(arena_, training_, a.shape);
   int64_t n = a.size();
   nn::residual_forward(out.data, a.data, b.data, n);
-  if (training_) tape_.push_back([=] { nn::residual_backward(a.grad, b.grad, out.grad, n); });
+  if (training_)
+    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+      const float* dout = gradient(arena, out);
+      bool first_a = first_write(arena, a);  // before b's: a.grad may be b.grad (x + x)
+      nn::residual_backward(a.grad, b.grad, dout, n, first_a, first_write(arena, b));
+    }});
   return out;
 }
 
 Tensor Graph::attention(const Tensor& qkv, int64_t NH) {
   int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
-  Tensor out = tensor({B, T, C});
+  Tensor out = activation(arena_, training_, {B, T, C});
   float* att = arena_.allocate(B * NH * T * T);
   nn::attention_forward(out.data, att, qkv.data, B, T, C, NH);
-  if (training_)
-    tape_.push_back([=] { nn::attention_backward(qkv.grad, out.grad, qkv.data, att, B, T, C, NH); });
+  if (training_ && qkv.grad)
+    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+      nn::attention_backward(qkv.grad, gradient(arena, out), qkv.data, att, B, T, C, NH, first_write(arena, qkv));
+    }});
   return out;
 }
 
@@ -92,7 +139,10 @@ Graph::Loss Graph::cross_entropy(const Tensor& logits, const uint32_t* targets) 
     float* dloss = arena_.allocate(N);
     std::fill(dloss, dloss + N, 1.0f / static_cast<float>(N));
     float* probs = loss.probs.data;
-    tape_.push_back([=] { nn::softmax_cross_entropy_backward(logits.grad, probs, targets, dloss, N, V); });
+    if (logits.grad)
+      tape_.push_back(ClaimingStep{[=, arena = &arena_] {
+        nn::softmax_cross_entropy_backward(logits.grad, probs, targets, dloss, N, V, first_write(arena, logits));
+      }});
   }
   return loss;
 }
@@ -185,8 +235,40 @@ float Graph::mse(const Tensor& pred, const Tensor& target) {
 }
 
 void Graph::backward() {
+  // A step that is not a ClaimingStep only adds to gradients: zero the deferred ones first.
+  if (!std::all_of(tape_.begin(), tape_.end(), [](const auto& step) { return step.template target<ClaimingStep>(); }))
+    arena_.zero_deferred();
   for (auto step = tape_.rbegin(); step != tape_.rend(); ++step) (*step)();
   tape_.clear();
+}
+
+Tensor Graph::relu(const Tensor& x) {
+  Tensor out = tensor(x.shape);
+  int64_t n = x.size();
+  nn::relu_forward(out.data, x.data, n);
+  if (training_ && x.grad) tape_.push_back([=] { nn::relu_backward(x.grad, x.data, out.grad, n); });
+  return out;
+}
+
+Tensor Graph::global_avg_pool(const Tensor& x) {
+  int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
+  Tensor out = tensor({B, C});
+  nn::global_avg_pool_forward(out.data, x.data, B * C, HW);
+  if (training_ && x.grad) tape_.push_back([=] { nn::global_avg_pool_backward(x.grad, out.grad, B * C, HW); });
+  return out;
+}
+
+Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G) {
+  int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
+  Tensor out = tensor(x.shape);
+  float* mean = arena_.allocate(B * G);
+  float* rstd = arena_.allocate(B * G);
+  nn::groupnorm_silu_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW, G);
+  if (training_)
+    tape_.push_back([=] {
+      nn::groupnorm_silu_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, b.data, mean, rstd, B, C, HW, G);
+    });
+  return out;
 }
 
 }  // namespace gen

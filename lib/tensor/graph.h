@@ -70,6 +70,15 @@ class Graph {
   void backward();
   bool training() const { return training_; }
 
+  // Classifier layers (tensor/activations.h).
+  Tensor relu(const Tensor& x);
+  // [B,C,H,W] -> [B,C]: the mean of each channel.
+  Tensor global_avg_pool(const Tensor& x);
+
+  // silu(groupnorm(x)) in one pass, without the normalized tensor in between (the U-Net's
+  // blocks); w[C], b[C].
+  Tensor groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G);
+
  private:
   Arena& arena_;
   bool training_;

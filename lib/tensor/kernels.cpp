@@ -78,8 +78,8 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
 
 template <typename T>
 void linear_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, int64_t N, int64_t C,
-                     int64_t OC) {
-  if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, w, T(1), dinp);
+                     int64_t OC, bool overwrite) {
+  if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, w, overwrite ? T(0) : T(1), dinp);
   if (dw) gemm<T>(true, false, OC, C, N, T(1), dout, inp, T(1), dw);
   if (db) {
     for (int64_t n = 0; n < N; ++n) {
@@ -118,19 +118,25 @@ void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* ids, in
   }
 }
 
+// The sums over a row are `omp simd` reductions: in 16 lanes, then the lanes added, an order that
+// lets them vectorize (in order, each add waits for the last) and is fixed by the code, not by
+// the threads.
 template <typename T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t N, int64_t C) {
   const T eps = T(1e-5);
   for (int64_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     T m = 0;
+#pragma omp simd reduction(+ : m)
     for (int64_t i = 0; i < C; ++i) m += x[i];
     m /= static_cast<T>(C);
     T v = 0;
+#pragma omp simd reduction(+ : v)
     for (int64_t i = 0; i < C; ++i) v += (x[i] - m) * (x[i] - m);
     v /= static_cast<T>(C);
     T s = T(1) / std::sqrt(v + eps);
     T* o = out + n * C;
+#pragma omp simd
     for (int64_t i = 0; i < C; ++i) o[i] = (x[i] - m) * s * w[i] + b[i];
     mean[n] = m;
     rstd[n] = s;
@@ -139,13 +145,14 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const
 
 template <typename T>
 void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                        const T* rstd, int64_t N, int64_t C) {
+                        const T* rstd, int64_t N, int64_t C, bool overwrite) {
   for (int64_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     const T* d = dout + n * C;
     T m = mean[n], s = rstd[n];
     // dnorm = d * w; dx = s (dnorm - mean(dnorm) - norm mean(dnorm * norm))
     T dnorm_mean = 0, dnorm_norm_mean = 0;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
     for (int64_t i = 0; i < C; ++i) {
       T norm = (x[i] - m) * s;
       T dnorm = w[i] * d[i];
@@ -154,11 +161,22 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
     }
     dnorm_mean /= static_cast<T>(C);
     dnorm_norm_mean /= static_cast<T>(C);
-    for (int64_t i = 0; i < C; ++i) {
-      T norm = (x[i] - m) * s;
-      if (db) db[i] += d[i];
-      if (dw) dw[i] += norm * d[i];
-      if (dinp) dinp[n * C + i] += (w[i] * d[i] - dnorm_mean - norm * dnorm_norm_mean) * s;
+    if (db) {
+#pragma omp simd
+      for (int64_t i = 0; i < C; ++i) db[i] += d[i];
+    }
+    if (dw) {
+#pragma omp simd
+      for (int64_t i = 0; i < C; ++i) dw[i] += (x[i] - m) * s * d[i];
+    }
+    if (!dinp) continue;
+    T* di = dinp + n * C;
+    if (overwrite) {
+#pragma omp simd
+      for (int64_t i = 0; i < C; ++i) di[i] = (w[i] * d[i] - dnorm_mean - (x[i] - m) * s * dnorm_norm_mean) * s;
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < C; ++i) di[i] += (w[i] * d[i] - dnorm_mean - (x[i] - m) * s * dnorm_norm_mean) * s;
     }
   }
 }
@@ -190,25 +208,48 @@ inline T fast_tanh(T u) {
 
 template <typename T>
 constexpr T kGeluScale = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)
+
+template <typename T>
+inline T gelu_grad(T x) {
+  T th = fast_tanh(kGeluScale<T> * (x + T(0.044715) * x * x * x));
+  T sech2 = T(1) - th * th;
+  return T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * kGeluScale<T> * (T(1) + T(3 * 0.044715) * x * x);
 }
+
+// Threads for an elementwise pass over n values: a parallel region costs microseconds (tens
+// when the workers sleep, as under OMP_WAIT_POLICY=passive), a pass over 100k values about as
+// much. Elementwise results do not depend on the split.
+int elementwise_threads(int64_t n) { return omp_in_parallel() || n < (int64_t{1} << 17) ? 1 : omp_get_max_threads(); }
+constexpr int64_t kChunk = 4096;  // values per unit of work (16 KiB of floats)
+}  // namespace
 
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    T x = inp[i];
-    out[i] = T(0.5) * x * (T(1) + fast_tanh(kGeluScale<T> * (x + T(0.044715) * x * x * x)));
+  const int threads = elementwise_threads(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    const int64_t end = std::min(n, begin + kChunk);
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      T x = inp[i];
+      out[i] = T(0.5) * x * (T(1) + fast_tanh(kGeluScale<T> * (x + T(0.044715) * x * x * x)));
+    }
   }
 }
 
 template <typename T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    T x = inp[i];
-    T u = kGeluScale<T> * (x + T(0.044715) * x * x * x);
-    T th = fast_tanh(u);
-    T sech2 = T(1) - th * th;
-    T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * kGeluScale<T> * (T(1) + T(3 * 0.044715) * x * x);
-    dinp[i] += grad * dout[i];
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, bool overwrite) {
+  const int threads = elementwise_threads(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    const int64_t end = std::min(n, begin + kChunk);
+    if (overwrite) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) dinp[i] = gelu_grad(inp[i]) * dout[i];
+    } else {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
+    }
   }
 }
 
@@ -217,11 +258,20 @@ void residual_forward(T* out, const T* a, const T* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
+// Into da, then db: right when da == db (x + x) and the first of them overwrites.
 template <typename T>
-void residual_backward(T* da, T* db, const T* dout, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    if (da) da[i] += dout[i];
-    if (db) db[i] += dout[i];
+void residual_backward(T* da, T* db, const T* dout, int64_t n, bool overwrite_a, bool overwrite_b) {
+  T* grads[] = {da, db};
+  const bool overwrite[] = {overwrite_a, overwrite_b};
+  for (int k = 0; k < 2; ++k) {
+    T* d = grads[k];
+    if (!d) continue;
+    if (overwrite[k]) {
+      std::copy(dout, dout + n, d);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) d[i] += dout[i];
+    }
   }
 }
 
@@ -241,13 +291,17 @@ void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int6
       gemm_strided<T>(false, true, Tn, Tn, HS, scale, q, 3 * C, k, 3 * C, T(0), p, Tn);
       for (int64_t t = 0; t < Tn; ++t) {
         T* row = p + t * Tn;
-        T maximum = *std::max_element(row, row + t + 1);
+        T maximum = row[0];
+#pragma omp simd reduction(max : maximum)
+        for (int64_t t2 = 0; t2 <= t; ++t2) maximum = std::max(maximum, row[t2]);
         T sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (int64_t t2 = 0; t2 <= t; ++t2) {
           row[t2] = fast_exp(row[t2] - maximum);
           sum += row[t2];
         }
         T inverse = T(1) / sum;
+#pragma omp simd
         for (int64_t t2 = 0; t2 <= t; ++t2) row[t2] *= inverse;
         std::fill(row + t + 1, row + Tn, T(0));
       }
@@ -259,9 +313,10 @@ void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int6
 // dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)) / sqrt(HS); dQ += dS K; dK += dS^T Q.
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
-                        int64_t NH) {
+                        int64_t NH, bool overwrite) {
   const int64_t HS = C / NH;
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
+  const T beta = overwrite ? T(0) : T(1);  // each product covers its head's slice of dq, dk or dv
   // Each (b, h) touches only its own head's slices of dqkv: safe to run in parallel.
 #pragma omp parallel
   {
@@ -278,17 +333,19 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int6
         const T* p = att + (b * NH + h) * Tn * Tn;
         const T* d = dout + b * Tn * C + h * HS;
         gemm_strided<T>(false, true, Tn, Tn, HS, T(1), d, C, v, 3 * C, T(0), dp.data(), Tn);
-        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), p, Tn, d, C, T(1), dv, 3 * C);
+        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), p, Tn, d, C, beta, dv, 3 * C);
         for (int64_t t = 0; t < Tn; ++t) {
           const T* prow = p + t * Tn;
           T* row = dp.data() + t * Tn;
           T weighted = 0;
+#pragma omp simd reduction(+ : weighted)
           for (int64_t t2 = 0; t2 <= t; ++t2) weighted += prow[t2] * row[t2];
+#pragma omp simd
           for (int64_t t2 = 0; t2 <= t; ++t2) row[t2] = prow[t2] * (row[t2] - weighted) * scale;
           std::fill(row + t + 1, row + Tn, T(0));
         }
-        gemm_strided<T>(false, false, Tn, HS, Tn, T(1), dp.data(), Tn, k, 3 * C, T(1), dq, 3 * C);
-        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), dp.data(), Tn, q, 3 * C, T(1), dk, 3 * C);
+        gemm_strided<T>(false, false, Tn, HS, Tn, T(1), dp.data(), Tn, k, 3 * C, beta, dq, 3 * C);
+        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), dp.data(), Tn, q, 3 * C, beta, dk, 3 * C);
       }
     }
   }
@@ -301,8 +358,11 @@ void softmax_cross_entropy_forward(T* loss, T* probs, const T* logits, const uin
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
     T* p = probs + n * V;
-    T maximum = *std::max_element(x, x + V);
+    T maximum = x[0];
+#pragma omp simd reduction(max : maximum)
+    for (int64_t v = 0; v < V; ++v) maximum = std::max(maximum, x[v]);
     T sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (int64_t v = 0; v < V; ++v) {
       p[v] = fast_exp(x[v] - maximum);
       sum += p[v];
@@ -316,33 +376,39 @@ void softmax_cross_entropy_forward(T* loss, T* probs, const T* logits, const uin
 
 template <typename T>
 void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* targets, const T* dloss, int64_t N,
-                                    int64_t V) {
+                                    int64_t V, bool overwrite) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     T* d = dlogits + n * V;
     const T* p = probs + n * V;
-    for (int64_t v = 0; v < V; ++v) d[v] += p[v] * dloss[n];
+    if (overwrite) {
+#pragma omp simd
+      for (int64_t v = 0; v < V; ++v) d[v] = p[v] * dloss[n];
+    } else {
+#pragma omp simd
+      for (int64_t v = 0; v < V; ++v) d[v] += p[v] * dloss[n];
+    }
     d[targets[n]] -= dloss[n];
   }
 }
 
-#define GEN_INSTANTIATE(T)                                                                                         \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, const T*, T, T*);                      \
-  template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);                    \
-  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);           \
-  template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, int64_t, int64_t, int64_t);          \
-  template void embedding_backward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t, int64_t);               \
-  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t);                  \
-  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,       \
-                                      int64_t);                                                                    \
-  template void gelu_forward<T>(T*, const T*, int64_t);                                                            \
-  template void gelu_backward<T>(T*, const T*, const T*, int64_t);                                                 \
-  template void residual_forward<T>(T*, const T*, const T*, int64_t);                                              \
-  template void residual_backward<T>(T*, T*, const T*, int64_t);                                                   \
-  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t);                        \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t);       \
-  template void softmax_cross_entropy_forward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t);             \
-  template void softmax_cross_entropy_backward<T>(T*, const T*, const uint32_t*, const T*, int64_t, int64_t);
+#define GEN_INSTANTIATE(T)                                                                                          \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, const T*, T, T*);                       \
+  template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);                     \
+  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, bool);      \
+  template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, int64_t, int64_t, int64_t);           \
+  template void embedding_backward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t, int64_t);                \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t);                   \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,        \
+                                      int64_t, bool);                                                               \
+  template void gelu_forward<T>(T*, const T*, int64_t);                                                             \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t, bool);                                            \
+  template void residual_forward<T>(T*, const T*, const T*, int64_t);                                               \
+  template void residual_backward<T>(T*, T*, const T*, int64_t, bool, bool);                                        \
+  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t);                         \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool);  \
+  template void softmax_cross_entropy_forward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t);              \
+  template void softmax_cross_entropy_backward<T>(T*, const T*, const uint32_t*, const T*, int64_t, int64_t, bool);
 
 GEN_INSTANTIATE(float)
 GEN_INSTANTIATE(double)

@@ -1,7 +1,8 @@
 // The layers of every model, as pairs of kernels over flat buffers (after llm.c).
 //
 // Each forward writes its outputs; each backward *accumulates* (+=) into the gradients of its
-// inputs, so a tensor used twice gets the sum. Dimensions are explicit and 64-bit; the shape of
+// inputs, so a tensor used twice gets the sum, unless told to overwrite them (`overwrite`): the
+// tape does that for a gradient's first writer, so that the buffer need not be zeroed first. Dimensions are explicit and 64-bit; the shape of
 // every buffer is in the comment above its kernel. Kernels are templates over float (training)
 // and double (the finite-difference gradient checks in tests/unit/test_kernels.cpp). A null
 // gradient pointer means "not needed".
@@ -30,7 +31,7 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
 // dinp[N,C] += dout[N,OC] w; dw[OC,C] += dout^T inp; db[OC] += sum over N of dout.
 template <typename T>
 void linear_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, int64_t N, int64_t C,
-                     int64_t OC);
+                     int64_t OC, bool overwrite = false);
 
 // out[B,T,C] = wte[ids[b,t]] + wpe[t]; ids[B,T] < V (checked by the caller), wte[V,C], wpe[>=T,C].
 template <typename T>
@@ -43,20 +44,20 @@ template <typename T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t N, int64_t C);
 template <typename T>
 void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                        const T* rstd, int64_t N, int64_t C);
+                        const T* rstd, int64_t N, int64_t C, bool overwrite = false);
 
 // GELU, tanh approximation (Hendrycks and Gimpel 2016, section 2; as GPT-2):
 // out = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), elementwise over n values.
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n);
 template <typename T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n);
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, bool overwrite = false);
 
-// out[n] = a[n] + b[n]; backward: da += dout, db += dout.
+// out[n] = a[n] + b[n]; backward: da += dout, db += dout (da first: da may be db).
 template <typename T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n);
 template <typename T>
-void residual_backward(T* da, T* db, const T* dout, int64_t n);
+void residual_backward(T* da, T* db, const T* dout, int64_t n, bool overwrite_a = false, bool overwrite_b = false);
 
 // Causal multi-head self-attention. qkv[B,T,3C] holds q, k, v (each C = NH heads of HS = C/NH);
 // out[B,T,C]; att[B,NH,T,T] keeps the softmax probabilities (zero above the diagonal).
@@ -66,7 +67,7 @@ template <typename T>
 void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH);
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
-                        int64_t NH);
+                        int64_t NH, bool overwrite = false);
 
 // Fused softmax and cross-entropy over logits[N,V] with targets[N] < V:
 // loss[n] = -log softmax(logits[n])[targets[n]]; probs[N,V] saved for backward.
@@ -76,6 +77,6 @@ void softmax_cross_entropy_forward(T* loss, T* probs, const T* logits, const uin
 // dlogits[n,v] += (probs[n,v] - [v == targets[n]]) * dloss[n].
 template <typename T>
 void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* targets, const T* dloss, int64_t N,
-                                    int64_t V);
+                                    int64_t V, bool overwrite = false);
 
 }  // namespace gen::nn

@@ -2,8 +2,8 @@
 // clipping by global norm, and the warmup + cosine learning-rate schedule of nanoGPT.
 //
 //   gen::AdamW adam(params.size(), {.beta1 = 0.9f, .beta2 = 0.99f, .weight_decay = 0.1f});
-//   float norm = gen::clip_grad_norm(params, 1.0f);
-//   adam.step(params, gen::cosine_lr(step, schedule));
+//   float norm = gen::grad_norm(params);          // clipping folded into the update:
+//   adam.step(params, gen::cosine_lr(step, schedule), gen::clip_scale(norm, 1.0f));
 #pragma once
 
 #include <cstdint>
@@ -23,8 +23,10 @@ struct AdamWConfig {
 class AdamW {
  public:
   AdamW(size_t size, AdamWConfig config) : config_(config), m_(size, 0.0f), v_(size, 0.0f) {}
-  // One update with learning rate lr; the step count (for bias correction) advances.
-  void step(Parameters& params, float lr);
+  // One update with learning rate lr, on the gradients times grad_scale (what clip_grad_norm
+  // would have scaled them by, without the pass that writes them); the step count (for bias
+  // correction) advances. Elementwise, on OpenMP's threads: the result does not depend on them.
+  void step(Parameters& params, float lr, float grad_scale = 1.0f);
   int64_t steps() const { return t_; }
   // The state, for exact resume from a checkpoint.
   std::vector<float>& m() { return m_; }
@@ -38,6 +40,10 @@ class AdamW {
   int64_t t_ = 0;
 };
 
+// The global L2 norm of the gradients, summed in double in a fixed order (not the threads').
+float grad_norm(const Parameters& params);
+// The factor that brings a gradient of this norm down to max_norm (if max_norm > 0), else 1.
+float clip_scale(float norm, float max_norm);
 // Scales all gradients so that their global L2 norm is at most max_norm (if max_norm > 0);
 // returns the norm before clipping.
 float clip_grad_norm(Parameters& params, float max_norm);

@@ -65,6 +65,10 @@ TEST_CASE("conv2d: matches a direct convolution; gradients of input, weight and 
   check_conv({.B = 2, .C = 5, .H = 4, .W = 3, .OC = 2, .K = 1, .stride = 1, .pad = 0}, 13);  // pointwise
   check_conv({.B = 1, .C = 2, .H = 6, .W = 5, .OC = 2, .K = 4, .stride = 2, .pad = 1}, 14);  // DCGAN's 4x4
   check_conv({.B = 2, .C = 1, .H = 1, .W = 1, .OC = 2, .K = 3, .stride = 1, .pad = 1}, 15);  // all padding
+  // Small images go several to a GEMM (4 + 1 here); the input gradient of a stride-1
+  // convolution is a convolution with the kernel flipped (padding K - 1 - pad: 1, then 2).
+  check_conv({.B = 5, .C = 3, .H = 3, .W = 3, .OC = 4, .K = 3, .stride = 1, .pad = 1}, 18);
+  check_conv({.B = 3, .C = 2, .H = 5, .W = 4, .OC = 3, .K = 3, .stride = 1, .pad = 0}, 19);
 }
 
 TEST_CASE("conv_transpose2d: the adjoint of conv2d; doubles the size; gradients") {
@@ -118,6 +122,34 @@ TEST_CASE("groupnorm: normalizes each group; gradients of input, weight and bias
   check_gradient("input", inp, dinp, loss);
   check_gradient("weight", w, dw, loss);
   check_gradient("bias", b, db, loss);
+}
+
+TEST_CASE("groupnorm_silu: silu(groupnorm(x)) in one pass; gradients of input, weight and bias") {
+  Rng rng(21);
+  const int64_t B = 3, C = 4, HW = 37, G = 2;  // 37: the 16-lane sums' main loop and a remainder
+  Vec inp = random_vector(B * C * HW, rng, 2.0), w = random_vector(C, rng), b = random_vector(C, rng);
+  Vec r = random_vector(B * C * HW, rng), out(B * C * HW), mean(B * G), rstd(B * G);
+  auto loss = [&] {
+    nn::groupnorm_silu_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), B, C, HW, G);
+    return dot(out, r);
+  };
+  loss();
+  Vec norm(out.size()), expected(out.size()), mean2(B * G), rstd2(B * G);
+  nn::groupnorm_forward(norm.data(), mean2.data(), rstd2.data(), inp.data(), w.data(), b.data(), B, C, HW, G);
+  nn::silu_forward(expected.data(), norm.data(), static_cast<int64_t>(norm.size()));
+  for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == doctest::Approx(expected[i]).epsilon(1e-12));
+  Vec dinp(inp.size()), dw(C), db(C);
+  nn::groupnorm_silu_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), b.data(),
+                              mean.data(), rstd.data(), B, C, HW, G);
+  check_gradient("input", inp, dinp, loss);
+  check_gradient("weight", w, dw, loss);
+  check_gradient("bias", b, db, loss);
+  // Without an input gradient, the same dw and db.
+  Vec dw2(C), db2(C);
+  nn::groupnorm_silu_backward<double>(nullptr, dw2.data(), db2.data(), r.data(), inp.data(), w.data(), b.data(),
+                                      mean.data(), rstd.data(), B, C, HW, G);
+  CHECK(dw2 == dw);
+  CHECK(db2 == db);
 }
 
 TEST_CASE("silu, upsampling, per-channel add, concatenation, gather: gradients") {

@@ -155,3 +155,39 @@ TEST_CASE("softmax cross-entropy: loss value and gradient of the logits") {
   nn::softmax_cross_entropy_forward(one_loss.data(), one_probs.data(), big.data(), &target, 1, V);
   CHECK(one_loss[0] == doctest::Approx(1000.0));
 }
+
+// The tape overwrites a gradient at its first writer instead of zeroing it first: each kernel's
+// overwrite must give exactly what adding to zeros gives, whatever the buffer held.
+TEST_CASE("backward kernels: overwrite equals accumulating into zeros") {
+  gen::Rng rng(11);
+  const int64_t B = 2, T = 5, C = 8, NH = 2, N = B * T;
+  auto random = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = rng.normal();
+    return v;
+  };
+  auto check = [&](int64_t n, const std::function<void(float*, bool)>& backward) {
+    std::vector<float> added(static_cast<size_t>(n), 0.0f), overwritten = random(n);
+    backward(added.data(), false);
+    backward(overwritten.data(), true);
+    CHECK(added == overwritten);
+  };
+  auto x = random(N * C), w = random(C * C), dout = random(N * C), gain = random(C), mean = random(N);
+  std::vector<float> rstd(static_cast<size_t>(N), 0.5f), dw(static_cast<size_t>(C * C)), db(static_cast<size_t>(C));
+  check(N * C, [&](float* d, bool o) { gen::nn::linear_backward<float>(d, nullptr, nullptr, dout.data(), x.data(),
+                                                                        w.data(), N, C, C, o); });
+  check(N * C, [&](float* d, bool o) { gen::nn::layernorm_backward<float>(d, nullptr, nullptr, dout.data(), x.data(),
+                                                                           gain.data(), mean.data(), rstd.data(), N,
+                                                                           C, o); });
+  check(N * C, [&](float* d, bool o) { gen::nn::gelu_backward<float>(d, x.data(), dout.data(), N * C, o); });
+  check(N * C, [&](float* d, bool o) { gen::nn::residual_backward<float>(d, nullptr, dout.data(), N * C, o, false); });
+  auto qkv = random(N * 3 * C);
+  std::vector<float> att(static_cast<size_t>(B * NH * T * T)), out(static_cast<size_t>(N * C));
+  gen::nn::attention_forward<float>(out.data(), att.data(), qkv.data(), B, T, C, NH);
+  check(N * 3 * C, [&](float* d, bool o) { gen::nn::attention_backward<float>(d, dout.data(), qkv.data(), att.data(),
+                                                                               B, T, C, NH, o); });
+  std::vector<uint32_t> targets(static_cast<size_t>(N), 3);
+  std::vector<float> dloss(static_cast<size_t>(N), 0.1f);
+  check(N * C, [&](float* d, bool o) { gen::nn::softmax_cross_entropy_backward<float>(d, x.data(), targets.data(),
+                                                                                      dloss.data(), N, C, o); });
+}

@@ -1,0 +1,122 @@
+#include "models/classifier_checkpoint.h"
+
+#include <bit>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "io/safetensors.h"
+#include "models/checkpoint.h"
+
+namespace gen {
+namespace {
+constexpr const char* kFormat = "gen-classifier";
+constexpr const char* kVersion = "1";
+}  // namespace
+
+void classifier_save(const std::string& path, const ClassifierModel& model, const std::vector<float>& weights,
+                     int64_t step, uint64_t seed, double test_accuracy, const ClassifierTrainState* train) {
+  const ClassifierConfig& c = model.net;
+  SafetensorsWriter w;
+  w.metadata = {{"format", kFormat}, {"version", kVersion}};
+  w.metadata["config"] = nlohmann::json{{"image_channels", c.image_channels},
+                                        {"image_size", c.image_size},
+                                        {"channels", c.channels},
+                                        {"features", c.features},
+                                        {"classes", c.classes},
+                                        {"pool", c.pool},
+                                        {"class_names", model.class_names}}
+                             .dump();
+  w.metadata["step"] = std::to_string(step);
+  w.metadata["seed"] = std::to_string(seed);
+  w.metadata["test_accuracy"] = test_accuracy >= 0 ? fmt::format("{:.6f}", test_accuracy) : "";
+  Classifier layout(c);
+  for (const auto& view : layout.params().views()) w.add_f32(view.name, view.shape, weights.data() + view.offset);
+  if (train) {
+    int64_t n = static_cast<int64_t>(layout.params().size());
+    w.add_f32("optimizer.m", {n}, train->m.data());
+    w.add_f32("optimizer.v", {n}, train->v.data());
+    w.metadata["train"] = nlohmann::json{{"adam_steps", train->adam_steps},
+                                         {"rng_state", std::to_string(train->rng.state)},
+                                         {"rng_increment", std::to_string(train->rng.increment)},
+                                         {"rng_seed", std::to_string(train->rng.seed)},
+                                         {"rng_spare_bits", std::bit_cast<uint32_t>(train->rng.spare)},
+                                         {"rng_has_spare", train->rng.has_spare},
+                                         {"settings", nlohmann::json::parse(train->settings)}}
+                              .dump();
+  }
+  Output out(path);
+  w.write(out);
+  out.commit();
+}
+
+ClassifierCheckpoint classifier_load(const std::string& path) {
+  Safetensors st = Safetensors::read(path);
+  check_format(st, kFormat, kVersion, "an image classifier");
+  ClassifierCheckpoint ckpt;
+  ckpt.path = path;
+  ClassifierModel& m = ckpt.model;
+  try {
+    auto config = nlohmann::json::parse(st.meta("config"));
+    m.net.image_channels = config.at("image_channels").get<int64_t>();
+    m.net.image_size = config.at("image_size").get<int64_t>();
+    m.net.channels = config.at("channels").get<std::vector<int64_t>>();
+    m.net.features = config.at("features").get<int64_t>();
+    m.net.classes = config.at("classes").get<int64_t>();
+    m.net.pool = config.at("pool").get<bool>();
+    m.class_names = config.at("class_names").get<std::vector<std::string>>();
+    m.net.validate();
+  } catch (const std::exception& e) {
+    throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
+  }
+  if (static_cast<int64_t>(m.class_names.size()) != m.net.classes)
+    throw Error(path, fmt::format("the config names {} classes but the model has {}", m.class_names.size(),
+                                  m.net.classes));
+  ckpt.step = meta_int(st, "step");
+  ckpt.seed = static_cast<uint64_t>(meta_int(st, "seed"));
+  if (st.metadata().count("test_accuracy") && !st.meta("test_accuracy").empty()) {
+    const std::string& text = st.meta("test_accuracy");
+    try {
+      size_t used = 0;
+      ckpt.test_accuracy = std::stod(text, &used);
+      if (used != text.size() || !(ckpt.test_accuracy >= 0 && ckpt.test_accuracy <= 1)) throw std::out_of_range(text);
+    } catch (const std::exception&) {
+      throw Error(path, fmt::format("metadata 'test_accuracy' is not a fraction: '{}'", text));
+    }
+  }
+
+  Classifier layout(m.net);
+  const int64_t n = static_cast<int64_t>(layout.params().size());
+  ckpt.weights.resize(static_cast<size_t>(n));
+  for (const auto& view : layout.params().views())
+    st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
+  if (st.metadata().count("train") || st.has("optimizer.m")) {
+    ClassifierTrainState train;
+    train.m.resize(static_cast<size_t>(n));
+    train.v.resize(static_cast<size_t>(n));
+    st.read_f32("optimizer.m", {n}, train.m.data());
+    st.read_f32("optimizer.v", {n}, train.v.data());
+    try {
+      auto state = nlohmann::json::parse(st.meta("train"));
+      train.adam_steps = state.at("adam_steps").get<int64_t>();
+      train.rng.state = std::stoull(state.at("rng_state").get<std::string>());
+      train.rng.increment = std::stoull(state.at("rng_increment").get<std::string>());
+      train.rng.seed = std::stoull(state.at("rng_seed").get<std::string>());
+      train.rng.spare = std::bit_cast<float>(state.at("rng_spare_bits").get<uint32_t>());
+      train.rng.has_spare = state.at("rng_has_spare").get<bool>();
+      train.settings = state.at("settings").dump();
+    } catch (const std::exception& e) {
+      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
+    }
+    ckpt.train = std::move(train);
+  }
+  for (const auto& entry : st.entries()) {
+    bool known = entry.name == "optimizer.m" || entry.name == "optimizer.v" || layout.params().find(entry.name);
+    if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));
+  }
+  return ckpt;
+}
+
+}  // namespace gen
