@@ -792,4 +792,7 @@ Examples:
 
 }  // namespace
 
-int main(int argc, char** argv) { return gen::tool_main("gdiffuse", argc, argv, run); }
+int main(int argc, char** argv) {
+  gen::sleep_when_idle(argv);
+  return gen::tool_main("gdiffuse", argc, argv, run);
+}
