@@ -25,6 +25,7 @@
 #include "diffusion/diffusion.h"
 #include "io/idx.h"
 #include "io/image.h"
+#include "io/image_files.h"
 #include "io/plot.h"
 #include "models/unet.h"
 #include "models/unet_checkpoint.h"
@@ -35,127 +36,12 @@ namespace {
 using gen::Error;
 using gen::UsageError;
 
-// ---------------------------------------------------------------------------------------------
-// Images in and out.
-
-// "8x4" -> {8, 4}; empty -> about square for n images.
-std::pair<int, int> parse_grid(const std::string& spec, int64_t n) {
-  if (spec.empty()) {
-    int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
-    return {cols, static_cast<int>((n + cols - 1) / cols)};
-  }
-  int cols = 0, rows = 0;
-  char x = 0, extra = 0;
-  if (std::sscanf(spec.c_str(), "%d%c%d%c", &cols, &x, &rows, &extra) != 3 || (x != 'x' && x != 'X') || cols < 1 ||
-      rows < 1 || cols > 1000 || rows > 1000)
-    throw UsageError(fmt::format("--grid '{}': expected COLSxROWS, e.g. 8x8", spec));
-  if (static_cast<int64_t>(cols) * rows < n)
-    throw UsageError(fmt::format("--grid {}x{} holds {} images, fewer than the {} asked for", cols, rows,
-                                 cols * rows, n));
-  return {cols, rows};
-}
-
-// Images [n, C, S, S] in [-1, 1] as PNG tiles.
-std::vector<gen::Image> to_images(const float* x, int64_t n, int64_t C, int64_t S) {
-  std::vector<gen::Image> tiles;
-  for (int64_t i = 0; i < n; ++i)
-    tiles.push_back(gen::from_floats(x + i * C * S * S, static_cast<int>(C), static_cast<int>(S), static_cast<int>(S)));
-  return tiles;
-}
-
-// Each pixel as a scale x scale block (28x28 images are small on a screen).
-gen::Image enlarge(const gen::Image& image, int scale) {
-  if (scale <= 1) return image;
-  gen::Image out(image.width * scale, image.height * scale, image.channels);
-  for (int y = 0; y < out.height; ++y)
-    for (int x = 0; x < out.width; ++x)
-      for (int c = 0; c < image.channels; ++c) out.at(x, y, c) = image.at(x / scale, y / scale, c);
-  return out;
-}
-
-// One grid PNG (output has no %), or one file per image (output like "sample-%03d.png").
-void write_images(const std::string& output, const std::vector<gen::Image>& tiles, const std::string& grid,
-                  int scale) {
-  if (output.find('%') != std::string::npos) {
-    for (size_t i = 0; i < tiles.size(); ++i) gen::write_png(fmt::sprintf(output, i), enlarge(tiles[i], scale));
-    return;
-  }
-  auto [cols, rows] = parse_grid(grid, static_cast<int64_t>(tiles.size()));
-  if (cols == 1 && rows == 1) {  // one image: as it is, no frame
-    gen::write_png(output, enlarge(tiles[0], scale));
-    return;
-  }
-  std::vector<gen::Image> padded = tiles;
-  while (static_cast<int64_t>(padded.size()) < static_cast<int64_t>(cols) * rows)
-    padded.emplace_back(tiles[0].width, tiles[0].height, tiles[0].channels, 0);
-  gen::write_png(output, enlarge(gen::make_grid(padded, cols, rows), scale));
-}
-
-// The output pattern checked before any work: numbered files need exactly one integer field.
-void check_output(const std::string& output) {
-  if (output.find('%') == std::string::npos) return;
-  size_t fields = 0;
-  for (size_t i = 0; i < output.size(); ++i)
-    if (output[i] == '%') {
-      if (i + 1 < output.size() && output[i + 1] == '%') {
-        ++i;
-        continue;
-      }
-      ++fields;
-    }
-  try {
-    (void)fmt::sprintf(output, 1);
-  } catch (const std::exception&) {
-    fields = 0;
-  }
-  if (fields != 1) throw UsageError(fmt::format("-o '{}': a numbered output needs one field like %03d", output));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data sets.
-
-struct Data {
-  gen::Dataset set;
-  std::vector<std::string> class_names;  // empty: unlabelled
-};
-
-Data load_data(const std::string& spec, const std::string& labels) {
-  Data d;
-  if (spec == "fashion-mnist" || spec == "fashion-mnist:train" || spec == "fashion-mnist:test") {
-    d.set = gen::load_fashion_mnist(spec != "fashion-mnist:test");
-    d.class_names.assign(gen::kFashionMnistClasses.begin(), gen::kFashionMnistClasses.end());
-    return d;
-  }
-  if (!labels.empty()) {
-    d.set = gen::load_idx_pair(spec, labels);
-    int classes = 0;
-    for (uint8_t l : d.set.labels) classes = std::max(classes, l + 1);
-    for (int c = 0; c < classes; ++c) d.class_names.push_back(std::to_string(c));
-    return d;
-  }
-  d.set = gen::load_png_folder(spec);
-  return d;
-}
-
-// The class index for a prompt: a class name (case-insensitive, "ankle boot" = "Ankle boot"),
-// or its number.
+// The class index for a prompt (a class name as find_class takes it, or its number).
 uint32_t class_index(const std::vector<std::string>& names, const std::string& prompt, const std::string& file) {
-  auto lower = [](std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
-  for (size_t i = 0; i < names.size(); ++i)
-    if (lower(names[i]) == lower(prompt) || std::to_string(i) == prompt) return static_cast<uint32_t>(i);
-  // A short form: "t-shirt" for "T-shirt/top".
-  for (size_t i = 0; i < names.size(); ++i) {
-    std::string name = lower(names[i]);
-    if (name.find('/') != std::string::npos && name.substr(0, name.find('/')) == lower(prompt))
-      return static_cast<uint32_t>(i);
-  }
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   if (names.empty()) throw Error(file, fmt::format("prompt '{}': this model has no classes", prompt));
-  throw Error(file, fmt::format("unknown class '{}'; the classes are: {}", prompt, list));
+  int k = gen::find_class(names, prompt);
+  if (k < 0) throw Error(file, fmt::format("unknown class '{}'; the classes are: {}", prompt, gen::class_list(names)));
+  return static_cast<uint32_t>(k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,22 +93,7 @@ int run_noise(const NoiseArgs& a) {
   gen::Schedule s(gen::Schedule::parse(a.schedule), a.T);
   std::vector<int64_t> steps;
   if (!a.strip.empty()) {
-    std::string item;
-    for (size_t i = 0; i <= a.strip.size(); ++i) {
-      if (i == a.strip.size() || a.strip[i] == ',') {
-        try {
-          size_t used = 0;
-          long long v = std::stoll(item, &used);
-          if (used != item.size()) throw std::invalid_argument(item);
-          steps.push_back(v);
-        } catch (const std::exception&) {
-          throw UsageError(fmt::format("--strip '{}': expected steps like 0,25,50", a.strip));
-        }
-        item.clear();
-      } else {
-        item += a.strip[i];
-      }
-    }
+    steps = gen::parse_int_list(a.strip, "--strip", "0,25,50");
   } else {
     if (a.t < 0) throw UsageError("give --t STEP (or --strip 0,25,50,...)");
     steps.push_back(a.t);
@@ -231,7 +102,7 @@ int run_noise(const NoiseArgs& a) {
   // schedule's index k-1. So --t ranges over 0..T.
   for (int64_t t : steps)
     if (t < 0 || t > a.T) throw UsageError(fmt::format("step {} is outside 0..{} (--steps)", t, a.T));
-  check_output(a.output);
+  gen::check_output_pattern(a.output);
   gen::Image image = gen::read_png(a.input);
   std::vector<float> x0 = gen::to_floats(image), eps(x0.size()), xt(x0.size());
   gen::Rng rng(a.seed);
@@ -244,7 +115,7 @@ int run_noise(const NoiseArgs& a) {
       s.noise(xt.data(), x0.data(), eps.data(), static_cast<int64_t>(x0.size()), t - 1);
     tiles.push_back(gen::from_floats(xt.data(), image.channels, image.height, image.width));
   }
-  write_images(a.output, tiles, fmt::format("{}x1", tiles.size()), a.scale);
+  gen::write_images(a.output, tiles, fmt::format("{}x1", tiles.size()), a.scale);
   return 0;
 }
 
@@ -293,27 +164,6 @@ struct TrainArgs {
   bool quiet = false, steps_given = false;
 };
 
-std::vector<int64_t> parse_channels(const std::string& spec) {
-  std::vector<int64_t> out;
-  std::string item;
-  for (size_t i = 0; i <= spec.size(); ++i) {
-    if (i == spec.size() || spec[i] == ',') {
-      try {
-        size_t used = 0;
-        long long v = std::stoll(item, &used);
-        if (used != item.size()) throw std::invalid_argument(item);
-        out.push_back(v);
-      } catch (const std::exception&) {
-        throw UsageError(fmt::format("--channels '{}': expected numbers like 32,64,128", spec));
-      }
-      item.clear();
-    } else {
-      item += spec[i];
-    }
-  }
-  return out;
-}
-
 // A sample grid from fixed noise with the EMA weights: one column per class (or 10 images
 // unconditioned), DDIM 50 steps, guidance 3 — how the model is doing, every --preview-every.
 void write_preview(const std::string& path, const gen::DiffusionModel& info, const std::vector<float>& ema,
@@ -333,8 +183,8 @@ void write_preview(const std::string& path, const gen::DiffusionModel& info, con
   gen::Sampler sampler{.steps = 50, .eta = 0, .clamp = true};
   sampler.run(s, x.data(), n, P, info.T - 1,
               [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rng);
-  auto tiles = to_images(x.data(), n, info.unet.image_channels, info.unet.image_size);
-  write_images(path, tiles, classes > 0 ? fmt::format("{}x{}", classes, per_class) : "10x4", 2);
+  auto tiles = gen::tiles_from_floats(x.data(), n, info.unet.image_channels, info.unet.image_size);
+  gen::write_images(path, tiles, classes > 0 ? fmt::format("{}x{}", classes, per_class) : "10x4", 2);
 }
 
 int run_train(TrainArgs& args) {
@@ -363,19 +213,15 @@ int run_train(TrainArgs& args) {
   }
 
   // The data, checked against the model.
-  Data data = load_data(args.data, args.labels);
-  if (args.limit > 0 && args.limit < data.set.count) {
-    data.set.count = static_cast<int>(args.limit);
-    data.set.images.resize(data.set.image_size() * static_cast<size_t>(args.limit));
-    if (data.set.labelled()) data.set.labels.resize(static_cast<size_t>(args.limit));
-  }
+  gen::ImageData data = gen::load_image_data(args.data, args.labels);
+  gen::limit_images(data.set, args.limit);
   if (data.set.height != data.set.width)
     throw Error(args.data, fmt::format("images are {}x{}: the U-Net wants square images", data.set.width,
                                        data.set.height));
   if (!checkpoint) {
     info.unet.image_channels = data.set.channels;
     info.unet.image_size = data.set.height;
-    info.unet.channels = parse_channels(args.channels);
+    info.unet.channels = gen::parse_int_list(args.channels, "--channels", "32,64,128");
     info.unet.groups = args.groups;
     info.unet.time_dim = args.time_dim;
     bool conditional = data.set.labelled() && !args.unconditional;
@@ -432,7 +278,7 @@ int run_train(TrainArgs& args) {
   }
   std::optional<gen::Output> plot;
   if (!args.plot.empty()) plot.emplace(args.plot);
-  if (!args.preview.empty()) check_output(args.preview);
+  if (!args.preview.empty()) gen::check_output_pattern(args.preview);
   const int64_t B = s.batch, C = info.unet.image_channels, S = info.unet.image_size, P = C * S * S;
   if (!args.quiet)
     std::fprintf(stderr, "gdiffuse: %zu parameters (channels %s, %lld classes), %d images of %lldx%lld, %s schedule, "
@@ -563,8 +409,8 @@ int run_sample(const SampleArgs& a, bool denoise) {
     throw UsageError(fmt::format("--sampler '{}': ddpm or ddim", a.sampler));
   if (a.guidance < 0) throw UsageError("--guidance must be >= 0");
   if (a.output.empty() && a.prompt != "list") throw UsageError("give -o FILE.png for the images");
-  check_output(a.output);
-  if (!a.trajectory.empty()) check_output(a.trajectory);
+  gen::check_output_pattern(a.output);
+  if (!a.trajectory.empty()) gen::check_output_pattern(a.trajectory);
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
   const gen::DiffusionModel& info = ckpt.model;
   if (a.prompt == "list") {
@@ -594,7 +440,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
   } else {
     labels.assign(static_cast<size_t>(n), none);
   }
-  if (a.output.find('%') == std::string::npos) (void)parse_grid(grid, n);  // a bad --grid fails now
+  if (a.output.find('%') == std::string::npos) (void)gen::parse_grid(grid, n);  // a bad --grid fails now
 
   // The start: pure noise at step T-1, or (denoise) the image noised to step t.
   gen::Rng rng(a.seed);
@@ -650,11 +496,11 @@ int run_sample(const SampleArgs& a, bool denoise) {
                   xt + r * P, static_cast<int>(C), static_cast<int>(S), static_cast<int>(S)));
         });
   progress.finish();
-  write_images(a.output, to_images(x.data(), n, C, S), grid, a.scale);
+  gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, C, S), grid, a.scale);
   if (!a.trajectory.empty()) {
     std::vector<gen::Image> tiles;
     for (auto& row : trajectory) tiles.insert(tiles.end(), row.begin(), row.end());
-    write_images(a.trajectory, tiles, fmt::format("{}x{}", trajectory[0].size(), rows), a.scale);
+    gen::write_images(a.trajectory, tiles, fmt::format("{}x{}", trajectory[0].size(), rows), a.scale);
   }
   return 0;
 }

@@ -26,6 +26,7 @@
 #include "eval/fid.h"
 #include "io/idx.h"
 #include "io/image.h"
+#include "io/image_files.h"
 #include "models/classifier.h"
 #include "models/classifier_checkpoint.h"
 #include "tensor/optimizer.h"
@@ -37,52 +38,6 @@ using gen::UsageError;
 
 // ---------------------------------------------------------------------------------------------
 // Data sets and image files.
-
-struct Data {
-  gen::Dataset set;
-  std::vector<std::string> class_names;  // empty: unlabelled
-};
-
-bool is_fashion_mnist(const std::string& spec) {
-  return spec == "fashion-mnist" || spec == "fashion-mnist:train" || spec == "fashion-mnist:test";
-}
-
-// fashion-mnist[:train|:test], an IDX image file with an IDX label file, or a folder of PNGs.
-Data load_data(const std::string& spec, const std::string& labels) {
-  Data d;
-  if (is_fashion_mnist(spec)) {
-    d.set = gen::load_fashion_mnist(spec != "fashion-mnist:test");
-    d.class_names.assign(gen::kFashionMnistClasses.begin(), gen::kFashionMnistClasses.end());
-    return d;
-  }
-  if (!labels.empty()) {
-    d.set = gen::load_idx_pair(spec, labels);
-    int classes = 0;
-    for (uint8_t l : d.set.labels) classes = std::max(classes, l + 1);
-    for (int c = 0; c < classes; ++c) d.class_names.push_back(std::to_string(c));
-    return d;
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_directory(spec, ec) && !spec.empty() && std::filesystem::exists(spec, ec))
-    throw Error(spec, "an IDX image file needs its labels: give --labels FILE");
-  d.set = gen::load_png_folder(spec);
-  return d;
-}
-
-void limit_data(gen::Dataset& set, int64_t limit) {
-  if (limit <= 0 || limit >= set.count) return;
-  set.count = static_cast<int>(limit);
-  set.images.resize(set.image_size() * static_cast<size_t>(limit));
-  if (set.labelled()) set.labels.resize(static_cast<size_t>(limit));
-}
-
-// The images of a data set as the classifier's input: floats CHW in [-1, 1].
-std::vector<float> dataset_floats(const gen::Dataset& set) {
-  std::vector<float> x(set.image_size() * static_cast<size_t>(set.count));
-  for (int i = 0; i < set.count; ++i)
-    gen::hwc_to_floats(set.image_data(i), set.height, set.width, set.channels, x.data() + i * set.image_size());
-  return x;
-}
 
 std::string describe_wanted(const gen::ClassifierConfig& c) {
   return fmt::format("{}x{} {}", c.image_size, c.image_size, c.image_channels == 1 ? "gray" : "RGB");
@@ -139,9 +94,8 @@ std::vector<float> read_images(const std::vector<std::string>& paths, const gen:
 uint32_t expected_class(const std::vector<std::string>& names, const std::string& name) {
   int k = gen::find_class(names, name);
   if (k >= 0) return static_cast<uint32_t>(k);
-  std::string list;
-  for (const auto& n : names) list += fmt::format("{}{}", list.empty() ? "" : ", ", n);
-  throw UsageError(fmt::format("--expect '{}': not a class of this classifier; the classes are: {}", name, list));
+  throw UsageError(fmt::format("--expect '{}': not a class of this classifier; the classes are: {}", name,
+                               gen::class_list(names)));
 }
 
 // The index of the largest of k probabilities.
@@ -190,27 +144,6 @@ struct TrainArgs {
   uint64_t seed = 1;
   int threads = gen::default_threads();
 };
-
-std::vector<int64_t> parse_channels(const std::string& spec) {
-  std::vector<int64_t> out;
-  std::string item;
-  for (size_t i = 0; i <= spec.size(); ++i) {
-    if (i == spec.size() || spec[i] == ',') {
-      try {
-        size_t used = 0;
-        long long v = std::stoll(item, &used);
-        if (used != item.size()) throw std::invalid_argument(item);
-        out.push_back(v);
-      } catch (const std::exception&) {
-        throw UsageError(fmt::format("--channels '{}': expected numbers like 32,64,128", spec));
-      }
-      item.clear();
-    } else {
-      item += spec[i];
-    }
-  }
-  return out;
-}
 
 // A training image, augmented: mirrored left to right (if flip) and shifted by (dx, dy) pixels
 // with black coming in at the edges. In: HWC bytes; out: CHW floats in [-1, 1].
@@ -262,8 +195,8 @@ int run_train(TrainArgs& args) {
   }
 
   // The data, checked against the model.
-  Data data = load_data(args.data, args.labels);
-  limit_data(data.set, args.limit);
+  gen::ImageData data = gen::load_image_data(args.data, args.labels);
+  gen::limit_images(data.set, args.limit);
   if (!data.set.labelled())
     throw Error(args.data, "has no labels: training needs labelled images (fashion-mnist, or IDX files with --labels)");
   if (data.set.height != data.set.width)
@@ -273,7 +206,7 @@ int run_train(TrainArgs& args) {
   if (!checkpoint) {
     info.net.image_channels = data.set.channels;
     info.net.image_size = data.set.height;
-    info.net.channels = parse_channels(args.channels);
+    info.net.channels = gen::parse_int_list(args.channels, "--channels", "32,64,128");
     info.net.features = args.features;
     info.net.classes = static_cast<int64_t>(data.class_names.size());
     info.net.pool = args.pool;
@@ -298,19 +231,19 @@ int run_train(TrainArgs& args) {
 
   // The test set: --test, or Fashion-MNIST's own when training on it.
   std::string test_spec = args.test;
-  if (test_spec.empty() && is_fashion_mnist(args.data) && args.data != "fashion-mnist:test")
+  if (test_spec.empty() && gen::is_fashion_mnist(args.data) && args.data != "fashion-mnist:test")
     test_spec = "fashion-mnist:test";
-  Data test;
+  gen::ImageData test;
   std::vector<float> test_x;
   if (!test_spec.empty()) {
-    test = load_data(test_spec, args.test_labels);
-    limit_data(test.set, args.test_limit);
+    test = gen::load_image_data(test_spec, args.test_labels);
+    gen::limit_images(test.set, args.test_limit);
     if (!test.set.labelled()) throw Error(test_spec, "has no labels: a test set needs them (--test-labels)");
     check_dataset(test.set, test_spec, info.net);
     for (uint8_t l : test.set.labels)
       if (l >= info.net.classes)
         throw Error(test_spec, fmt::format("label {} is outside the model's {} classes", l, info.net.classes));
-    test_x = dataset_floats(test.set);
+    test_x = gen::dataset_floats(test.set);
   }
 
   const int64_t B = s.batch, C = info.net.image_channels, S = info.net.image_size, P = C * S * S;
@@ -529,15 +462,15 @@ int run_fid(const ScoreArgs& a) {
   const int64_t n = static_cast<int64_t>(paths.size()), K = net.classes, F = net.features;
 
   // The reference: Fashion-MNIST's test or training set, or a folder of PNGs.
-  Data ref = load_data(a.ref, "");
-  limit_data(ref.set, a.ref_limit);
+  gen::ImageData ref = gen::load_image_data(a.ref, "");
+  gen::limit_images(ref.set, a.ref_limit);
   check_dataset(ref.set, a.ref, net);
   if (ref.set.count < 2) throw Error(a.ref, "the reference needs at least 2 images");
   if (!a.quiet)
     std::fprintf(stderr, "gscore: features of %lld samples and %d reference images\n", static_cast<long long>(n),
                  ref.set.count);
   gen::Classified samples = gen::classify(*l.model, x.data(), n, true, true);
-  gen::Classified reference = gen::classify(*l.model, dataset_floats(ref.set).data(), ref.set.count, false, true);
+  gen::Classified reference = gen::classify(*l.model, gen::dataset_floats(ref.set).data(), ref.set.count, false, true);
   const double fid = gen::frechet_distance(gen::fit_gaussian(samples.features.data(), n, F),
                                            gen::fit_gaussian(reference.features.data(), ref.set.count, F));
   if (n < F)

@@ -128,34 +128,4 @@ Classified classify(Classifier& model, const float* images, int64_t n, bool want
   return result;
 }
 
-namespace {
-// Lower-case letters and digits only: "Ankle boot" -> "ankleboot".
-std::string simplify(std::string_view s) {
-  std::string out;
-  for (char ch : s)
-    if (std::isalnum(static_cast<unsigned char>(ch))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
-}  // namespace
-
-int find_class(const std::vector<std::string>& names, std::string_view name) {
-  const std::string want = simplify(name);
-  if (want.empty()) return -1;
-  for (size_t i = 0; i < names.size(); ++i)
-    if (simplify(names[i]) == want) return static_cast<int>(i);
-  for (size_t i = 0; i < names.size(); ++i) {
-    const std::string& full = names[i];
-    size_t slash = full.find('/');
-    if (slash != std::string::npos &&
-        (simplify(full.substr(0, slash)) == want || simplify(full.substr(slash + 1)) == want))
-      return static_cast<int>(i);
-  }
-  bool digits = std::all_of(name.begin(), name.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-  if (digits && !name.empty() && name.size() < 7) {
-    size_t index = std::stoul(std::string(name));
-    if (index < names.size()) return static_cast<int>(index);
-  }
-  return -1;
-}
-
 }  // namespace gen

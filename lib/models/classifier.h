@@ -78,9 +78,5 @@ struct Classified {
 Classified classify(Classifier& model, const float* images, int64_t n, bool want_probs = true,
                     bool want_features = true, int64_t batch = 250);
 
-// The class a name means among names: an exact match ignoring case and anything but letters and
-// digits ("ankle-boot", "Ankle boot"), either half of a name with a slash ("t-shirt" or "top"
-// for "T-shirt/top"), or the class's number; -1 if none.
-int find_class(const std::vector<std::string>& names, std::string_view name);
 
 }  // namespace gen

@@ -236,17 +236,3 @@ TEST_CASE("classifier checkpoint: round trip; other kinds refused with one clear
   }
   std::filesystem::remove(path);
 }
-
-TEST_CASE("find_class: names, halves of slashed names, numbers") {
-  std::vector<std::string> names = {"T-shirt/top", "Trouser", "Ankle boot"};
-  CHECK(find_class(names, "ankle boot") == 2);
-  CHECK(find_class(names, "Ankle-Boot") == 2);
-  CHECK(find_class(names, "tshirt") == 0);
-  CHECK(find_class(names, "top") == 0);
-  CHECK(find_class(names, "t-shirt/top") == 0);
-  CHECK(find_class(names, "1") == 1);
-  CHECK(find_class(names, "3") == -1);
-  CHECK(find_class(names, "hat") == -1);
-  CHECK(find_class(names, "") == -1);
-  CHECK(find_class({"0", "1", "2"}, "2") == 2);
-}

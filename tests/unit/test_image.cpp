@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "io/image.h"
+#include "io/image_files.h"
 
 using namespace gen;
 
@@ -362,4 +363,18 @@ TEST_CASE("convert_channels: gray to RGB copies, RGB to gray is BT.601 luma") {
   CHECK(convert_channels(gray, 3).pixels == std::vector<uint8_t>{7, 7, 7, 200, 200, 200});
   CHECK(convert_channels(gray, 1) == gray);
   CHECK(describe(rgb) == "3x1 RGB");
+}
+
+TEST_CASE("find_class: names, halves of slashed names, numbers") {
+  std::vector<std::string> names = {"T-shirt/top", "Trouser", "Ankle boot"};
+  CHECK(find_class(names, "ankle boot") == 2);
+  CHECK(find_class(names, "Ankle-Boot") == 2);
+  CHECK(find_class(names, "tshirt") == 0);
+  CHECK(find_class(names, "top") == 0);
+  CHECK(find_class(names, "t-shirt/top") == 0);
+  CHECK(find_class(names, "1") == 1);
+  CHECK(find_class(names, "3") == -1);
+  CHECK(find_class(names, "hat") == -1);
+  CHECK(find_class(names, "") == -1);
+  CHECK(find_class({"0", "1", "2"}, "2") == 2);
 }

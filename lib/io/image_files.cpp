@@ -1,0 +1,180 @@
+#include "io/image_files.h"
+
+#include <fmt/format.h>
+#include <fmt/printf.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/error.h"
+
+namespace gen {
+
+bool is_fashion_mnist(const std::string& spec) {
+  return spec == "fashion-mnist" || spec == "fashion-mnist:train" || spec == "fashion-mnist:test";
+}
+
+ImageData load_image_data(const std::string& spec, const std::string& labels) {
+  ImageData d;
+  if (is_fashion_mnist(spec)) {
+    d.set = load_fashion_mnist(spec != "fashion-mnist:test");
+    d.class_names.assign(kFashionMnistClasses.begin(), kFashionMnistClasses.end());
+    return d;
+  }
+  if (!labels.empty()) {
+    d.set = load_idx_pair(spec, labels);
+    int classes = 0;
+    for (uint8_t l : d.set.labels) classes = std::max(classes, l + 1);
+    for (int c = 0; c < classes; ++c) d.class_names.push_back(std::to_string(c));
+    return d;
+  }
+  std::error_code ec;
+  if (!spec.empty() && !std::filesystem::is_directory(spec, ec) && std::filesystem::exists(spec, ec))
+    throw Error(spec, "an IDX image file needs its labels: give --labels FILE");
+  d.set = load_png_folder(spec);
+  return d;
+}
+
+namespace {
+// Lower-case letters and digits only: "Ankle boot" -> "ankleboot".
+std::string simplify(std::string_view s) {
+  std::string out;
+  for (char ch : s)
+    if (std::isalnum(static_cast<unsigned char>(ch))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+}  // namespace
+
+int find_class(const std::vector<std::string>& names, std::string_view name) {
+  const std::string want = simplify(name);
+  if (want.empty()) return -1;
+  for (size_t i = 0; i < names.size(); ++i)
+    if (simplify(names[i]) == want) return static_cast<int>(i);
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& full = names[i];
+    size_t slash = full.find('/');
+    if (slash != std::string::npos &&
+        (simplify(full.substr(0, slash)) == want || simplify(full.substr(slash + 1)) == want))
+      return static_cast<int>(i);
+  }
+  bool digits = std::all_of(name.begin(), name.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (digits && !name.empty() && name.size() < 7) {
+    size_t index = std::stoul(std::string(name));
+    if (index < names.size()) return static_cast<int>(index);
+  }
+  return -1;
+}
+
+std::string class_list(const std::vector<std::string>& names) {
+  std::string list;
+  for (const auto& n : names) list += fmt::format("{}{}", list.empty() ? "" : ", ", n);
+  return list;
+}
+
+void limit_images(Dataset& set, int64_t limit) {
+  if (limit <= 0 || limit >= set.count) return;
+  set.count = static_cast<int>(limit);
+  set.images.resize(set.image_size() * static_cast<size_t>(limit));
+  if (set.labelled()) set.labels.resize(static_cast<size_t>(limit));
+}
+
+std::vector<float> dataset_floats(const Dataset& set) {
+  std::vector<float> x(set.image_size() * static_cast<size_t>(set.count));
+  for (int i = 0; i < set.count; ++i)
+    hwc_to_floats(set.image_data(i), set.height, set.width, set.channels, x.data() + i * set.image_size());
+  return x;
+}
+
+std::vector<int64_t> parse_int_list(const std::string& spec, const char* option, const char* example) {
+  std::vector<int64_t> out;
+  std::string item;
+  for (size_t i = 0; i <= spec.size(); ++i) {
+    if (i == spec.size() || spec[i] == ',') {
+      try {
+        size_t used = 0;
+        long long v = std::stoll(item, &used);
+        if (used != item.size()) throw std::invalid_argument(item);
+        out.push_back(v);
+      } catch (const std::exception&) {
+        throw UsageError(fmt::format("{} '{}': expected numbers like {}", option, spec, example));
+      }
+      item.clear();
+    } else {
+      item += spec[i];
+    }
+  }
+  return out;
+}
+
+std::pair<int, int> parse_grid(const std::string& spec, int64_t n) {
+  if (spec.empty()) {
+    int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
+    return {cols, static_cast<int>((n + cols - 1) / cols)};
+  }
+  int cols = 0, rows = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(spec.c_str(), "%d%c%d%c", &cols, &x, &rows, &extra) != 3 || (x != 'x' && x != 'X') || cols < 1 ||
+      rows < 1 || cols > 1000 || rows > 1000)
+    throw UsageError(fmt::format("--grid '{}': expected COLSxROWS, e.g. 8x8", spec));
+  if (static_cast<int64_t>(cols) * rows < n)
+    throw UsageError(
+        fmt::format("--grid {}x{} holds {} images, fewer than the {} asked for", cols, rows, cols * rows, n));
+  return {cols, rows};
+}
+
+std::vector<Image> tiles_from_floats(const float* x, int64_t n, int64_t C, int64_t S) {
+  std::vector<Image> tiles;
+  for (int64_t i = 0; i < n; ++i)
+    tiles.push_back(from_floats(x + i * C * S * S, static_cast<int>(C), static_cast<int>(S), static_cast<int>(S)));
+  return tiles;
+}
+
+Image enlarge(const Image& image, int scale) {
+  if (scale <= 1) return image;
+  Image out(image.width * scale, image.height * scale, image.channels);
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x)
+      for (int c = 0; c < image.channels; ++c) out.at(x, y, c) = image.at(x / scale, y / scale, c);
+  return out;
+}
+
+void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale) {
+  if (output.find('%') != std::string::npos) {
+    for (size_t i = 0; i < tiles.size(); ++i) write_png(fmt::sprintf(output, i), enlarge(tiles[i], scale));
+    return;
+  }
+  auto [cols, rows] = parse_grid(grid, static_cast<int64_t>(tiles.size()));
+  if (cols == 1 && rows == 1) {
+    write_png(output, enlarge(tiles[0], scale));
+    return;
+  }
+  std::vector<Image> padded = tiles;
+  while (static_cast<int64_t>(padded.size()) < static_cast<int64_t>(cols) * rows)
+    padded.emplace_back(tiles[0].width, tiles[0].height, tiles[0].channels, 0);
+  write_png(output, enlarge(make_grid(padded, cols, rows), scale));
+}
+
+void check_output_pattern(const std::string& output) {
+  if (output.find('%') == std::string::npos) return;
+  size_t fields = 0;
+  for (size_t i = 0; i < output.size(); ++i)
+    if (output[i] == '%') {
+      if (i + 1 < output.size() && output[i + 1] == '%') {
+        ++i;
+        continue;
+      }
+      ++fields;
+    }
+  try {
+    (void)fmt::sprintf(output, 1);
+  } catch (const std::exception&) {
+    fields = 0;
+  }
+  if (fields != 1) throw UsageError(fmt::format("-o '{}': a numbered output needs one field like %03d", output));
+}
+
+}  // namespace gen
