@@ -1,8 +1,22 @@
 #include "tensor/activations.h"
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 namespace gen::nn {
+
+namespace {
+
+// Values below which a kernel stays on one thread: below this, starting the threads costs more
+// than the loop (the elementwise kernels; a per-channel or per-row loop counts its whole input).
+constexpr int64_t kParallelValues = int64_t{1} << 18;
+// tanh costs a library call per value, so it pays to share out sooner.
+constexpr int64_t kParallelCalls = int64_t{1} << 15;
+
+constexpr double kBatchnormEps = 1e-5;
+
+}  // namespace
 
 template <typename T>
 void relu_forward(T* out, const T* inp, int64_t n) {
@@ -39,11 +53,230 @@ void global_avg_pool_backward(T* dinp, const T* dout, int64_t BC, int64_t HW) {
   }
 }
 
-#define GEN_INSTANTIATE(T)                                                     \
-  template void relu_forward<T>(T*, const T*, int64_t);                        \
-  template void relu_backward<T>(T*, const T*, const T*, int64_t);             \
-  template void global_avg_pool_forward<T>(T*, const T*, int64_t, int64_t);   \
-  template void global_avg_pool_backward<T>(T*, const T*, int64_t, int64_t);
+template <typename T>
+void leaky_relu_forward(T* out, const T* inp, int64_t n, T slope) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+  for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > T(0) ? inp[i] : slope * inp[i];
+}
+
+template <typename T>
+void leaky_relu_backward(T* dinp, const T* inp, const T* dout, int64_t n, T slope) {
+  if (!dinp) return;
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+  for (int64_t i = 0; i < n; ++i) dinp[i] += inp[i] > T(0) ? dout[i] : slope * dout[i];
+}
+
+template <typename T>
+void tanh_forward(T* out, const T* inp, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelCalls)
+  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(inp[i]);
+}
+
+template <typename T>
+void tanh_backward(T* dinp, const T* out, const T* dout, int64_t n) {
+  if (!dinp) return;
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * (T(1) - out[i] * out[i]);
+}
+
+// Batch normalization: a channel per iteration (its B planes of HW values), statistics in double.
+template <typename T>
+void batchnorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
+                       int64_t HW) {
+  const double n = static_cast<double>(B * HW);
+#pragma omp parallel for schedule(static) if (B * C * HW > kParallelValues)
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      const T* x = inp + (i * C + c) * HW;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t p = 0; p < HW; ++p) sum += static_cast<double>(x[p]);
+    }
+    const double m = sum / n;
+    double sq = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      const T* x = inp + (i * C + c) * HW;
+#pragma omp simd reduction(+ : sq)
+      for (int64_t p = 0; p < HW; ++p) {
+        double d = static_cast<double>(x[p]) - m;
+        sq += d * d;
+      }
+    }
+    const T r = static_cast<T>(1.0 / std::sqrt(sq / n + kBatchnormEps));
+    mean[c] = static_cast<T>(m);
+    rstd[c] = r;
+    const T scale = r * w[c], shift = b[c] - static_cast<T>(m) * scale;
+    for (int64_t i = 0; i < B; ++i) {
+      const T* x = inp + (i * C + c) * HW;
+      T* o = out + (i * C + c) * HW;
+#pragma omp simd
+      for (int64_t p = 0; p < HW; ++p) o[p] = x[p] * scale + shift;
+    }
+  }
+}
+
+template <typename T>
+void batchnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                        const T* rstd, int64_t B, int64_t C, int64_t HW) {
+  const double n = static_cast<double>(B * HW);
+#pragma omp parallel for schedule(static) if (B * C * HW > kParallelValues)
+  for (int64_t c = 0; c < C; ++c) {
+    const T m = mean[c], r = rstd[c];
+    double sd = 0, sdx = 0;  // sums of dout and of dout (x - mean)
+    for (int64_t i = 0; i < B; ++i) {
+      const T* x = inp + (i * C + c) * HW;
+      const T* d = dout + (i * C + c) * HW;
+#pragma omp simd reduction(+ : sd, sdx)
+      for (int64_t p = 0; p < HW; ++p) {
+        sd += static_cast<double>(d[p]);
+        sdx += static_cast<double>(d[p]) * static_cast<double>(x[p] - m);
+      }
+    }
+    sdx *= static_cast<double>(r);  // now the sum of dout xhat
+    if (db) db[c] += static_cast<T>(sd);
+    if (dw) dw[c] += static_cast<T>(sdx);
+    if (!dinp) continue;
+    const T wc = w[c], g_mean = static_cast<T>(static_cast<double>(wc) * sd / n),
+            gx_mean = static_cast<T>(static_cast<double>(wc) * sdx / n);
+    for (int64_t i = 0; i < B; ++i) {
+      const T* x = inp + (i * C + c) * HW;
+      const T* d = dout + (i * C + c) * HW;
+      T* dx = dinp + (i * C + c) * HW;
+#pragma omp simd
+      for (int64_t p = 0; p < HW; ++p) dx[p] += r * (d[p] * wc - g_mean - (x[p] - m) * r * gx_mean);
+    }
+  }
+}
+
+template <typename T>
+void batchnorm_inference(T* out, const T* inp, const T* w, const T* b, const T* running_mean,
+                         const T* running_var, int64_t B, int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) if (B * C * HW > kParallelValues)
+  for (int64_t bc = 0; bc < B * C; ++bc) {
+    const int64_t c = bc % C;
+    const T scale = static_cast<T>(static_cast<double>(w[c]) /
+                                   std::sqrt(static_cast<double>(running_var[c]) + kBatchnormEps)),
+            shift = b[c] - running_mean[c] * scale;
+    const T* x = inp + bc * HW;
+    T* o = out + bc * HW;
+#pragma omp simd
+    for (int64_t p = 0; p < HW; ++p) o[p] = x[p] * scale + shift;
+  }
+}
+
+template <typename T>
+double gan_loss_forward(const T* logits, const float* signs, int64_t n, GanLoss kind) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = static_cast<double>(signs[i]) * static_cast<double>(logits[i]);
+    switch (kind) {
+      case GanLoss::bce: sum += std::max(-u, 0.0) + std::log1p(std::exp(-std::abs(u))); break;
+      case GanLoss::hinge: sum += std::max(1.0 - u, 0.0); break;
+      case GanLoss::linear: sum -= u; break;
+    }
+  }
+  return sum / static_cast<double>(n);
+}
+
+template <typename T>
+void gan_loss_backward(T* dlogits, const T* logits, const float* signs, int64_t n, GanLoss kind, T weight) {
+  if (!dlogits) return;
+  const T scale = weight / static_cast<T>(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = static_cast<T>(signs[i]), u = s * logits[i];
+    T df = 0;  // f'(u)
+    switch (kind) {
+      case GanLoss::bce: {  // -sigmoid(-u), without overflow either side
+        const T e = std::exp(-std::abs(u));
+        df = u >= T(0) ? -e / (T(1) + e) : -T(1) / (T(1) + e);
+        break;
+      }
+      case GanLoss::hinge: df = u < T(1) ? T(-1) : T(0); break;
+      case GanLoss::linear: df = T(-1); break;
+    }
+    dlogits[i] += scale * s * df;
+  }
+}
+
+template <typename T>
+void mul_forward(T* out, const T* a, const T* b, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+template <typename T>
+void mul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t n) {
+  // Two loops, not one: da may be db.
+  if (da) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+    for (int64_t i = 0; i < n; ++i) da[i] += dout[i] * b[i];
+  }
+  if (db) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+    for (int64_t i = 0; i < n; ++i) db[i] += dout[i] * a[i];
+  }
+}
+
+namespace {
+
+// ||g_n||_2 of row n of g[N,D], in double.
+template <typename T>
+double row_norm(const T* g, int64_t n, int64_t D) {
+  const T* row = g + n * D;
+  double sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t k = 0; k < D; ++k) sq += static_cast<double>(row[k]) * static_cast<double>(row[k]);
+  return std::sqrt(sq);
+}
+
+}  // namespace
+
+template <typename T>
+double gradient_penalty_forward(const T* g, int64_t N, int64_t D) {
+  // The rows' norms in parallel, their sum in row order: the same bits at any thread count.
+  std::vector<double> norms(static_cast<size_t>(N));
+#pragma omp parallel for schedule(static) if (N * D > kParallelValues)
+  for (int64_t n = 0; n < N; ++n) norms[static_cast<size_t>(n)] = row_norm(g, n, D);
+  double sum = 0;
+  for (double norm : norms) sum += (norm - 1.0) * (norm - 1.0);
+  return sum / static_cast<double>(N);
+}
+
+template <typename T>
+void gradient_penalty_backward(T* dg, const T* g, int64_t N, int64_t D, T weight) {
+  if (!dg) return;
+#pragma omp parallel for schedule(static) if (N * D > kParallelValues)
+  for (int64_t n = 0; n < N; ++n) {
+    const double norm = row_norm(g, n, D);
+    if (norm == 0) continue;  // no direction to move along: the subgradient 0, as PyTorch's norm
+    const T scale = static_cast<T>(static_cast<double>(weight) * 2.0 * (norm - 1.0) / norm / static_cast<double>(N));
+    const T* row = g + n * D;
+    T* d = dg + n * D;
+#pragma omp simd
+    for (int64_t k = 0; k < D; ++k) d[k] += scale * row[k];
+  }
+}
+
+#define GEN_INSTANTIATE(T)                                                                                         \
+  template void relu_forward<T>(T*, const T*, int64_t);                                                            \
+  template void relu_backward<T>(T*, const T*, const T*, int64_t);                                                 \
+  template void global_avg_pool_forward<T>(T*, const T*, int64_t, int64_t);                                        \
+  template void global_avg_pool_backward<T>(T*, const T*, int64_t, int64_t);                                       \
+  template void leaky_relu_forward<T>(T*, const T*, int64_t, T);                                                   \
+  template void leaky_relu_backward<T>(T*, const T*, const T*, int64_t, T);                                        \
+  template void tanh_forward<T>(T*, const T*, int64_t);                                                            \
+  template void tanh_backward<T>(T*, const T*, const T*, int64_t);                                                 \
+  template void batchnorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);         \
+  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,       \
+                                      int64_t, int64_t);                                                           \
+  template void batchnorm_inference<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t,     \
+                                       int64_t);                                                                   \
+  template double gan_loss_forward<T>(const T*, const float*, int64_t, GanLoss);                                   \
+  template void gan_loss_backward<T>(T*, const T*, const float*, int64_t, GanLoss, T);                             \
+  template void mul_forward<T>(T*, const T*, const T*, int64_t);                                                   \
+  template void mul_backward<T>(T*, T*, const T*, const T*, const T*, int64_t);                                    \
+  template double gradient_penalty_forward<T>(const T*, int64_t, int64_t);                                         \
+  template void gradient_penalty_backward<T>(T*, const T*, int64_t, int64_t, T);
 GEN_INSTANTIATE(float)
 GEN_INSTANTIATE(double)
 #undef GEN_INSTANTIATE

@@ -1,6 +1,7 @@
 #include "tensor/graph.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "tensor/activations.h"
 #include "tensor/conv.h"
@@ -256,6 +257,79 @@ Tensor Graph::global_avg_pool(const Tensor& x) {
   nn::global_avg_pool_forward(out.data, x.data, B * C, HW);
   if (training_ && x.grad) tape_.push_back([=] { nn::global_avg_pool_backward(x.grad, out.grad, B * C, HW); });
   return out;
+}
+
+Tensor Graph::leaky_relu(const Tensor& x, float slope) {
+  Tensor out = tensor(x.shape);
+  int64_t n = x.size();
+  nn::leaky_relu_forward(out.data, x.data, n, slope);
+  if (training_ && x.grad) tape_.push_back([=] { nn::leaky_relu_backward(x.grad, x.data, out.grad, n, slope); });
+  return out;
+}
+
+Tensor Graph::tanh(const Tensor& x) {
+  Tensor out = tensor(x.shape);
+  int64_t n = x.size();
+  nn::tanh_forward(out.data, x.data, n);
+  if (training_ && x.grad) tape_.push_back([=] { nn::tanh_backward(x.grad, out.data, out.grad, n); });
+  return out;
+}
+
+Tensor Graph::batchnorm(const Tensor& x, const Tensor& w, const Tensor& b, float* running_mean, float* running_var,
+                        float momentum) {
+  int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
+  Tensor out = tensor(x.shape);
+  if (!training_) {
+    if (!running_mean || !running_var) throw std::logic_error("Graph::batchnorm: evaluation needs running statistics");
+    nn::batchnorm_inference(out.data, x.data, w.data, b.data, running_mean, running_var, B, C, HW);
+    return out;
+  }
+  const int64_t n = B * HW;
+  if (n < 2) throw std::logic_error("Graph::batchnorm: training needs more than one value per channel");
+  float* mean = arena_.allocate(C);
+  float* rstd = arena_.allocate(C);
+  nn::batchnorm_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW);
+  if (running_mean && running_var) {
+    const double m = momentum, unbiased = static_cast<double>(n) / static_cast<double>(n - 1);
+    for (int64_t c = 0; c < C; ++c) {
+      // The biased variance back from rstd = 1/sqrt(var + eps).
+      const double r = rstd[c], var = std::max(0.0, 1.0 / (r * r) - 1e-5);
+      running_mean[c] = static_cast<float>((1 - m) * running_mean[c] + m * mean[c]);
+      running_var[c] = static_cast<float>((1 - m) * running_var[c] + m * var * unbiased);
+    }
+  }
+  tape_.push_back([=] {
+    nn::batchnorm_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, mean, rstd, B, C, HW);
+  });
+  return out;
+}
+
+float Graph::gan_loss(const Tensor& logits, const float* signs, GanLoss kind, float weight) {
+  int64_t n = logits.size();
+  double loss = weight * nn::gan_loss_forward(logits.data, signs, n, kind);
+  if (training_ && logits.grad) {
+    float* s = arena_.allocate(n);
+    std::copy(signs, signs + n, s);
+    tape_.push_back([=] { nn::gan_loss_backward(logits.grad, logits.data, s, n, kind, weight); });
+  }
+  return static_cast<float>(loss);
+}
+
+Tensor Graph::mul(const Tensor& a, const Tensor& b) {
+  if (a.size() != b.size()) throw std::logic_error("Graph::mul: the tensors differ in size");
+  Tensor out = tensor(a.shape);
+  int64_t n = a.size();
+  nn::mul_forward(out.data, a.data, b.data, n);
+  if (training_ && (a.grad || b.grad))
+    tape_.push_back([=] { nn::mul_backward(a.grad, b.grad, out.grad, a.data, b.data, n); });
+  return out;
+}
+
+float Graph::gradient_penalty(const Tensor& g, float weight) {
+  int64_t N = g.dim(0), D = g.size() / N;
+  double loss = weight * nn::gradient_penalty_forward(g.data, N, D);
+  if (training_ && g.grad) tape_.push_back([=] { nn::gradient_penalty_backward(g.grad, g.data, N, D, weight); });
+  return static_cast<float>(loss);
 }
 
 Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G) {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <vector>
 
+#include "tensor/activations.h"  // GanLoss
 #include "tensor/tensor.h"
 
 namespace gen {
@@ -74,6 +75,28 @@ class Graph {
   Tensor relu(const Tensor& x);
   // [B,C,H,W] -> [B,C]: the mean of each channel.
   Tensor global_avg_pool(const Tensor& x);
+
+  // GAN layers (tensor/activations.h).
+  Tensor leaky_relu(const Tensor& x, float slope);
+  Tensor tanh(const Tensor& x);
+  // Batch normalization over x[B,C] or x[B,C,H,W], per channel, w[C], b[C] (PyTorch's
+  // BatchNorm1d/2d, eps 1e-5). Training: the batch's statistics, and running_mean[C],
+  // running_var[C] (if not null) move towards them, running = (1 - momentum) running +
+  // momentum stat, with the unbiased variance (n/(n-1), n = B*H*W values per channel).
+  // Otherwise (an evaluation graph): the running statistics, which must then be given.
+  Tensor batchnorm(const Tensor& x, const Tensor& w, const Tensor& b, float* running_mean, float* running_var,
+                   float momentum = 0.1f);
+  // A GAN loss on the discriminator's logits (N values, [N] or [N,1]) with signs[N] (+1 real,
+  // -1 fake): weight times the mean of f(signs[i] logits[i]) (GanLoss says which f). Like mse,
+  // backward() starts from here; its gradient adds to logits' gradient, so the losses of two
+  // calls on one graph add up. signs is copied.
+  float gan_loss(const Tensor& logits, const float* signs, GanLoss kind, float weight = 1);
+  // a * b elementwise (same size; either may be a constant).
+  Tensor mul(const Tensor& a, const Tensor& b);
+  // WGAN-GP's penalty on g[N, ...] (N rows): weight times the mean over rows of
+  // (||g_n||_2 - 1)^2; backward() starts from here too. The gradient reaches only what g was
+  // computed from on this graph (no gradient of a gradient).
+  float gradient_penalty(const Tensor& g, float weight);
 
   // silu(groupnorm(x)) in one pass, without the normalized tensor in between (the U-Net's
   // blocks); w[C], b[C].

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,13 @@ struct Tensor {
   int64_t dim(int i) const { return shape[static_cast<size_t>(i < 0 ? static_cast<int>(shape.size()) + i : i)]; }
   bool defined() const { return data != nullptr; }
 };
+
+// The same values and gradient under another shape of as many values.
+inline Tensor reshaped(const Tensor& t, std::vector<int64_t> shape) {
+  Tensor r{t.data, t.grad, std::move(shape)};
+  if (r.size() != t.size()) throw std::logic_error("reshaped: the new shape holds a different number of values");
+  return r;
+}
 
 // Aligned float storage that is handed out in order and taken back all at once.
 class Arena {
