@@ -1,5 +1,7 @@
 #include "models/checkpoint.h"
 
+#include <bit>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -25,6 +27,24 @@ int64_t meta_int(const Safetensors& st, const std::string& key) {
   } catch (const std::exception&) {
   }
   throw Error(st.name(), fmt::format("metadata '{}' is not an integer: '{}'", key, text));
+}
+
+void rng_to_json(nlohmann::json& j, const Rng::State& rng) {
+  j["rng_state"] = std::to_string(rng.state);
+  j["rng_increment"] = std::to_string(rng.increment);
+  j["rng_seed"] = std::to_string(rng.seed);
+  j["rng_spare_bits"] = std::bit_cast<uint32_t>(rng.spare);
+  j["rng_has_spare"] = rng.has_spare;
+}
+
+Rng::State rng_from_json(const nlohmann::json& j) {
+  Rng::State rng{};
+  rng.state = std::stoull(j.at("rng_state").get<std::string>());
+  rng.increment = std::stoull(j.at("rng_increment").get<std::string>());
+  rng.seed = std::stoull(j.at("rng_seed").get<std::string>());
+  rng.spare = std::bit_cast<float>(j.at("rng_spare_bits").get<uint32_t>());
+  rng.has_spare = j.at("rng_has_spare").get<bool>();
+  return rng;
 }
 
 }  // namespace gen

@@ -1,7 +1,5 @@
 #include "models/unet_checkpoint.h"
 
-#include <bit>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -41,14 +39,9 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
     int64_t n = static_cast<int64_t>(layout.params().size());
     w.add_f32("optimizer.m", {n}, train->m.data());
     w.add_f32("optimizer.v", {n}, train->v.data());
-    w.metadata["train"] = nlohmann::json{{"adam_steps", train->adam_steps},
-                                         {"rng_state", std::to_string(train->rng.state)},
-                                         {"rng_increment", std::to_string(train->rng.increment)},
-                                         {"rng_seed", std::to_string(train->rng.seed)},
-                                         {"rng_spare_bits", std::bit_cast<uint32_t>(train->rng.spare)},
-                                         {"rng_has_spare", train->rng.has_spare},
-                                         {"settings", nlohmann::json::parse(train->settings)}}
-                              .dump();
+    nlohmann::json state{{"adam_steps", train->adam_steps}, {"settings", nlohmann::json::parse(train->settings)}};
+    rng_to_json(state, train->rng);
+    w.metadata["train"] = state.dump();
   }
   Output out(path);
   w.write(out);
@@ -99,12 +92,7 @@ DiffusionCheckpoint diffusion_load(const std::string& path) {
     try {
       auto state = nlohmann::json::parse(st.meta("train"));
       train.adam_steps = state.at("adam_steps").get<int64_t>();
-      train.rng.state = std::stoull(state.at("rng_state").get<std::string>());
-      train.rng.increment = std::stoull(state.at("rng_increment").get<std::string>());
-      train.rng.seed = std::stoull(state.at("rng_seed").get<std::string>());
-      // Box-Muller's second value, if one is waiting: exact resume needs it too.
-      train.rng.spare = std::bit_cast<float>(state.at("rng_spare_bits").get<uint32_t>());
-      train.rng.has_spare = state.at("rng_has_spare").get<bool>();
+      train.rng = rng_from_json(state);
       train.settings = state.at("settings").dump();
     } catch (const std::exception& e) {
       throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));

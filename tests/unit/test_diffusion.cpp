@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "gradcheck.h"
 #include "diffusion/diffusion.h"
 #include "models/unet.h"
 #include "tensor/optimizer.h"
@@ -99,30 +100,7 @@ TEST_CASE("unet: the tape's gradients match finite differences of the loss, for 
     if (training) g.backward();
     return loss;
   };
-  model.params().zero_grads();
-  loss_at(true);
-  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
-  // Per weight: ||numeric - analytic|| / ||numeric|| (float differences are noisy element by
-  // element; a missing or wrong path is not).
-  for (const auto& view : model.params().views()) {
-    CAPTURE(view.name);
-    double diff = 0, norm = 0;
-    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
-      float& w = model.params().values()[i];
-      float saved = w;
-      const float h = 1e-2f;
-      w = saved + h;
-      double plus = loss_at(false);
-      w = saved - h;
-      double minus = loss_at(false);
-      w = saved;
-      double numeric = (plus - minus) / (2.0 * h);
-      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
-      norm += numeric * numeric;
-    }
-    if (view.name == "class_emb.weight") CHECK(norm > 0);
-    CHECK(std::sqrt(diff / std::max(norm, 1e-30)) < 0.03);
-  }
+  test::check_model_gradient(model.params(), loss_at, 1e-2f, 0.03, {"class_emb.weight"});
 }
 
 TEST_CASE("unet: learns to denoise a tiny data set (loss below 0.2 after 300 steps)") {
