@@ -1,0 +1,58 @@
+// GAN checkpoints (gan.st, written by `ggan train`): safetensors with both networks and what
+// sampling, scoring and resuming need.
+//
+// Tensors: "g.NAME" for every generator weight, "g.running" (BatchNorm's running statistics),
+// "d.NAME" for every discriminator weight (F32); with training state, "g.optimizer.m",
+// "g.optimizer.v", "d.optimizer.m", "d.optimizer.v". Metadata: format "gen-gan", version "1",
+// config (JSON: the networks' shape, the loss, the class names), step, seed, and with training
+// state "train" (JSON: the settings, each Adam's step count, the RNG state), so that a resumed
+// run continues exactly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "models/gan.h"
+
+namespace gen {
+
+// How the two networks are scored against each other: the non-saturating BCE of the DCGAN
+// paper, the hinge loss, or the Wasserstein loss with a gradient penalty (WGAN-GP).
+enum class GanObjective { bce, hinge, wgan_gp };
+const char* objective_name(GanObjective objective);
+// "bce", "hinge", "wgan-gp"; throws UsageError otherwise.
+GanObjective parse_objective(const std::string& name);
+
+struct GanModel {
+  GanConfig net;
+  GanObjective objective = GanObjective::bce;
+  std::vector<std::string> class_names;  // net.classes of them
+};
+
+struct GanTrainState {
+  std::vector<float> g_m, g_v, d_m, d_v;
+  int64_t g_adam_steps = 0, d_adam_steps = 0;
+  Rng::State rng{};
+  std::string settings;  // JSON
+};
+
+struct GanCheckpoint {
+  std::string path;
+  GanModel model;
+  std::vector<float> g, d, running;  // in the networks' parameter order; BatchNorm statistics
+  int64_t step = 0;
+  uint64_t seed = 1;
+  std::optional<GanTrainState> train;
+};
+
+// Writes atomically. train may be null (weights only).
+void gan_save(const std::string& path, const GanModel& model, const Generator& g, const Discriminator& d,
+              int64_t step, uint64_t seed, const GanTrainState* train);
+// Validates the format, the config and every tensor's shape; throws Error naming the file (a
+// diffusion checkpoint: "not a GAN: its format is 'gen-unet', ...").
+GanCheckpoint gan_load(const std::string& path);
+
+}  // namespace gen
