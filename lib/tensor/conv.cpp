@@ -69,6 +69,70 @@ void shifted_row<float>(float* dst, const float* src, int64_t OW, int64_t shift,
 }
 #endif
 
+// Stride 2: dst[ox] = src[2 ox + shift] where 0 <= 2 ox + shift < W, else 0, for ox in [0, OW);
+// and its adjoint, dst[2 ox + shift] += src[ox] for the same ox (col2im's rows). The stride-2
+// layers of the GAN and the classifier spend their im2col time here.
+template <typename T>
+void strided_row(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
+  for (int64_t ox = 0; ox < OW; ++ox) {
+    const int64_t x = 2 * ox + shift;
+    dst[ox] = x >= 0 && x < W ? src[x] : T(0);
+  }
+}
+template <typename T>
+void strided_row_add(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
+  for (int64_t ox = 0; ox < OW; ++ox) {
+    const int64_t x = 2 * ox + shift;
+    if (x >= 0 && x < W) dst[x] += src[ox];
+  }
+}
+#if defined(__AVX512F__)
+// The lanes t of 16 with 0 <= base + t < W.
+inline __mmask16 inside(int64_t base, int64_t W) {
+  const int64_t lo = std::clamp<int64_t>(-base, 0, 16), hi = std::clamp<int64_t>(W - base, lo, 16);
+  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+// src + offset as a float pointer that may lie outside the row: only masked lanes are touched.
+inline const float* at(const float* src, int64_t offset) {
+  return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(src) + static_cast<uintptr_t>(offset * 4));
+}
+inline float* at(float* dst, int64_t offset) {
+  return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(dst) + static_cast<uintptr_t>(offset * 4));
+}
+template <>
+void strided_row<float>(float* dst, const float* src, int64_t OW, int64_t shift, int64_t W) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t v = 0; v * 16 < OW; ++v) {
+    const int64_t base = 32 * v + shift;
+    const __mmask16 ma = inside(base, W), mb = inside(base + 16, W);
+    const __m512 a = ma ? _mm512_maskz_loadu_ps(ma, at(src, base)) : _mm512_setzero_ps();
+    const __m512 b = mb ? _mm512_maskz_loadu_ps(mb, at(src, base + 16)) : _mm512_setzero_ps();
+    const int64_t left = std::min<int64_t>(16, OW - 16 * v);
+    _mm512_mask_storeu_ps(dst + 16 * v, static_cast<__mmask16>((1u << left) - 1), _mm512_permutex2var_ps(a, even, b));
+  }
+}
+template <>
+void strided_row_add<float>(float* dst, const float* src, int64_t OW, int64_t shift, int64_t W) {
+  // Each source lane spread to every other lane, zeros between: [s0 0 s1 0 ...], [s8 0 ...].
+  const __m512i low = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+  const __m512i high = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t v = 0; v * 16 < OW; ++v) {
+    const int64_t left = std::min<int64_t>(16, OW - 16 * v), base = 32 * v + shift;
+    const __m512 x = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), src + 16 * v);
+    const __mmask16 ma = inside(base, W), mb = inside(base + 16, W);
+    if (ma) {
+      float* d = at(dst, base);
+      _mm512_mask_storeu_ps(d, ma, _mm512_add_ps(_mm512_maskz_loadu_ps(ma, d), _mm512_permutex2var_ps(x, low, zero)));
+    }
+    if (mb) {
+      float* d = at(dst, base + 16);
+      _mm512_mask_storeu_ps(d, mb, _mm512_add_ps(_mm512_maskz_loadu_ps(mb, d), _mm512_permutex2var_ps(x, high, zero)));
+    }
+  }
+}
+#endif
+
 // col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
 // side): each column holds the K x K x C window under one output pixel (zeros where the window
 // hangs over the padding).
@@ -89,6 +153,8 @@ void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
           const T* src = img + (c * s.H + y) * s.W;
           if (s.stride == 1) {
             shifted_row(dst, src, OW, kx - s.pad, s.W);
+          } else if (s.stride == 2) {
+            strided_row(dst, src, OW, kx - s.pad, s.W);
           } else {
             for (int64_t ox = 0; ox < OW; ++ox) {
               int64_t x = ox * s.stride + kx - s.pad;
@@ -99,14 +165,15 @@ void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
       }
 }
 
-// The adjoint of im2col: img[C,H,W] += each column's values back at their pixels.
+// The adjoint of im2col: img[C,H,W] += each column's values back at their pixels (row r of the
+// columns at col + r * ld).
 template <typename T>
-void col2im(T* img, const T* col, const ConvShape& s) {
+void col2im(T* img, const T* col, int64_t ld, const ConvShape& s) {
   const int64_t OH = s.OH(), OW = s.OW(), K = s.K;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ky = 0; ky < K; ++ky)
       for (int64_t kx = 0; kx < K; ++kx) {
-        const T* row = col + ((c * K + ky) * K + kx) * OH * OW;
+        const T* row = col + ((c * K + ky) * K + kx) * ld;
         for (int64_t oy = 0; oy < OH; ++oy) {
           int64_t y = oy * s.stride + ky - s.pad;
           if (y < 0 || y >= s.H) continue;
@@ -117,6 +184,10 @@ void col2im(T* img, const T* col, const ConvShape& s) {
             int64_t lo = std::clamp<int64_t>(s.pad - kx, 0, OW), hi = std::min<int64_t>(OW, s.W + s.pad - kx);
             T* d = dst + kx - s.pad;
             for (int64_t ox = lo; ox < hi; ++ox) d[ox] += src[ox];
+            continue;
+          }
+          if (s.stride == 2) {
+            strided_row_add(dst, src, OW, kx - s.pad, s.W);
             continue;
           }
           for (int64_t ox = 0; ox < OW; ++ox) {
@@ -212,18 +283,31 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) 
                       true);
     return;
   }
-#pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
+  if (is_pointwise(s)) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(s.B, conv_work(s)))
+    for (int64_t b = 0; b < s.B; ++b)
+      gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(1),
+                      dinp + b * s.C * s.H * s.W, P);
+    return;
+  }
+  // Otherwise (strided): columns = w^T dout for n images side by side in one product, then
+  // col2im of each image's share.
+  const int64_t n = images_per_gemm(s), groups = (s.B + n - 1) / n;
+#pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
   {
-    T* col = is_pointwise(s) ? nullptr : scratch<T, 0>(static_cast<size_t>(CKK * P));
+    T* col = scratch<T, 0>(static_cast<size_t>(CKK * P * n));
+    T* packed = n == 1 ? nullptr : scratch<T, 1>(static_cast<size_t>(s.OC * P * n));
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.B; ++b) {
-      T* image = dinp + b * s.C * s.H * s.W;
-      if (is_pointwise(s)) {
-        gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(1), image, P);
-      } else {
-        gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(0), col, P);
-        col2im(image, col, s);
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t b0 = group * n, m = std::min(n, s.B - b0), ld = m * P;
+      const T* d = dout + b0 * s.OC * P;
+      if (m > 1) {
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t o = 0; o < s.OC; ++o) std::copy_n(d + (i * s.OC + o) * P, P, packed + o * ld + i * P);
+        d = packed;
       }
+      gemm_strided<T>(true, false, CKK, ld, s.OC, T(1), w, CKK, d, ld, T(0), col, ld);
+      for (int64_t i = 0; i < m; ++i) col2im(dinp + (b0 + i) * s.C * s.H * s.W, col + i * P, ld, s);
     }
   }
 }
