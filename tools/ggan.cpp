@@ -128,6 +128,7 @@ struct TrainArgs {
   uint64_t seed = 1;
   int threads = gen::default_threads();
   int64_t save_every = 0, preview_every = 0;
+  double minutes = 0;  // a wall-clock budget: stop (and save) after the step that passes it
   bool quiet = false, steps_given = false, no_optimizer = false;
 };
 
@@ -457,6 +458,10 @@ int run_train(TrainArgs& args) {
       progress.message(fmt::format("interrupted: saved step {} to {}", step, args.output));
       throw gen::Interrupted();
     }
+    if (args.minutes > 0 && seconds >= 60 * args.minutes && step < s.steps) {
+      progress.message(fmt::format("time limit: {} minutes are up at step {}", args.minutes, step));
+      break;
+    }
   }
   save(step);
   finish_outputs();
@@ -681,6 +686,9 @@ See ggan SUBCOMMAND --help, and man ggan.)");
       ->capture_default_str();
   cmd_train->add_option("--seed", train.seed, "Seed for initialization, batches and latents")->capture_default_str();
   cmd_train->add_option("--threads", train.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd_train->add_option("--time-limit", train.minutes,
+                        "Stop after this many minutes of training (at the end of a step; saved as usual)")
+      ->check(CLI::NonNegativeNumber);
   cmd_train->add_option("--save-every", train.save_every, "Steps between checkpoints (0: only at the end)")
       ->check(CLI::NonNegativeNumber);
   cmd_train->add_option("--preview", train.preview, "A sample grid from fixed latents (PNG), at the end and every "
@@ -698,6 +706,7 @@ Examples:
   ggan train -o gan.st --steps 5000 --preview preview.png --preview-every 500 --log train.tsv
   ggan train --conditional -o cgan.st              # both networks told the class
   ggan train --loss wgan-gp -o wgan.st
+  ggan train --steps 100000 --time-limit 15 -o gan.st  # as far as 15 minutes go
   ggan train --resume gan.st --steps 8000 -o gan.st)");
 
   SampleArgs sample, interp;
