@@ -389,7 +389,7 @@ int run_train(TrainArgs& args) {
     // BCE (maximize log D(G(z))), -D(G(z)) for hinge and WGAN.
     {
       gen::Graph gD(arena, true);
-      gen::Discriminator::Output out = D.forward(gD, fake, fake_labels);
+      gen::Discriminator::Output out = D.forward(gD, fake, fake_labels, /*weight_grads=*/false);
       t.g_loss = gD.gan_loss(out.logits, ones.data(), kind == gen::GanLoss::bce ? kind : gen::GanLoss::linear);
       if (!std::isfinite(t.g_loss))
         throw Error(args.output, fmt::format("training diverged at step {}: the generator's loss is {} (lower --lr?)",

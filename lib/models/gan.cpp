@@ -173,21 +173,26 @@ void Discriminator::init(Rng& rng) {
   }
 }
 
-Discriminator::Output Discriminator::forward(Graph& g, const Tensor& x, const uint32_t* labels) {
+Discriminator::Output Discriminator::forward(Graph& g, const Tensor& x, const uint32_t* labels, bool weight_grads) {
   const int64_t B = x.dim(0), F = config_.d_features();
+  auto weight = [&](const Tensor& w) {
+    Tensor t = w;
+    if (!weight_grads) t.grad = nullptr;
+    return t;
+  };
   Output out;
   Tensor h = x;
   for (size_t l = 0; l < conv_w_.size(); ++l) {
-    out.pre.push_back(g.conv2d(h, conv_w_[l], conv_b_[l], 2, 1));
+    out.pre.push_back(g.conv2d(h, weight(conv_w_[l]), weight(conv_b_[l]), 2, 1));
     h = g.leaky_relu(out.pre.back(), kSlope);
   }
   Tensor flat = reshaped(h, {B, F});
-  out.logits = g.linear(flat, out_w_, out_b_);
+  out.logits = g.linear(flat, weight(out_w_), weight(out_b_));
   if (config_.classes > 0) {
     // The projection <embed[label], features>: a row-wise dot product, as a product and a sum
     // (a linear layer with constant weights 1).
     std::vector<float> ones(static_cast<size_t>(F), 1.0f);
-    Tensor sum = g.linear(g.mul(g.gather_rows(embed_, labels, B), flat), g.constant({1, F}, ones.data()), {});
+    Tensor sum = g.linear(g.mul(g.gather_rows(weight(embed_), labels, B), flat), g.constant({1, F}, ones.data()), {});
     out.logits = g.add(out.logits, sum);
   }
   return out;

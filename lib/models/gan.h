@@ -93,8 +93,10 @@ class Discriminator {
     Tensor logits;            // [B, 1]: how real each image looks (before the sigmoid)
     std::vector<Tensor> pre;  // each level's convolution output, before its leaky ReLU
   };
-  // x [B, C, S, S] in [-1, 1]; labels[B] when conditional (else null).
-  Output forward(Graph& g, const Tensor& x, const uint32_t* labels);
+  // x [B, C, S, S] in [-1, 1]; labels[B] when conditional (else null). Without weight_grads
+  // the backward pass computes no gradients for the discriminator's weights, only for x (the
+  // generator's step, which updates the generator alone).
+  Output forward(Graph& g, const Tensor& x, const uint32_t* labels, bool weight_grads = true);
 
   // d logit / d x for each image of a forward pass (`at`, from any graph), as a tensor [B, C, S,
   // S] of this graph that depends on the discriminator's weights: a penalty on it (WGAN-GP's
