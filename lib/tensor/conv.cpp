@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/kernels.h"
@@ -133,11 +134,78 @@ void strided_row_add<float>(float* dst, const float* src, int64_t OW, int64_t sh
 }
 #endif
 
+#if defined(__AVX512F__)
+// Strided convolutions of small images, by gathers: the rows of im2col are as short as the
+// output (7 to 14 values), so copying them row by row pays a call and a branch per handful of
+// values. Instead each tap (ky, kx) has a table of where each output pixel reads in its channel
+// plane (-1: padding), and a channel's K K rows are K K P gathered values, 16 at a time. The
+// adjoint, col2im, scatters back: within one tap the pixels read are distinct, so the 16 lanes
+// of a scatter never collide.
+const int32_t* tap_offsets(const ConvShape& s) {
+  thread_local std::vector<int32_t> taps;
+  const int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
+  taps.resize(static_cast<size_t>(s.K * s.K * P));
+  for (int64_t ky = 0; ky < s.K; ++ky)
+    for (int64_t kx = 0; kx < s.K; ++kx)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          const int64_t y = oy * s.stride + ky - s.pad, x = ox * s.stride + kx - s.pad;
+          taps[static_cast<size_t>((ky * s.K + kx) * P + oy * OW + ox)] =
+              y >= 0 && y < s.H && x >= 0 && x < s.W ? static_cast<int32_t>(y * s.W + x) : -1;
+        }
+  return taps.data();
+}
+inline __mmask16 tail(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1); }
+
+void im2col_gather(float* col, int64_t ld, const float* img, const ConvShape& s) {
+  const int64_t P = s.OH() * s.OW(), KK = s.K * s.K;
+  const int32_t* taps = tap_offsets(s);
+  const __m512i none = _mm512_set1_epi32(-1);
+  for (int64_t c = 0; c < s.C; ++c) {
+    const float* plane = img + c * s.H * s.W;
+    for (int64_t k = 0; k < KK; ++k) {
+      float* row = col + (c * KK + k) * ld;
+      const int32_t* offsets = taps + k * P;
+      for (int64_t v = 0; v < P; v += 16) {
+        const __mmask16 lanes = tail(P - v);
+        const __m512i idx = _mm512_maskz_loadu_epi32(lanes, offsets + v);
+        const __mmask16 valid = _mm512_mask_cmpgt_epi32_mask(lanes, idx, none);
+        _mm512_mask_storeu_ps(row + v, lanes, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, idx, plane, 4));
+      }
+    }
+  }
+}
+
+void col2im_scatter(float* img, const float* col, int64_t ld, const ConvShape& s) {
+  const int64_t P = s.OH() * s.OW(), KK = s.K * s.K;
+  const int32_t* taps = tap_offsets(s);
+  const __m512i none = _mm512_set1_epi32(-1);
+  for (int64_t c = 0; c < s.C; ++c) {
+    float* plane = img + c * s.H * s.W;
+    for (int64_t k = 0; k < KK; ++k) {
+      const float* row = col + (c * KK + k) * ld;
+      const int32_t* offsets = taps + k * P;
+      for (int64_t v = 0; v < P; v += 16) {
+        const __mmask16 lanes = tail(P - v);
+        const __m512i idx = _mm512_maskz_loadu_epi32(lanes, offsets + v);
+        const __mmask16 valid = _mm512_mask_cmpgt_epi32_mask(lanes, idx, none);
+        const __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, idx, plane, 4);
+        _mm512_mask_i32scatter_ps(plane, valid, idx, _mm512_add_ps(old, _mm512_maskz_loadu_ps(lanes, row + v)), 4);
+      }
+    }
+  }
+}
+#endif
+
 // col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
 // side): each column holds the K x K x C window under one output pixel (zeros where the window
 // hangs over the padding).
 template <typename T>
 void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s.stride != 1) return im2col_gather(col, ld, img, s);
+#endif
   const int64_t OH = s.OH(), OW = s.OW(), K = s.K;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ky = 0; ky < K; ++ky)
@@ -169,6 +237,10 @@ void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
 // columns at col + r * ld).
 template <typename T>
 void col2im(T* img, const T* col, int64_t ld, const ConvShape& s) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s.stride != 1) return col2im_scatter(img, col, ld, s);
+#endif
   const int64_t OH = s.OH(), OW = s.OW(), K = s.K;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ky = 0; ky < K; ++ky)
