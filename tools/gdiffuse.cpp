@@ -271,14 +271,14 @@ int run_train(TrainArgs& args) {
     gen::diffusion_save(args.output, info, ema, at, args.seed, &state);
   };
 
+  std::optional<gen::Output> plot;
+  if (!args.plot.empty()) plot.emplace(args.plot);
   std::optional<gen::Output> log;
   if (!args.log.empty()) {
     log.emplace(args.log, gen::Output::Mode::direct);
     log->write("step\tlr\tloss\tgrad_norm\timages_per_s\tseconds\n");
   }
-  std::optional<gen::Output> plot;
-  if (!args.plot.empty()) plot.emplace(args.plot);
-  if (!args.preview.empty()) gen::check_output_pattern(args.preview);
+  if (!args.preview.empty()) gen::check_output_pattern(args.preview, "--preview");
   const int64_t B = s.batch, C = info.unet.image_channels, S = info.unet.image_size, P = C * S * S;
   if (!args.quiet)
     std::fprintf(stderr, "gdiffuse: %zu parameters (channels %s, %lld classes), %d images of %lldx%lld, %s schedule, "
@@ -410,7 +410,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
   if (a.guidance < 0) throw UsageError("--guidance must be >= 0");
   if (a.output.empty() && a.prompt != "list") throw UsageError("give -o FILE.png for the images");
   gen::check_output_pattern(a.output);
-  if (!a.trajectory.empty()) gen::check_output_pattern(a.trajectory);
+  if (!a.trajectory.empty()) gen::check_output_pattern(a.trajectory, "--trajectory");
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
   const gen::DiffusionModel& info = ckpt.model;
   if (a.prompt == "list") {

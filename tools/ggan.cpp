@@ -106,11 +106,12 @@ struct Settings {
   int64_t images = 0;   // the training set's size (resume checks it)
 
   nlohmann::json to_json() const {
-    return {{"batch", batch}, {"lr", lr}, {"beta1", beta1}, {"beta2", beta2},
+    return {{"batch", batch}, {"steps", steps}, {"lr", lr}, {"beta1", beta1}, {"beta2", beta2},
             {"d_steps", d_steps}, {"gp", gp}, {"images", images}};
   }
   void from_json(const nlohmann::json& j) {
     batch = j.at("batch");
+    steps = j.at("steps");
     lr = j.at("lr");
     beta1 = j.at("beta1");
     beta2 = j.at("beta2");
@@ -123,6 +124,7 @@ struct Settings {
 struct TrainArgs {
   std::string data = "fashion-mnist", labels, output, resume, log, plot, preview, loss = "bce";
   int64_t latent = 64, g_channels = 256, d_channels = 64, limit = 0;
+  int64_t steps = 0;  // --steps as given (resume: the new total; else the saved plan)
   bool conditional = false;
   Settings settings;
   uint64_t seed = 1;
@@ -173,11 +175,11 @@ int run_train(TrainArgs& args) {
     }
     step = checkpoint->step;
     args.seed = checkpoint->seed;
-    if (!args.steps_given) s.steps = step;
+    if (args.steps_given) s.steps = args.steps;
     if (s.steps <= step)
       throw UsageError(fmt::format("the checkpoint is at step {} already: give --steps above it", step));
   }
-  if (!args.preview.empty()) gen::check_output_pattern(args.preview);
+  if (!args.preview.empty()) gen::check_output_pattern(args.preview, "--preview");
 
   gen::ImageData data = gen::load_image_data(args.data, args.labels);
   gen::limit_images(data.set, args.limit);
@@ -214,6 +216,8 @@ int run_train(TrainArgs& args) {
       throw Error(args.data, fmt::format("has {} images but the checkpoint was trained on {}: resume on the same "
                                          "data (and --limit)", data.set.count, s.images));
   }
+  if (info.net.classes > 0 && !data.set.labelled())
+    throw Error(args.data, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
   for (uint8_t l : data.set.labels)
     if (info.net.classes > 0 && l >= info.net.classes)
       throw Error(args.data, fmt::format("label {} is outside the model's {} classes", l, info.net.classes));
@@ -249,13 +253,13 @@ int run_train(TrainArgs& args) {
     gen::gan_save(args.output, info, G, D, at, args.seed, &state);
   };
 
+  std::optional<gen::Output> plot;
+  if (!args.plot.empty()) plot.emplace(args.plot);
   std::optional<gen::Output> log;
   if (!args.log.empty()) {
     log.emplace(args.log, gen::Output::Mode::direct);
     log->write("step\td_loss\tg_loss\td_real\td_fake\tgp\timages_per_s\tseconds\n");
   }
-  std::optional<gen::Output> plot;
-  if (!args.plot.empty()) plot.emplace(args.plot);
 
   const gen::GanConfig& c = info.net;
   const int64_t B = s.batch, C = c.image_channels, S = c.image_size, P = C * S * S, L = c.latent;
@@ -427,7 +431,7 @@ int run_train(TrainArgs& args) {
       }
       recent = Trace{}, recent_n = 0;
     }
-    if (step % 500 == 0 || step == s.steps) {
+    if (step % 500 == 0) {
       // ... or a forger that draws the same picture whatever z says.
       const int64_t n = 32;
       std::vector<float> zs(static_cast<size_t>(n * L));
@@ -508,12 +512,13 @@ void check_psi(double psi) {
 
 // The classes asked for: one (--prompt NAME) for all n images, every class in turn ("all": a
 // row per class, n each), or none. Returns the labels; n and grid are updated for "all".
-std::vector<uint32_t> prompt_labels(const Loaded& l, const SampleArgs& a, int64_t& n, std::string& grid) {
+std::vector<uint32_t> prompt_labels(const Loaded& l, const SampleArgs& a, int64_t& n, std::string& grid,
+                                    bool single = false) {
   const gen::GanModel& m = l.ckpt.model;
   if (a.prompt.empty()) {
     if (m.net.classes > 0)
-      throw Error(a.checkpoint, fmt::format("this model is class-conditional: give --prompt CLASS or all (the classes "
-                                            "are: {})", gen::class_list(m.class_names)));
+      throw Error(a.checkpoint, fmt::format("this model is class-conditional: give --prompt CLASS{} (the classes "
+                                            "are: {})", single ? "" : " or all", gen::class_list(m.class_names)));
     return std::vector<uint32_t>(static_cast<size_t>(n), 0);
   }
   if (a.prompt == "all") {
@@ -575,7 +580,7 @@ int run_interpolate(const SampleArgs& a) {
   std::string unused;
   SampleArgs single = a;
   if (a.prompt == "all") throw UsageError("--prompt all: interpolate walks within one class; give a class name");
-  std::vector<uint32_t> label = prompt_labels(l, single, one, unused);
+  std::vector<uint32_t> label = prompt_labels(l, single, one, unused, /*single=*/true);
   if (a.output.find('%') == std::string::npos) (void)gen::parse_grid(grid, n);
   std::vector<float> za(static_cast<size_t>(L)), zb(static_cast<size_t>(L)), z(static_cast<size_t>(n * L));
   draw_latent(za.data(), L, a.from, 0, a.psi);
@@ -623,15 +628,21 @@ int run_score(const ScoreArgs& a) {
   }
   std::vector<uint32_t> labels(static_cast<size_t>(n), label);
   gen::Arena arena;
-  gen::Graph g(arena, false);
-  gen::Discriminator::Output out =
-      l.D->forward(g, g.constant({n, c.image_channels, c.image_size, c.image_size}, x.data()), labels.data());
-  for (int64_t i = 0; i < n; ++i) {
-    const float logit = out.logits.data[i];
-    if (m.objective == gen::GanObjective::bce)
-      fmt::print("{}\t{:.1f}% real\t(logit {:.3f})\n", a.images[static_cast<size_t>(i)], 100.0 * sigmoid(logit), logit);
-    else
-      fmt::print("{}\t{:.3f}\t(critic score: higher is more real)\n", a.images[static_cast<size_t>(i)], logit);
+  const int64_t batch = 256;
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t B = std::min(batch, n - start);
+    arena.reset();
+    gen::Graph g(arena, false);
+    gen::Discriminator::Output out = l.D->forward(
+        g, g.constant({B, c.image_channels, c.image_size, c.image_size}, x.data() + start * P), labels.data());
+    for (int64_t i = 0; i < B; ++i) {
+      const float logit = out.logits.data[i];
+      const std::string& path = a.images[static_cast<size_t>(start + i)];
+      if (m.objective == gen::GanObjective::bce)
+        fmt::print("{}\t{:.1f}% real\t(logit {:.3f})\n", path, 100.0 * sigmoid(logit), logit);
+      else  // no "-0.000"
+        fmt::print("{}\t{:.3f}\t(critic score: higher is more real)\n", path, std::abs(logit) < 5e-4f ? 0.0f : logit);
+    }
   }
   return 0;
 }
@@ -668,11 +679,13 @@ See ggan SUBCOMMAND --help, and man ggan.)");
       ->capture_default_str();
   cmd_train->add_flag("--conditional", train.conditional, "Condition both networks on the class (labelled data)");
   cmd_train->add_option("--latent", train.latent, "Size of the latent z")->capture_default_str();
-  cmd_train->add_option("--g-channels", train.g_channels, "Generator channels at 7x7 (halved per level)")
+  cmd_train->add_option("--g-channels", train.g_channels,
+                        "Generator channels at its smallest size (7x7 for 28x28; halved per level)")
       ->capture_default_str();
-  cmd_train->add_option("--d-channels", train.d_channels, "Discriminator channels at 14x14 (doubled per level)")
+  cmd_train->add_option("--d-channels", train.d_channels,
+                        "Discriminator channels at half the image size (doubled per level)")
       ->capture_default_str();
-  cmd_train->add_option("--steps", s.steps, "Generator steps in all (with --resume: the new total)")
+  cmd_train->add_option("--steps", s.steps, "Generator steps in all (with --resume: the new total; default the saved one)")
       ->check(CLI::Range(1, 1 << 30))->capture_default_str();
   cmd_train->add_option("--batch", s.batch, "Images per step (real and fake each)")->check(CLI::Range(1, 1 << 14))
       ->capture_default_str();
@@ -739,7 +752,8 @@ Examples:
   cmd_interp->add_option("--from", interp.from, "Seed of the first image (image 0 of ggan sample --seed FROM)")
       ->capture_default_str();
   cmd_interp->add_option("--to", interp.to, "Seed of the last image")->capture_default_str();
-  cmd_interp->add_option("--frames", interp.frames, "Images along the way, both ends included")->capture_default_str();
+  cmd_interp->add_option("--frames", interp.frames, "Images along the way, both ends included")
+      ->check(CLI::Range(int64_t{-1000000}, int64_t{100000}))->capture_default_str();
   cmd_interp->add_flag("--lerp", interp.lerp, "A straight line instead of the great circle (slerp)");
   cmd_interp->footer(R"(Examples:
   ggan interpolate gan.st --from 3 --to 8 --frames 10 --scale 2 -o walk.png
@@ -766,6 +780,7 @@ Examples:
   }
   if (*cmd_train) {
     train.steps_given = cmd_train->count("--steps") > 0;
+    train.steps = s.steps;
     if (!train.resume.empty()) {
       for (const char* name : {"--loss", "--conditional", "--latent", "--g-channels", "--d-channels", "--batch",
                                "--lr", "--beta1", "--beta2", "--d-steps", "--gp", "--seed"})

@@ -295,13 +295,13 @@ int run_training(Args& args) {
     gen::gpt_save(args.output, model, tokenizer_bytes, at, args.seed, args.no_optimizer ? nullptr : &state);
   };
 
+  std::optional<gen::Output> plot;  // opened now, so that a bad path fails before training
+  if (!args.plot.empty()) plot.emplace(args.plot);
   std::optional<gen::Output> log;
   if (!args.log.empty()) {
     log.emplace(args.log, gen::Output::Mode::direct);  // follow it with tail -f
     log->write("step\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tgrad_norm\ttokens_per_s\tseconds\n");
   }
-  std::optional<gen::Output> plot;  // opened now, so that a bad path fails before training
-  if (!args.plot.empty()) plot.emplace(args.plot);
   if (!args.quiet)
     std::fprintf(stderr, "gtrain: %zu parameters (%lld layers, %lld heads, %lld embd, context %lld, vocab %lld); %zu "
                  "train tokens, %zu validation tokens; %lld step%s of %lld x %lld tokens\n",

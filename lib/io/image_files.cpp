@@ -158,23 +158,30 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
   write_png(output, enlarge(make_grid(padded, cols, rows), scale));
 }
 
-void check_output_pattern(const std::string& output) {
-  if (output.find('%') == std::string::npos) return;
-  size_t fields = 0;
-  for (size_t i = 0; i < output.size(); ++i)
-    if (output[i] == '%') {
-      if (i + 1 < output.size() && output[i + 1] == '%') {
-        ++i;
-        continue;
+void check_output_pattern(const std::string& output, const char* option) {
+  if (output.find('%') != std::string::npos) {
+    size_t fields = 0;
+    for (size_t i = 0; i < output.size(); ++i)
+      if (output[i] == '%') {
+        if (i + 1 < output.size() && output[i + 1] == '%') {
+          ++i;
+          continue;
+        }
+        ++fields;
       }
-      ++fields;
+    try {
+      (void)fmt::sprintf(output, 1);
+    } catch (const std::exception&) {
+      fields = 0;
     }
-  try {
-    (void)fmt::sprintf(output, 1);
-  } catch (const std::exception&) {
-    fields = 0;
+    if (fields != 1)
+      throw UsageError(fmt::format("{} '{}': a numbered output needs one field like %03d", option, output));
   }
-  if (fields != 1) throw UsageError(fmt::format("-o '{}': a numbered output needs one field like %03d", output));
+  if (output == "-") return;
+  const std::filesystem::path folder = std::filesystem::path(output).parent_path();
+  std::error_code ec;
+  if (!folder.empty() && !std::filesystem::is_directory(folder, ec))
+    throw Error(output, fmt::format("cannot write there: '{}' is not a folder", folder.string()));
 }
 
 }  // namespace gen

@@ -59,7 +59,8 @@ Image enlarge(const Image& image, int scale);
 // one file per image (output like "sample-%03d.png", numbered from 0). Files are atomic.
 void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale);
 
-// Checked before any work: a numbered output needs exactly one integer field like %03d.
-void check_output_pattern(const std::string& output);
+// Checked before any work: a numbered output needs exactly one integer field like %03d, and
+// the folder it goes to must exist. option names it in the message ("--preview").
+void check_output_pattern(const std::string& output, const char* option = "-o");
 
 }  // namespace gen
