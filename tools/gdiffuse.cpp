@@ -2,11 +2,9 @@
 // sample (the reverse process, DDPM or DDIM, with classifier-free guidance), denoise
 // (image-to-image from step t).
 #include <CLI/CLI.hpp>
-#include <cblas.h>
 #include <fmt/format.h>
 #include <fmt/printf.h>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +25,7 @@
 #include "io/image.h"
 #include "io/image_files.h"
 #include "io/plot.h"
+#include "models/checkpoint.h"
 #include "models/unet.h"
 #include "models/unet_checkpoint.h"
 #include "tensor/optimizer.h"
@@ -54,13 +53,25 @@ struct Denoiser {
   std::vector<uint32_t> labels;  // per image; info.unet.classes means "no class"
   double guidance = 1;
   gen::Arena arena;
+  // Images per forward pass: an inference pass still keeps every activation of its batch (about
+  // 4 MB per image for the default U-Net), so large n go through in chunks.
+  static constexpr int64_t kChunk = 16;
 
   void operator()(const float* x, int64_t t, float* eps, int64_t n) {
-    const int64_t C = info.unet.image_channels, S = info.unet.image_size, P = C * S * S;
+    for (int64_t start = 0; start < n; start += kChunk)
+      chunk(x + start * pixels(), t, eps + start * pixels(), start, std::min(kChunk, n - start));
+  }
+
+ private:
+  int64_t pixels() const { return info.unet.image_channels * info.unet.image_size * info.unet.image_size; }
+
+  // Images first..first+n-1 of the batch (their labels), at x and eps.
+  void chunk(const float* x, int64_t t, float* eps, int64_t first, int64_t n) {
+    const int64_t C = info.unet.image_channels, S = info.unet.image_size, P = pixels();
     const bool guided = info.unet.classes > 0 && guidance != 1;
     const int64_t B = guided ? 2 * n : n;
     std::vector<float> ts(static_cast<size_t>(B), static_cast<float>(t));
-    std::vector<uint32_t> ls(labels.begin(), labels.begin() + n);
+    std::vector<uint32_t> ls(labels.begin() + first, labels.begin() + first + n);
     arena.reset();
     gen::Graph g(arena, false);
     gen::Tensor input = g.tensor({B, C, S, S});
@@ -189,22 +200,15 @@ void write_preview(const std::string& path, const gen::DiffusionModel& info, con
 
 int run_train(TrainArgs& args) {
   gen::GracefulStop graceful;
-  openblas_set_num_threads(1);
-  omp_set_num_threads(args.threads);
+  gen::use_threads(args.threads);
   Settings& s = args.settings;
   gen::DiffusionModel info;
   std::optional<gen::DiffusionCheckpoint> checkpoint;
   int64_t step = 0;
   if (!args.resume.empty()) {
     checkpoint = gen::diffusion_load(args.resume);
-    if (!checkpoint->train)
-      throw Error(args.resume, "has no training state to resume from (saved with --no-optimizer)");
+    gen::resume_settings(*checkpoint, args.resume, s);
     info = checkpoint->model;
-    try {
-      s.from_json(nlohmann::json::parse(checkpoint->train->settings));
-    } catch (const std::exception& e) {
-      throw Error(args.resume, fmt::format("the saved settings are not valid ({})", e.what()));
-    }
     step = checkpoint->step;
     args.seed = checkpoint->seed;
     if (!args.steps_given) s.steps = step;
@@ -403,8 +407,7 @@ struct SampleArgs {
 };
 
 int run_sample(const SampleArgs& a, bool denoise) {
-  openblas_set_num_threads(1);
-  omp_set_num_threads(a.threads);
+  gen::use_threads(a.threads);
   if (a.sampler != "ddpm" && a.sampler != "ddim")
     throw UsageError(fmt::format("--sampler '{}': ddpm or ddim", a.sampler));
   if (a.guidance < 0) throw UsageError("--guidance must be >= 0");

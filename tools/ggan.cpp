@@ -2,10 +2,8 @@
 // against a discriminator, the detective), sample (images from seeds), interpolate (a walk
 // between two seeds' latents), score (the discriminator's verdict on images).
 #include <CLI/CLI.hpp>
-#include <cblas.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +22,7 @@
 #include "io/image.h"
 #include "io/image_files.h"
 #include "io/plot.h"
+#include "models/checkpoint.h"
 #include "models/gan.h"
 #include "models/gan_checkpoint.h"
 #include "tensor/optimizer.h"
@@ -157,22 +156,15 @@ void write_preview(const std::string& path, gen::Generator& G, uint64_t seed) {
 
 int run_train(TrainArgs& args) {
   gen::GracefulStop graceful;
-  openblas_set_num_threads(1);
-  omp_set_num_threads(args.threads);
+  gen::use_threads(args.threads);
   Settings& s = args.settings;
   gen::GanModel info;
   std::optional<gen::GanCheckpoint> checkpoint;
   int64_t step = 0;
   if (!args.resume.empty()) {
     checkpoint = gen::gan_load(args.resume);
-    if (!checkpoint->train)
-      throw Error(args.resume, "has no training state to resume from (saved with --no-optimizer)");
+    gen::resume_settings(*checkpoint, args.resume, s);
     info = checkpoint->model;
-    try {
-      s.from_json(nlohmann::json::parse(checkpoint->train->settings));
-    } catch (const std::exception& e) {
-      throw Error(args.resume, fmt::format("the saved settings are not valid ({})", e.what()));
-    }
     step = checkpoint->step;
     args.seed = checkpoint->seed;
     if (args.steps_given) s.steps = args.steps;
@@ -415,6 +407,12 @@ int run_train(TrainArgs& args) {
                              t.d_real, t.d_fake, t.gp, images_per_s, seconds));
       log->flush();
     }
+    if (args.minutes > 0 && step - first_step >= 10) {
+      // With a time budget, the bar and the ETA are for the steps the budget will allow.
+      const double rate = static_cast<double>(step - first_step) / std::max(seconds, 1e-9);
+      progress.set_total(static_cast<uint64_t>(
+          std::min<double>(static_cast<double>(s.steps), static_cast<double>(first_step) + rate * 60 * args.minutes)));
+    }
     const double rn = static_cast<double>(recent_n);
     progress.update(static_cast<uint64_t>(step),
                     fmt::format("D loss {:.3f}, G loss {:.3f}, D(x) {:.2f}, D(G(z)) {:.2f}, {:.0f} img/s",
@@ -485,8 +483,7 @@ struct Loaded {
 };
 
 Loaded load(const std::string& path, int threads) {
-  openblas_set_num_threads(1);
-  omp_set_num_threads(threads);
+  gen::use_threads(threads);
   Loaded l{gen::gan_load(path), nullptr, nullptr};
   l.G = std::make_unique<gen::Generator>(l.ckpt.model.net);
   std::copy(l.ckpt.g.begin(), l.ckpt.g.end(), l.G->params().values());

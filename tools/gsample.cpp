@@ -1,9 +1,7 @@
 // gsample: generate text from a language model checkpoint, token by token, with the sampling
 // knobs a learner turns; or show the next-token distribution itself.
 #include <CLI/CLI.hpp>
-#include <cblas.h>
 #include <fmt/format.h>
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -181,8 +179,7 @@ class StopWatcher {
 };
 
 int run_sample(Args& args) {
-  openblas_set_num_threads(1);
-  omp_set_num_threads(args.threads);
+  gen::use_threads(args.threads);
   std::vector<float> temperatures = parse_temperatures(args.temperatures);
   if (temperatures.size() > 1 && args.probs == 0)
     throw gen::UsageError("several temperatures are for --probs; give one to sample");

@@ -3,10 +3,8 @@
 // the classifier's penultimate features between samples and a reference set, with the
 // samples' class histogram).
 #include <CLI/CLI.hpp>
-#include <cblas.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +25,7 @@
 #include "io/idx.h"
 #include "io/image.h"
 #include "io/image_files.h"
+#include "models/checkpoint.h"
 #include "models/classifier.h"
 #include "models/classifier_checkpoint.h"
 #include "tensor/optimizer.h"
@@ -171,22 +170,15 @@ double accuracy(gen::Classifier& model, const std::vector<float>& x, const gen::
 
 int run_train(TrainArgs& args) {
   gen::GracefulStop graceful;
-  openblas_set_num_threads(1);
-  omp_set_num_threads(args.threads);
+  gen::use_threads(args.threads);
   Settings& s = args.settings;
   gen::ClassifierModel info;
   std::optional<gen::ClassifierCheckpoint> checkpoint;
   int64_t step = 0;
   if (!args.resume.empty()) {
     checkpoint = gen::classifier_load(args.resume);
-    if (!checkpoint->train)
-      throw Error(args.resume, "has no training state to resume from (saved with --no-optimizer)");
+    gen::resume_settings(*checkpoint, args.resume, s);
     info = checkpoint->model;
-    try {
-      s.from_json(nlohmann::json::parse(checkpoint->train->settings));
-    } catch (const std::exception& e) {
-      throw Error(args.resume, fmt::format("the saved settings are not valid ({})", e.what()));
-    }
     step = checkpoint->step;
     args.seed = checkpoint->seed;
     if (!args.steps_given) s.steps = s.decay_steps;
@@ -414,8 +406,7 @@ struct Loaded {
 };
 
 Loaded load(const ScoreArgs& a) {
-  openblas_set_num_threads(1);
-  omp_set_num_threads(a.threads);
+  gen::use_threads(a.threads);
   Loaded l{gen::classifier_load(a.checkpoint), nullptr};
   l.model = std::make_unique<gen::Classifier>(l.ckpt.model.net);
   std::copy(l.ckpt.weights.begin(), l.ckpt.weights.end(), l.model->params().values());

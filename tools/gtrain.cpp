@@ -1,9 +1,7 @@
 // gtrain: train a small GPT on token ids; resume exactly; fine-tune from a checkpoint.
 #include <CLI/CLI.hpp>
-#include <cblas.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -218,8 +216,7 @@ std::string loss_plot(const std::vector<std::pair<int64_t, double>>& train,
 int run_training(Args& args) {
   gen::GracefulStop graceful;  // Ctrl-C finishes the step and saves
   // One thread pool: OpenMP's. The kernels split large GEMMs across it themselves.
-  openblas_set_num_threads(1);
-  omp_set_num_threads(args.threads);
+  gen::use_threads(args.threads);
   Settings& s = args.settings;
 
   // The model and its tokenizer: new, from --init (fine-tune) or from --resume.

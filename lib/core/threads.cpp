@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -53,6 +55,11 @@ void sleep_when_idle(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
   execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+}
+
+void use_threads(int threads) {
+  openblas_set_num_threads(1);
+  omp_set_num_threads(threads);
 }
 
 }  // namespace gen

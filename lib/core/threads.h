@@ -11,6 +11,10 @@ namespace gen {
 // Threads to use by default: the hardware's, at least 1.
 int default_threads();
 
+// The thread count for a tool's work: OpenMP loops (and the GEMMs inside them) on `threads`
+// threads, OpenBLAS (the GEMM without AVX-512) on one, so that the two never stack.
+void use_threads(int threads);
+
 // Runs fn(0..count-1) on up to `threads` threads (the caller's thread is one of them) and
 // waits; the first exception thrown by any fn is rethrown here.
 void parallel_for(size_t count, int threads, const std::function<void(size_t)>& fn);

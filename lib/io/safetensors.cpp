@@ -57,6 +57,12 @@ void SafetensorsWriter::add_f32(std::string name, std::vector<int64_t> shape, co
       std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n) * sizeof(float)));
 }
 
+void SafetensorsWriter::save(const std::string& path) const {
+  Output out(path);
+  write(out);
+  out.commit();
+}
+
 void SafetensorsWriter::write(Output& out) const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;

@@ -43,6 +43,8 @@ class SafetensorsWriter {
   void add(std::string name, Dtype dtype, std::vector<int64_t> shape, std::string_view bytes);
   void add_f32(std::string name, std::vector<int64_t> shape, const float* data);
   void write(Output& out) const;
+  // Writes the file at path atomically (io/files.h's Output: complete or not at all).
+  void save(const std::string& path) const;
 
  private:
   struct Item {

@@ -37,6 +37,12 @@ void rng_to_json(nlohmann::json& j, const Rng::State& rng) {
   j["rng_has_spare"] = rng.has_spare;
 }
 
+std::string train_metadata(nlohmann::json fields, const std::string& settings, const Rng::State& rng) {
+  fields["settings"] = nlohmann::json::parse(settings);
+  rng_to_json(fields, rng);
+  return fields.dump();
+}
+
 Rng::State rng_from_json(const nlohmann::json& j) {
   Rng::State rng{};
   rng.state = std::stoull(j.at("rng_state").get<std::string>());

@@ -6,10 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <string>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
 
@@ -27,5 +31,21 @@ int64_t meta_int(const Safetensors& st, const std::string& key);
 // resumed run draws the same numbers. rng_from_json throws nlohmann's exceptions on bad input.
 void rng_to_json(nlohmann::json& j, const Rng::State& rng);
 Rng::State rng_from_json(const nlohmann::json& j);
+// The "train" metadata of a checkpoint: fields (each kind's own, such as Adam's step counts),
+// "settings" (the tool's settings, JSON text) and the RNG state, as JSON text.
+std::string train_metadata(nlohmann::json fields, const std::string& settings, const Rng::State& rng);
+
+// What resuming needs of a checkpoint of any kind (its train member an optional holding the
+// settings as JSON): the training state must be there, and the settings go back into the
+// tool's Settings (its from_json); errors name the file.
+template <typename Checkpoint, typename Settings>
+void resume_settings(const Checkpoint& checkpoint, const std::string& path, Settings& settings) {
+  if (!checkpoint.train) throw Error(path, "has no training state to resume from (saved with --no-optimizer)");
+  try {
+    settings.from_json(nlohmann::json::parse(checkpoint.train->settings));
+  } catch (const std::exception& e) {
+    throw Error(path, fmt::format("the saved settings are not valid ({})", e.what()));
+  }
+}
 
 }  // namespace gen

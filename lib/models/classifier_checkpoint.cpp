@@ -36,13 +36,9 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
     int64_t n = static_cast<int64_t>(layout.params().size());
     w.add_f32("optimizer.m", {n}, train->m.data());
     w.add_f32("optimizer.v", {n}, train->v.data());
-    nlohmann::json state{{"adam_steps", train->adam_steps}, {"settings", nlohmann::json::parse(train->settings)}};
-    rng_to_json(state, train->rng);
-    w.metadata["train"] = state.dump();
+    w.metadata["train"] = train_metadata({{"adam_steps", train->adam_steps}}, train->settings, train->rng);
   }
-  Output out(path);
-  w.write(out);
-  out.commit();
+  w.save(path);
 }
 
 ClassifierCheckpoint classifier_load(const std::string& path) {

@@ -57,15 +57,10 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
     w.add_f32("g.optimizer.v", {ng}, train->g_v.data());
     w.add_f32("d.optimizer.m", {nd}, train->d_m.data());
     w.add_f32("d.optimizer.v", {nd}, train->d_v.data());
-    nlohmann::json state{{"g_adam_steps", train->g_adam_steps},
-                         {"d_adam_steps", train->d_adam_steps},
-                         {"settings", nlohmann::json::parse(train->settings)}};
-    rng_to_json(state, train->rng);
-    w.metadata["train"] = state.dump();
+    w.metadata["train"] = train_metadata({{"g_adam_steps", train->g_adam_steps}, {"d_adam_steps", train->d_adam_steps}},
+                                         train->settings, train->rng);
   }
-  Output out(path);
-  w.write(out);
-  out.commit();
+  w.save(path);
 }
 
 GanCheckpoint gan_load(const std::string& path) {

@@ -49,9 +49,7 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
                                          {"settings", nlohmann::json::parse(train->settings)}}
                               .dump();
   }
-  Output out(path);
-  w.write(out);
-  out.commit();
+  w.save(path);
 }
 
 GptCheckpoint gpt_load(const std::string& path, bool training_state) {
