@@ -4,11 +4,13 @@
 # parameter names identical to ours, initial weights loaded from a gdiffuse checkpoint and the
 # forward pass checked against ours first), side by side in one run, with the environment as it
 # is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. PyTorch runs with
-# ATEN_CPU_CAPABILITY=avx512 at 1 and 2 threads and its best is taken. Reports ms per training
+# ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken. Reports ms per training
 # step (forward, backward, clipping, AdamW, EMA) after 5 warmup steps, GFLOP/s (3 x forward
 # FLOPs x 64 / time), and the time for 64 images with DDIM 50 steps and guidance (batch 128).
 # Usage: gdiffuse.sh BUILD [STEPS] [THREADS]
 set -euo pipefail
+# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
+aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 steps=${2:-20}
 threads=${3:-2}
@@ -24,7 +26,7 @@ c++ -std=c++20 -O2 -march=native -I"$here/../lib" "$here/gdiffuse_forward.cpp" "
 # Initial weights: one step (lr 1e-3 without warmup, so that the zero-initialized output
 # convolution is not zero any more and the check sees every layer).
 "$gd" train -q --steps 1 --warmup 0 --limit 1000 --threads "$threads" -o "$work/init.st"
-ATEN_CPU_CAPABILITY=avx512 /usr/bin/python3 "$here/gdiffuse_torch.py" check "$work/init.st" "$work/forward"
+ATEN_CPU_CAPABILITY=$aten /usr/bin/python3 "$here/gdiffuse_torch.py" check "$work/init.st" "$work/forward"
 flops=$("$work/forward" "$work/init.st" /dev/stdin /dev/null < <(python3 -c "
 import struct, sys; sys.stdout.buffer.write(struct.pack('<q', 1) + bytes(4 * (784 + 2)))"))
 
@@ -37,7 +39,7 @@ gdiffuse_ms() {  # mean ms per step after the warmup, from gdiffuse's log
 torch_ms() {  # the best of 1 and 2 threads
   best=
   for t in 1 2; do
-    ms=$(ATEN_CPU_CAPABILITY=avx512 OMP_NUM_THREADS=$t TORCH_THREADS=$t \
+    ms=$(ATEN_CPU_CAPABILITY=$aten OMP_NUM_THREADS=$t TORCH_THREADS=$t \
       /usr/bin/python3 "$here/gdiffuse_torch.py" "$@")
     best=$(awk -v a="$best" -v b="$ms" 'BEGIN {print (a == "" || b < a) ? b : a}')
   done
@@ -63,7 +65,7 @@ for mode in as-is unset; do
     label="as is (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
   fi
   export -f gdiffuse_ms torch_ms gdiffuse_sample_ms
-  export gd work here steps warmup threads
+  export gd work here steps warmup threads aten
   g=$("${run[@]}" bash -c gdiffuse_ms)
   t=$("${run[@]}" bash -c 'torch_ms train "$work/init.st" "$steps"')
   awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" 'BEGIN {

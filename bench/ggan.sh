@@ -4,10 +4,12 @@
 # PyTorch (Debian's python3-torch; bench/ggan_torch.py), side by side in one run, with the
 # environment as it is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. A step is one
 # discriminator step (real and fake) and one generator step. PyTorch runs with
-# ATEN_CPU_CAPABILITY=avx512 at 1 and 2 threads and its best is taken; ggan at 1 and 2 threads,
+# ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken; ggan at 1 and 2 threads,
 # its best taken too. Reports ms per step (mean after warmup) and GFLOP/s.
 # Usage: ggan.sh BUILD [STEPS]
 set -euo pipefail
+# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
+aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 steps=${2:-30}
 warmup=5
@@ -30,7 +32,7 @@ ggan_ms() {  # the best of 1 and 2 threads: mean ms per step after the warmup, f
 torch_ms() {  # the best of 1 and 2 threads (the median step of each run)
   best=
   for t in 1 2; do
-    ms=$(ATEN_CPU_CAPABILITY=avx512 OMP_NUM_THREADS=$t /usr/bin/python3 "$here/ggan_torch.py" --threads $t \
+    ms=$(ATEN_CPU_CAPABILITY=$aten OMP_NUM_THREADS=$t /usr/bin/python3 "$here/ggan_torch.py" --threads $t \
       --steps "$steps" --warmup "$warmup" --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["ms_mean"])')
     echo "  pytorch $t thread(s): $ms ms" >&2
     best=$(awk -v a="$best" -v b="$ms" 'BEGIN {print (a == "" || b < a) ? b : a}')
@@ -51,7 +53,7 @@ for mode in as-is unset; do
     label="as is (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
   fi
   export -f ggan_ms torch_ms
-  export gg work here steps warmup
+  export gg work here steps warmup aten
   g=$("${run[@]}" bash -c ggan_ms)
   t=$("${run[@]}" bash -c torch_ms)
   awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" 'BEGIN {

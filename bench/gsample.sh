@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generation speed of the nanoGPT CPU recipe's model (4 layers, 4 heads, 128 wide, context 64, char
 # tokenizer on tinyshakespeare): gsample against PyTorch (Debian's python3-torch, the generators of
-# gsample_torch.py, ATEN_CPU_CAPABILITY=avx512, the best of 1 and 2 threads), with the KV cache and
+# gsample_torch.py, ATEN_CPU_CAPABILITY=avx512 (avx2 without it), the best of 1 and 2 threads), with the KV cache and
 # without (the whole window every token), side by side in one run, with the environment as it is
 # and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. The weights come from a few training steps:
 # speed does not depend on them.
@@ -11,6 +11,8 @@
 # gsample's startup (a run of -n 1) and its cost per token after it are shown too.
 # Usage: gsample.sh BUILD CORPUS [TOKENS] [REPEAT]
 set -euo pipefail
+# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
+aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 corpus=$2
 tokens=${3:-500}
@@ -49,7 +51,7 @@ measure() {  # prints: cached uncached (tokens/s), their threads, startup (ms), 
   u=$(gsample_best "$tokens" --no-cache)
   s=$(gsample_best 1)
   local t
-  t=$(ATEN_CPU_CAPABILITY=avx512 TORCH_THREADS="1 2" /usr/bin/python3 "$here/gsample_torch.py" "$work/lm.st" \
+  t=$(ATEN_CPU_CAPABILITY=$aten TORCH_THREADS="1 2" /usr/bin/python3 "$here/gsample_torch.py" "$work/lm.st" \
     "$tokens" 3 | awk '{printf "%s %s ", $2, $3}')
   echo "$c $u $s $t"
 }
@@ -60,7 +62,7 @@ for mode in as-is unset; do
   if [ $mode = unset ]; then
     label="OPENBLAS_CORETYPE, L2_SIZE unset"
     read -r gc gct gu gut gs gst tc tct tu tut < <(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-      bash -c "$(declare -f gsample_best measure); build='$build' work='$work' here='$here' tokens=$tokens \
+      bash -c "$(declare -f gsample_best measure); build='$build' work='$work' here='$here' aten=$aten tokens=$tokens \
         repeat=$repeat measure")
   else
     label="as is (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Training speed of the nanoGPT CPU recipe (4 layers, 4 heads, 128 wide, context 64, batch 12)
 # on tinyshakespeare's char ids: gtrain against PyTorch (Debian's python3-torch, at its best
-# setting found here: torch 1 thread, OpenBLAS 2 threads, ATEN_CPU_CAPABILITY=avx512), side by
+# setting found here: torch 1 thread, OpenBLAS 2 threads, ATEN_CPU_CAPABILITY=avx512 where the CPU has it, else avx2), side by
 # side in one run, with the environment as it is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
 # unset. Reports milliseconds per step after 10 warmup steps, and the ratio.
 # Usage: gtrain.sh BUILD CORPUS [STEPS]
 set -euo pipefail
+# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
+aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 corpus=$2
 steps=${3:-200}
@@ -24,7 +26,7 @@ gtrain_ms() {  # mean ms per step after step 10, from gtrain's log
   awk -F'\t' -v n="$steps" 'NR == 11 {a = $9} END {printf "%.2f\n", 1000 * ($9 - a) / n}' "$work/log.tsv"
 }
 torch_ms() {
-  OPENBLAS_NUM_THREADS=2 ATEN_CPU_CAPABILITY=avx512 TORCH_THREADS=1 \
+  OPENBLAS_NUM_THREADS=2 ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 \
     /usr/bin/python3 "$here/gtrain_torch.py" "$work/ids" "$vocab" "$steps"
 }
 
@@ -33,7 +35,7 @@ printf '%-34s %10s %10s %8s\n' environment gtrain pytorch speedup
 for mode in as-is unset; do
   if [ $mode = unset ]; then
     g=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f gtrain_ms); build='$build' work='$work' steps=$steps gtrain_ms")
-    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f torch_ms); here='$here' work='$work' vocab=$vocab steps=$steps torch_ms")
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f torch_ms); here='$here' work='$work' vocab=$vocab steps=$steps aten=$aten torch_ms")
     label="OPENBLAS_CORETYPE, L2_SIZE unset"
   else
     g=$(gtrain_ms)

@@ -115,22 +115,28 @@ struct Evaluation {
 // Mean loss and next-token accuracy over fixed batches (the same ones every time, so that the
 // curve is comparable from one evaluation to the next).
 Evaluation evaluate(gen::Gpt& model, const std::vector<uint32_t>& data, const Settings& s, uint64_t seed,
-                    gen::Arena& arena) {
+                    std::vector<gen::Arena>& arenas) {
   const int64_t B = s.batch, T = model.config().context;
   gen::Rng rng(seed, /*stream=*/7);
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   Evaluation e;
   for (int64_t k = 0; k < s.eval_batches; ++k) {
     sample_batch(data, rng, B, T, x.data(), y.data());
-    arena.reset();
-    gen::Graph g(arena, false);
-    auto loss = model.loss(g, x.data(), y.data(), B, T);
+    auto loss = model.batch_loss(arenas, x.data(), y.data(), B, T, /*training=*/false);
     e.loss += loss.mean;
     e.accuracy += static_cast<double>(loss.correct) / static_cast<double>(B * T);
   }
   e.loss /= static_cast<double>(s.eval_batches);
   e.accuracy /= static_cast<double>(s.eval_batches);
   return e;
+}
+
+// Shards of a batch, trained in parallel (Gpt::batch_loss): the most that divide the batch
+// evenly, one per thread at most.
+int batch_shards(int64_t batch, int threads) {
+  int shards = static_cast<int>(std::clamp<int64_t>(threads, 1, batch));
+  while (batch % shards != 0) --shards;
+  return shards;
 }
 
 // The loss curve as text: train loss (*) and validation loss (o) against step.
@@ -308,7 +314,8 @@ int run_training(Args& args) {
                  static_cast<long long>(s.steps), s.steps == 1 ? "" : "s", static_cast<long long>(B),
                  static_cast<long long>(T));
 
-  gen::Arena arena;
+  model.params().set_shards(batch_shards(B, args.threads));
+  std::vector<gen::Arena> arenas(static_cast<size_t>(model.params().shards()));
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   std::vector<std::pair<int64_t, double>> train_curve, val_curve;
   auto finish_outputs = [&] {
@@ -328,15 +335,11 @@ int run_training(Args& args) {
   int64_t first_step = step;
   while (step < s.steps) {
     sample_batch(train, rng, B, T, x.data(), y.data());
-    arena.reset();
-    gen::Graph g(arena, true);
-    model.params().zero_grads();
-    auto loss = model.loss(g, x.data(), y.data(), B, T);
+    auto loss = model.batch_loss(arenas, x.data(), y.data(), B, T, /*training=*/true);
     if (!std::isfinite(loss.mean))
       throw Error(args.output, fmt::format("training diverged at step {}: the loss is {} (lower --lr?); the last "
                                            "checkpoint written, if any, is kept",
                                            step + 1, std::isnan(loss.mean) ? "NaN" : "infinite"));
-    g.backward();
     // Clipping as a factor on the gradients inside the update: one pass over them fewer.
     float norm = gen::grad_norm(model.params());
     float lr = gen::cosine_lr(step, {.lr = s.lr, .min_lr = s.min_lr, .warmup = s.warmup, .decay_steps = s.decay_steps});
@@ -349,7 +352,7 @@ int run_training(Args& args) {
     double tokens_per_s = static_cast<double>((step - first_step) * B * T) / std::max(seconds, 1e-9);
     std::optional<Evaluation> evaluation;
     if (has_val && (step % s.eval_every == 0 || step == s.steps)) {
-      evaluation = evaluate(model, val, s, args.seed, arena);
+      evaluation = evaluate(model, val, s, args.seed, arenas);
       val_curve.emplace_back(step, evaluation->loss);
       progress.message(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}, val accuracy {:.1f}%, lr {:.2e}, "
                                    "{:.0f} tokens/s",

@@ -60,6 +60,7 @@ void sleep_when_idle(char** argv) {
 void use_threads(int threads) {
   openblas_set_num_threads(1);
   omp_set_num_threads(threads);
+  omp_set_max_active_levels(1);  // a parallel region inside another (a shard's layers) runs on its thread
 }
 
 }  // namespace gen

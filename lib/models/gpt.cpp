@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <stdexcept>
+
+#include <omp.h>
 
 #include <fmt/format.h>
 #ifdef __AVX512F__
@@ -168,9 +172,14 @@ void Gpt::init(Rng& rng) {
   }
 }
 
-Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T) {
-  Tensor x = g.embedding(ids, B, T, wte_, wpe_);
-  for (const Block& b : blocks_) {
+Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard) {
+  const Tensor wte = params_.in_shard(wte_, shard);
+  Tensor x = g.embedding(ids, B, T, wte, params_.in_shard(wpe_, shard));
+  for (const Block& block : blocks_) {
+    Block b = block;
+    for (Tensor* t : {&b.ln1_w, &b.ln1_b, &b.attn_w, &b.attn_b, &b.proj_w, &b.proj_b, &b.ln2_w, &b.ln2_b, &b.fc_w,
+                      &b.fc_b, &b.fc_proj_w, &b.fc_proj_b})
+      *t = params_.in_shard(*t, shard);
     Tensor attended = g.linear(g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b),
                                            config_.heads),
                                b.proj_w, b.proj_b);
@@ -179,8 +188,8 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T) {
                           b.fc_proj_b);
     x = g.add(x, mlp);
   }
-  x = g.layernorm(x, lnf_w_, lnf_b_);
-  return g.linear(x, wte_, Tensor{});  // the head shares the token embedding
+  x = g.layernorm(x, params_.in_shard(lnf_w_, shard), params_.in_shard(lnf_b_, shard));
+  return g.linear(x, wte, Tensor{});  // the head shares the token embedding
 }
 
 GptCache Gpt::make_cache() const {
@@ -271,8 +280,45 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
   return cache.logits;
 }
 
-Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T) {
-  return g.cross_entropy(logits(g, ids, B, T), targets);
+Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T, int shard) {
+  return g.cross_entropy(logits(g, ids, B, T, shard), targets);
+}
+
+Gpt::BatchLoss Gpt::batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
+                               int64_t T, bool training) {
+  const int shards = params_.shards();
+  if (B % shards != 0 || arenas.size() < static_cast<size_t>(shards))
+    throw std::logic_error("Gpt::batch_loss: the batch does not split into the shards, or too few arenas");
+  const int64_t rows = B / shards * T;
+  std::vector<double> means(static_cast<size_t>(shards));
+  std::vector<int64_t> correct(static_cast<size_t>(shards));
+  std::exception_ptr failure;
+  if (training) params_.zero_grads();
+  const int threads = std::min(shards, omp_get_max_threads());
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int s = 0; s < shards; ++s) {
+    try {
+      Arena& arena = arenas[static_cast<size_t>(s)];
+      arena.reset();
+      Graph g(arena, training);
+      auto part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
+      means[static_cast<size_t>(s)] = part.mean;
+      correct[static_cast<size_t>(s)] = part.correct;
+      if (training) g.backward();
+    } catch (...) {
+#pragma omp critical
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (training) params_.reduce_shards();
+  BatchLoss result;
+  for (int s = 0; s < shards; ++s) {
+    result.mean += means[static_cast<size_t>(s)];
+    result.correct += correct[static_cast<size_t>(s)];
+  }
+  result.mean /= shards;
+  return result;
 }
 
 }  // namespace gen

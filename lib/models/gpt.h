@@ -56,8 +56,9 @@ class Gpt {
   // the residual projections, zero biases, unit layer-norm gains.
   void init(Rng& rng);
 
-  // logits [B,T,V] for ids [B,T] (T <= context).
-  Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T);
+  // logits [B,T,V] for ids [B,T] (T <= context); the weights' gradients go to the shard's copy
+  // (Parameters::set_shards).
+  Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard = 0);
   // A cache sized for this model (empty).
   GptCache make_cache() const;
   // Appends `token` at position cache.length (< context) and returns the logits [V] for the
@@ -65,7 +66,20 @@ class Gpt {
   const std::vector<float>& step(GptCache& cache, uint32_t token);
 
   // Mean next-token cross-entropy against targets [B,T].
-  Graph::Loss loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T);
+  Graph::Loss loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T, int shard = 0);
+
+  struct BatchLoss {
+    double mean = 0;      // mean cross-entropy over the batch's B * T tokens
+    int64_t correct = 0;  // tokens whose most likely prediction is the target
+  };
+  // A training step's forward and backward pass (or, without training, an evaluation's forward
+  // pass) over a batch split into params().shards() equal parts (B a multiple of them), the
+  // parts run in parallel on the OpenMP threads, each on its own arena (arenas.size() >= shards).
+  // Training zeroes the gradients first and leaves the batch's gradient in params().grads().
+  // Results depend on the number of shards, not on the number of threads: one shard per thread
+  // runs each part's layers on one thread, without a parallel region per matrix product.
+  BatchLoss batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
+                       int64_t T, bool training);
 
  private:
   struct Block {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "tensor/fast_math.h"
+
 namespace gen::nn {
 
 namespace {
@@ -11,8 +13,6 @@ namespace {
 // Values below which a kernel stays on one thread: below this, starting the threads costs more
 // than the loop (the elementwise kernels; a per-channel or per-row loop counts its whole input).
 constexpr int64_t kParallelValues = int64_t{1} << 18;
-// tanh costs a library call per value, so it pays to share out sooner.
-constexpr int64_t kParallelCalls = int64_t{1} << 15;
 
 constexpr double kBatchnormEps = 1e-5;
 
@@ -68,8 +68,8 @@ void leaky_relu_backward(T* dinp, const T* inp, const T* dout, int64_t n, T slop
 
 template <typename T>
 void tanh_forward(T* out, const T* inp, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelCalls)
-  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(inp[i]);
+#pragma omp parallel for simd schedule(static) if (n > kParallelValues)
+  for (int64_t i = 0; i < n; ++i) out[i] = fast_tanh(inp[i]);
 }
 
 template <typename T>

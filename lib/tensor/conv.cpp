@@ -12,28 +12,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "tensor/fast_math.h"
 #include "tensor/kernels.h"
 
 namespace gen::nn {
 
 namespace {
-
-// exp(x) for float without a library call, so that loops over it vectorize (as kernels.cpp's
-// GELU): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial (relative error below
-// 2e-7), 2^n from the exponent bits. Inputs are clamped to [-87, 88] (the float range). double
-// (the gradient checks) uses std::exp.
-inline float fast_exp(float x) {
-  x = std::min(88.0f, std::max(-87.0f, x));
-  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest by the 1.5 * 2^23 trick
-  float r = x - n * 0.693145752f - n * 1.42860677e-6f;       // ln2 in two parts (Cody and Waite)
-  float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666567f + r * (0.00833345205f +
-                                                                                           r * 0.00138888310f)))));
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
-}
-inline double fast_exp(double x) { return std::exp(x); }
 
 // dst[ox] = src[ox + shift] where 0 <= ox + shift < W, else 0, for ox in [0, OW): one row of
 // im2col at stride 1 (W = 0: a row of zeros). The rows are short (7 to 28 values) and there are

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/fast_math.h"
 #include "tensor/sgemm.h"
 
 namespace gen::nn {
@@ -182,29 +183,6 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
 }
 
 namespace {
-
-// exp(x) for float without a library call, so that loops over it vectorize: x = n ln2 + r with
-// |r| <= ln2/2, e^r by a degree-6 polynomial (relative error below 2e-7), 2^n from the exponent
-// bits. Inputs are clamped to [-87, 88] (the float range). double uses std::exp.
-inline float fast_exp(float x) {
-  x = std::min(88.0f, std::max(-87.0f, x));
-  // Round to nearest by the 1.5 * 2^23 trick: no library call, so the loop vectorizes.
-  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693145752f - n * 1.42860677e-6f;  // ln2 in two parts (Cody and Waite)
-  float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666567f + r * (0.00833345205f +
-                                                                                           r * 0.00138888310f)))));
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
-}
-inline double fast_exp(double x) { return std::exp(x); }
-
-// tanh(u) = 1 - 2 / (exp(2u) + 1), vectorizable for float.
-template <typename T>
-inline T fast_tanh(T u) {
-  return T(1) - T(2) / (fast_exp(T(2) * u) + T(1));
-}
 
 template <typename T>
 constexpr T kGeluScale = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 namespace gen {
 
@@ -104,6 +105,45 @@ const Parameters::View* Parameters::find(const std::string& name) const {
   return nullptr;
 }
 
-void Parameters::zero_grads() { std::memset(grads_.data(), 0, grads_.size() * sizeof(float)); }
+void Parameters::zero_grads() {
+  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+  std::memset(shard_grads_.data(), 0, shard_grads_.size() * sizeof(float));
+}
+
+void Parameters::set_shards(int count) {
+  if (count < 1) throw std::logic_error("Parameters::set_shards: at least one shard");
+  shard_grads_.assign(static_cast<size_t>(count - 1) * total_, 0.0f);
+}
+
+Tensor Parameters::in_shard(const Tensor& t, int shard) {
+  if (shard == 0 || !t.grad) return t;
+  if (shard < 0 || shard >= shards() || t.grad < grads_.data() || t.grad >= grads_.data() + total_)
+    throw std::logic_error("Parameters::in_shard: no such shard, or not this buffer's tensor");
+  Tensor r = t;
+  r.grad = shard_grads_.data() + static_cast<size_t>(shard - 1) * total_ + (t.grad - grads_.data());
+  return r;
+}
+
+void Parameters::reduce_shards() {
+  const int count = shards();
+  if (count == 1) return;
+  const float scale = 1.0f / static_cast<float>(count);
+  constexpr size_t kChunk = size_t{1} << 14;
+  const size_t chunks = (total_ + kChunk - 1) / kChunk;
+  float* g = grads_.data();
+  const float* others = shard_grads_.data();
+  const size_t total = total_;
+#pragma omp parallel for schedule(static) if (total >= (size_t{1} << 17))
+  for (size_t chunk = 0; chunk < chunks; ++chunk) {
+    const size_t end = std::min(total, (chunk + 1) * kChunk);
+    for (int s = 1; s < count; ++s) {
+      const float* o = others + static_cast<size_t>(s - 1) * total;
+#pragma omp simd
+      for (size_t i = chunk * kChunk; i < end; ++i) g[i] += o[i];
+    }
+#pragma omp simd
+    for (size_t i = chunk * kChunk; i < end; ++i) g[i] *= scale;
+  }
+}
 
 }  // namespace gen

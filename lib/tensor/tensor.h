@@ -12,6 +12,7 @@
 //   gen::Arena arena;  float* x = arena.allocate(1024);  arena.reset();
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -96,13 +97,27 @@ class Parameters {
   const float* values() const { return values_.data(); }
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
+  // Zeroes the gradients (of every shard).
   void zero_grads();
+
+  // Data parallelism: a batch split into `count` shards, each shard's backward pass adding into
+  // its own copy of the gradients (shard 0's is grads()), so that shards can run on different
+  // threads; reduce_shards() then gives grads() the gradient of the whole batch.
+  void set_shards(int count);
+  int shards() const { return static_cast<int>(shard_grads_.size() / std::max<size_t>(total_, 1)) + 1; }
+  // t (one of this buffer's tensors) with its gradient in shard's copy.
+  Tensor in_shard(const Tensor& t, int shard);
+  // grads() = (sum of the shards' gradients, in shard order) / shards: the gradient of a batch
+  // whose loss is the mean of the equal shards' mean losses. The same result on any number of
+  // threads.
+  void reduce_shards();
 
  private:
   std::vector<View> views_;
   size_t total_ = 0;
   std::vector<float> values_;
   std::vector<float> grads_;
+  std::vector<float> shard_grads_;  // shards 1.. (shard 0 is grads_), total_ floats each
 };
 
 }  // namespace gen

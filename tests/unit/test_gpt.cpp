@@ -4,7 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
+#include <utility>
 #include <vector>
+
+#include <omp.h>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -63,6 +67,58 @@ TEST_CASE("GPT: the tape's gradients match finite differences of the loss (tied 
     CHECK(norm > 0);
     CHECK(std::sqrt(diff / norm) < 0.03);
   }
+}
+
+TEST_CASE("GPT: a batch in shards gives the whole batch's loss and gradient, the same on any thread count") {
+  Gpt model({.vocab = 11, .context = 8, .layers = 2, .heads = 2, .embd = 16});
+  Rng rng(5);
+  model.init(rng);
+  const int64_t B = 4, T = 8;
+  std::vector<uint32_t> ids(B * T), targets(B * T);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = rng.below(11);
+    targets[i] = rng.below(11);
+  }
+  std::vector<Arena> arenas(4);
+  const int saved_threads = omp_get_max_threads();
+  auto run = [&](int shards, int threads) {
+    model.params().set_shards(shards);
+    omp_set_num_threads(threads);
+    auto loss = model.batch_loss(arenas, ids.data(), targets.data(), B, T, /*training=*/true);
+    auto eval = model.batch_loss(arenas, ids.data(), targets.data(), B, T, /*training=*/false);
+    CHECK(eval.mean == loss.mean);
+    CHECK(eval.correct == loss.correct);
+    return std::make_pair(loss, std::vector<float>(model.params().grads(), model.params().grads() + model.params().size()));
+  };
+  auto [whole, g1] = run(1, 1);
+  // One graph over the whole batch, as the gradient check above runs it.
+  Arena arena;
+  Graph g(arena, true);
+  model.params().set_shards(1);
+  model.params().zero_grads();
+  auto direct = model.loss(g, ids.data(), targets.data(), B, T);
+  g.backward();
+  CHECK(whole.mean == doctest::Approx(direct.mean).epsilon(1e-6));
+  CHECK(std::equal(g1.begin(), g1.end(), model.params().grads()));
+  for (int shards : {2, 4}) {
+    CAPTURE(shards);
+    auto [one, a] = run(shards, 1);
+    auto [two, b] = run(shards, 2);
+    CHECK(one.mean == two.mean);
+    CHECK(one.correct == two.correct);
+    CHECK(a == b);  // bit for bit: the shards' order, not the threads', fixes the sums
+    CHECK(one.mean == doctest::Approx(whole.mean).epsilon(1e-5));
+    CHECK(one.correct == whole.correct);
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      diff += (a[i] - g1[i]) * static_cast<double>(a[i] - g1[i]);
+      norm += g1[i] * static_cast<double>(g1[i]);
+    }
+    CHECK(std::sqrt(diff / norm) < 1e-5);
+  }
+  model.params().set_shards(3);
+  CHECK_THROWS_AS(model.batch_loss(arenas, ids.data(), targets.data(), B, T, true), std::logic_error);
+  omp_set_num_threads(saved_threads);
 }
 
 TEST_CASE("GPT learns a repeating sequence: loss below 0.05 in 150 steps, the same for the same seed") {
