@@ -89,9 +89,20 @@ size_t Parameters::add(std::string name, std::vector<int64_t> shape, bool decay)
   return views_.size() - 1;
 }
 
+void ZeroedFloats::Free::operator()(float* p) const { std::free(p); }
+
+void ZeroedFloats::assign_zeros(size_t count) {
+  data_.reset();
+  size_ = 0;
+  if (count == 0) return;
+  data_.reset(static_cast<float*>(std::calloc(count, sizeof(float))));
+  if (!data_) throw std::bad_alloc();
+  size_ = count;
+}
+
 void Parameters::allocate() {
-  values_.assign(total_, 0.0f);
-  grads_.assign(total_, 0.0f);
+  values_.assign_zeros(total_);
+  grads_.assign_zeros(total_);
 }
 
 Tensor Parameters::tensor(size_t index) {
@@ -106,13 +117,13 @@ const Parameters::View* Parameters::find(const std::string& name) const {
 }
 
 void Parameters::zero_grads() {
-  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
-  std::memset(shard_grads_.data(), 0, shard_grads_.size() * sizeof(float));
+  for (ZeroedFloats* g : {&grads_, &shard_grads_})
+    if (!g->empty()) std::memset(g->data(), 0, g->size() * sizeof(float));
 }
 
 void Parameters::set_shards(int count) {
   if (count < 1) throw std::logic_error("Parameters::set_shards: at least one shard");
-  shard_grads_.assign(static_cast<size_t>(count - 1) * total_, 0.0f);
+  shard_grads_.assign_zeros(static_cast<size_t>(count - 1) * total_);
 }
 
 Tensor Parameters::in_shard(const Tensor& t, int shard) {

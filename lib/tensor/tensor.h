@@ -73,6 +73,24 @@ class Arena {
   std::vector<std::pair<float*, size_t>> deferred_;  // unclaimed deferred buffers and their floats
 };
 
+// Zeroed floats from calloc: a large block comes as fresh zero pages, which cost nothing until
+// they are written (a model built only for its layout, or gradients a sampler never computes).
+class ZeroedFloats {
+ public:
+  void assign_zeros(size_t count);
+  float* data() { return data_.get(); }
+  const float* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> data_;
+  size_t size_ = 0;
+};
+
 class Parameters {
  public:
   struct View {
@@ -115,9 +133,9 @@ class Parameters {
  private:
   std::vector<View> views_;
   size_t total_ = 0;
-  std::vector<float> values_;
-  std::vector<float> grads_;
-  std::vector<float> shard_grads_;  // shards 1.. (shard 0 is grads_), total_ floats each
+  ZeroedFloats values_;
+  ZeroedFloats grads_;
+  ZeroedFloats shard_grads_;  // shards 1.. (shard 0 is grads_), total_ floats each
 };
 
 }  // namespace gen
