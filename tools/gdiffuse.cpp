@@ -292,7 +292,12 @@ int run_train(TrainArgs& args) {
                  gen::Schedule::name(info.schedule), static_cast<long long>(info.T), static_cast<long long>(s.steps),
                  static_cast<long long>(B), 3 * info.unet.flops_per_image() * static_cast<double>(B) / 1e9);
 
-  gen::Arena arena;
+  // Each step's batch in equal shards, one per thread, their gradients added in shard order
+  // (run_shards): the same threads, seed and data give the same checkpoint.
+  model.params().set_shards(gen::batch_shards(B, args.threads));
+  const int shards = model.params().shards();
+  const int64_t Bs = B / shards;
+  std::vector<gen::Arena> arenas(static_cast<size_t>(shards));
   std::vector<float> x0(static_cast<size_t>(B * P)), eps(x0.size()), xt(x0.size()), t(static_cast<size_t>(B));
   std::vector<uint32_t> labels(static_cast<size_t>(B));
   std::vector<std::pair<int64_t, double>> curve;
@@ -340,15 +345,18 @@ int run_train(TrainArgs& args) {
       for (int64_t k = 0; k < P; ++k) eps[static_cast<size_t>(b * P + k)] = rng.normal();
       schedule.noise(xt.data() + b * P, x0.data() + b * P, eps.data() + b * P, P, ti);
     }
-    arena.reset();
-    gen::Graph g(arena, true);
-    model.params().zero_grads();
-    gen::Tensor pred = model.forward(g, g.constant({B, C, S, S}, xt.data()), t.data(), labels.data());
-    float loss = g.mse(pred, g.constant({B, C, S, S}, eps.data()));
+    auto parts = gen::run_shards(model.params(), arenas, true, [&](int shard, gen::Graph& g) {
+      const int64_t b0 = shard * Bs;
+      gen::Tensor pred = model.forward(g, g.constant({Bs, C, S, S}, xt.data() + b0 * P), t.data() + b0,
+                                       labels.data() + b0, shard);
+      return static_cast<double>(g.mse(pred, g.constant({Bs, C, S, S}, eps.data() + b0 * P)));
+    });
+    double loss_sum = 0;
+    for (double part : parts) loss_sum += part;
+    const float loss = static_cast<float>(loss_sum / shards);
     if (!std::isfinite(loss))
       throw Error(args.output, fmt::format("training diverged at step {}: the loss is {} (lower --lr?)", step + 1,
                                            std::isnan(loss) ? "NaN" : "infinite"));
-    g.backward();
     float norm = gen::clip_grad_norm(model.params(), s.grad_clip);
     float lr = gen::cosine_lr(step, {.lr = s.lr, .min_lr = s.min_lr, .warmup = s.warmup, .decay_steps = s.decay_steps});
     adam.step(model.params(), lr);

@@ -131,14 +131,6 @@ Evaluation evaluate(gen::Gpt& model, const std::vector<uint32_t>& data, const Se
   return e;
 }
 
-// Shards of a batch, trained in parallel (Gpt::batch_loss): the most that divide the batch
-// evenly, one per thread at most.
-int batch_shards(int64_t batch, int threads) {
-  int shards = static_cast<int>(std::clamp<int64_t>(threads, 1, batch));
-  while (batch % shards != 0) --shards;
-  return shards;
-}
-
 // The loss curve as text: train loss (*) and validation loss (o) against step.
 std::string loss_chart(const std::vector<std::pair<int64_t, double>>& train,
                        const std::vector<std::pair<int64_t, double>>& val) {
@@ -314,7 +306,7 @@ int run_training(Args& args) {
                  static_cast<long long>(s.steps), s.steps == 1 ? "" : "s", static_cast<long long>(B),
                  static_cast<long long>(T));
 
-  model.params().set_shards(batch_shards(B, args.threads));
+  model.params().set_shards(gen::batch_shards(B, args.threads));
   std::vector<gen::Arena> arenas(static_cast<size_t>(model.params().shards()));
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   std::vector<std::pair<int64_t, double>> train_curve, val_curve;

@@ -2,10 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <stdexcept>
-
-#include <omp.h>
 
 #include <fmt/format.h>
 #ifdef __AVX512F__
@@ -287,31 +284,14 @@ Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, in
 Gpt::BatchLoss Gpt::batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
                                int64_t T, bool training) {
   const int shards = params_.shards();
-  if (B % shards != 0 || arenas.size() < static_cast<size_t>(shards))
-    throw std::logic_error("Gpt::batch_loss: the batch does not split into the shards, or too few arenas");
+  if (B % shards != 0) throw std::logic_error("Gpt::batch_loss: the batch does not split into the shards");
   const int64_t rows = B / shards * T;
-  std::vector<double> means(static_cast<size_t>(shards));
   std::vector<int64_t> correct(static_cast<size_t>(shards));
-  std::exception_ptr failure;
-  if (training) params_.zero_grads();
-  const int threads = std::min(shards, omp_get_max_threads());
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (int s = 0; s < shards; ++s) {
-    try {
-      Arena& arena = arenas[static_cast<size_t>(s)];
-      arena.reset();
-      Graph g(arena, training);
-      auto part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
-      means[static_cast<size_t>(s)] = part.mean;
-      correct[static_cast<size_t>(s)] = part.correct;
-      if (training) g.backward();
-    } catch (...) {
-#pragma omp critical
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-  if (training) params_.reduce_shards();
+  auto means = run_shards(params_, arenas, training, [&](int s, Graph& g) {
+    auto part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
+    correct[static_cast<size_t>(s)] = part.correct;
+    return static_cast<double>(part.mean);
+  });
   BatchLoss result;
   for (int s = 0; s < shards; ++s) {
     result.mean += means[static_cast<size_t>(s)];

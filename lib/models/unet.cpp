@@ -170,8 +170,14 @@ void Unet::init(Rng& rng) {
   }
 }
 
-Tensor Unet::res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb) {
+Unet::Conv Unet::in_shard(const Conv& c, int shard) { return {params_.in_shard(c.w, shard), params_.in_shard(c.b, shard)}; }
+
+Tensor Unet::res(Graph& g, const Res& block, const Tensor& x, const Tensor& temb, int shard) {
   const int64_t G = config_.groups;
+  Res r = block;
+  for (Tensor* t : {&r.gn1_w, &r.gn1_b, &r.conv1_w, &r.conv1_b, &r.time_w, &r.time_b, &r.gn2_w, &r.gn2_b, &r.conv2_w,
+                    &r.conv2_b, &r.skip_w, &r.skip_b})
+    *t = params_.in_shard(*t, shard);
   Tensor h = g.conv2d(g.groupnorm_silu(x, r.gn1_w, r.gn1_b, G), r.conv1_w, r.conv1_b, 1, 1);
   h = g.add_channels(h, g.linear(temb, r.time_w, r.time_b));
   h = g.conv2d(g.groupnorm_silu(h, r.gn2_w, r.gn2_b, G), r.conv2_w, r.conv2_b, 1, 1);
@@ -179,7 +185,7 @@ Tensor Unet::res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb) {
   return g.add(h, skip);
 }
 
-Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* labels) {
+Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* labels, int shard) {
   const int64_t B = x.dim(0);
   const auto& ch = config_.channels;
   const size_t L = ch.size();
@@ -187,24 +193,33 @@ Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* 
   Tensor features = g.tensor({B, ch[0]});
   nn::timestep_embedding(features.data, t, B, ch[0]);
   features.grad = nullptr;  // an input: nothing to send back
-  Tensor temb = g.linear(g.silu(g.linear(features, time1_.w, time1_.b)), time2_.w, time2_.b);
-  if (config_.classes > 0) temb = g.add(temb, g.gather_rows(class_emb_, labels, B));
+  const Conv time1 = in_shard(time1_, shard), time2 = in_shard(time2_, shard);
+  Tensor temb = g.linear(g.silu(g.linear(features, time1.w, time1.b)), time2.w, time2.b);
+  if (config_.classes > 0) temb = g.add(temb, g.gather_rows(params_.in_shard(class_emb_, shard), labels, B));
   temb = g.silu(temb);
 
-  Tensor h = g.conv2d(x, conv_in_.w, conv_in_.b, 1, 1);
+  const Conv conv_in = in_shard(conv_in_, shard);
+  Tensor h = g.conv2d(x, conv_in.w, conv_in.b, 1, 1);
   std::vector<Tensor> skips;
   for (size_t l = 0; l < L; ++l) {
-    h = res(g, down_res_[l], h, temb);
+    h = res(g, down_res_[l], h, temb, shard);
     skips.push_back(h);
-    if (l + 1 < L) h = g.conv2d(h, down_[l].w, down_[l].b, 2, 1);
+    if (l + 1 < L) {
+      const Conv down = in_shard(down_[l], shard);
+      h = g.conv2d(h, down.w, down.b, 2, 1);
+    }
   }
-  h = res(g, mid_, h, temb);
+  h = res(g, mid_, h, temb, shard);
   for (size_t l = L; l-- > 0;) {
-    h = res(g, up_res_[l], g.concat_channels(h, skips[l]), temb);
-    if (l > 0) h = g.conv2d(g.upsample2x(h), up_[l - 1].w, up_[l - 1].b, 1, 1);
+    h = res(g, up_res_[l], g.concat_channels(h, skips[l]), temb, shard);
+    if (l > 0) {
+      const Conv up = in_shard(up_[l - 1], shard);
+      h = g.conv2d(g.upsample2x(h), up.w, up.b, 1, 1);
+    }
   }
-  h = g.groupnorm_silu(h, out_gn_w_, out_gn_b_, config_.groups);
-  return g.conv2d(h, conv_out_.w, conv_out_.b, 1, 1);
+  h = g.groupnorm_silu(h, params_.in_shard(out_gn_w_, shard), params_.in_shard(out_gn_b_, shard), config_.groups);
+  const Conv conv_out = in_shard(conv_out_, shard);
+  return g.conv2d(h, conv_out.w, conv_out.b, 1, 1);
 }
 
 }  // namespace gen

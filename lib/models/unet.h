@@ -53,8 +53,9 @@ class Unet {
   void init(Rng& rng);
 
   // eps [B,C,S,S] for x [B,C,S,S], steps t[B] (as floats) and labels[B] (< classes, or ==
-  // classes for "no class"; ignored without classes).
-  Tensor forward(Graph& g, const Tensor& x, const float* t, const uint32_t* labels);
+  // classes for "no class"; ignored without classes). The weights' gradients go to the shard's
+  // copy (Parameters::set_shards, run_shards).
+  Tensor forward(Graph& g, const Tensor& x, const float* t, const uint32_t* labels, int shard = 0);
 
  private:
   struct Res {
@@ -65,7 +66,8 @@ class Unet {
   };
   Res add_res(const std::string& name, int64_t in, int64_t out);
   Conv add_conv(const std::string& name, int64_t in, int64_t out, int64_t k);
-  Tensor res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb);
+  Tensor res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb, int shard);
+  Conv in_shard(const Conv& c, int shard);
 
   UnetConfig config_;
   Parameters params_;

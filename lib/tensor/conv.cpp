@@ -2,7 +2,7 @@
 
 #include <omp.h>
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -184,8 +184,46 @@ void col2im_scatter(float* img, const float* col, int64_t ld, const ConvShape& s
 // col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
 // side): each column holds the K x K x C window under one output pixel (zeros where the window
 // hangs over the padding).
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// Stride 1 with AVX2 (without AVX-512's masked loads and stores, a short row costs a branch per
+// part): each channel is first copied into a zero-bordered plane, so that every row of im2col is
+// a plain copy of OW values from it, 8 at a time. A row's last vector may run past OW into the
+// next rows of the same tap, which are written after it, but never past the tap's last value
+// (the next image's columns may follow). The plane has 8 values of slack for the vectors that
+// read past its last row.
+void im2col_padded(float* col, int64_t ld, const float* img, const ConvShape& s) {
+  const int64_t OH = s.OH(), OW = s.OW(), K = s.K, Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
+  thread_local std::vector<float> plane;
+  plane.assign(static_cast<size_t>(Hp * Wp + 8), 0.0f);
+  const int64_t total = OH * OW;
+  for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t y = 0; y < s.H; ++y)
+      std::memcpy(plane.data() + (y + s.pad) * Wp + s.pad, img + (c * s.H + y) * s.W,
+                  static_cast<size_t>(s.W) * sizeof(float));
+    for (int64_t ky = 0; ky < K; ++ky)
+      for (int64_t kx = 0; kx < K; ++kx) {
+        float* row = col + ((c * K + ky) * K + kx) * ld;
+        const float* from = plane.data() + ky * Wp + kx;
+        for (int64_t oy = 0; oy < OH; ++oy) {
+          float* dst = row + oy * OW;
+          const float* src = from + oy * Wp;
+          // Vectors while they end inside the tap's OH * OW values; the rest one by one.
+          const int64_t room = total - oy * OW - 7;
+          int64_t j = 0;
+          for (; j < OW && j < room; j += 8) _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
+          for (; j < OW; ++j) dst[j] = src[j];
+        }
+      }
+  }
+}
+#endif
+
 template <typename T>
 void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s.stride == 1 && s.OH() > 0 && s.OW() > 0) return im2col_padded(col, ld, img, s);
+#endif
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>)
     if (s.stride != 1) return im2col_gather(col, ld, img, s);

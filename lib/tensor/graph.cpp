@@ -1,7 +1,10 @@
 #include "tensor/graph.h"
 
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
+
+#include <omp.h>
 
 #include "tensor/activations.h"
 #include "tensor/conv.h"
@@ -343,6 +346,38 @@ Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, 
       nn::groupnorm_silu_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, b.data, mean, rstd, B, C, HW, G);
     });
   return out;
+}
+
+std::vector<double> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
+                               const std::function<double(int shard, Graph& g)>& part) {
+  const int shards = params.shards();
+  if (arenas.size() < static_cast<size_t>(shards)) throw std::logic_error("run_shards: fewer arenas than shards");
+  std::vector<double> losses(static_cast<size_t>(shards));
+  std::exception_ptr failure;
+  if (training) params.zero_grads();
+  const int threads = std::min(shards, omp_get_max_threads());
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int s = 0; s < shards; ++s) {
+    try {
+      Arena& arena = arenas[static_cast<size_t>(s)];
+      arena.reset();
+      Graph g(arena, training);
+      losses[static_cast<size_t>(s)] = part(s, g);
+      if (training) g.backward();
+    } catch (...) {
+#pragma omp critical(gen_run_shards)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (training) params.reduce_shards();
+  return losses;
+}
+
+int batch_shards(int64_t batch, int threads) {
+  int shards = static_cast<int>(std::clamp<int64_t>(threads, 1, std::max<int64_t>(batch, 1)));
+  while (batch % shards != 0) --shards;
+  return shards;
 }
 
 }  // namespace gen
