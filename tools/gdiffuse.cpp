@@ -345,15 +345,12 @@ int run_train(TrainArgs& args) {
       for (int64_t k = 0; k < P; ++k) eps[static_cast<size_t>(b * P + k)] = rng.normal();
       schedule.noise(xt.data() + b * P, x0.data() + b * P, eps.data() + b * P, P, ti);
     }
-    auto parts = gen::run_shards(model.params(), arenas, true, [&](int shard, gen::Graph& g) {
+    const auto loss = static_cast<float>(gen::run_shards(model.params(), arenas, true, [&](int shard, gen::Graph& g) {
       const int64_t b0 = shard * Bs;
       gen::Tensor pred = model.forward(g, g.constant({Bs, C, S, S}, xt.data() + b0 * P), t.data() + b0,
                                        labels.data() + b0, shard);
       return static_cast<double>(g.mse(pred, g.constant({Bs, C, S, S}, eps.data() + b0 * P)));
-    });
-    double loss_sum = 0;
-    for (double part : parts) loss_sum += part;
-    const float loss = static_cast<float>(loss_sum / shards);
+    }));
     if (!std::isfinite(loss))
       throw Error(args.output, fmt::format("training diverged at step {}: the loss is {} (lower --lr?)", step + 1,
                                            std::isnan(loss) ? "NaN" : "infinite"));

@@ -145,9 +145,8 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
   lnf_b_ = params_.tensor(lnf_b);
   for (const auto& b : block_ids) {
     Block block;
-    Tensor* fields[] = {&block.ln1_w, &block.ln1_b, &block.attn_w, &block.attn_b, &block.proj_w,  &block.proj_b,
-                        &block.ln2_w, &block.ln2_b, &block.fc_w,   &block.fc_b,   &block.fc_proj_w, &block.fc_proj_b};
-    for (int k = 0; k < 12; ++k) *fields[k] = params_.tensor(b.v[k]);
+    auto fields = block.tensors();
+    for (size_t k = 0; k < fields.size(); ++k) *fields[k] = params_.tensor(b.v[k]);
     blocks_.push_back(block);
   }
 }
@@ -174,9 +173,7 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shar
   Tensor x = g.embedding(ids, B, T, wte, params_.in_shard(wpe_, shard));
   for (const Block& block : blocks_) {
     Block b = block;
-    for (Tensor* t : {&b.ln1_w, &b.ln1_b, &b.attn_w, &b.attn_b, &b.proj_w, &b.proj_b, &b.ln2_w, &b.ln2_b, &b.fc_w,
-                      &b.fc_b, &b.fc_proj_w, &b.fc_proj_b})
-      *t = params_.in_shard(*t, shard);
+    for (Tensor* t : b.tensors()) *t = params_.in_shard(*t, shard);
     Tensor attended = g.linear(g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b),
                                            config_.heads),
                                b.proj_w, b.proj_b);
@@ -287,17 +284,13 @@ Gpt::BatchLoss Gpt::batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, 
   if (B % shards != 0) throw std::logic_error("Gpt::batch_loss: the batch does not split into the shards");
   const int64_t rows = B / shards * T;
   std::vector<int64_t> correct(static_cast<size_t>(shards));
-  auto means = run_shards(params_, arenas, training, [&](int s, Graph& g) {
+  BatchLoss result;
+  result.mean = run_shards(params_, arenas, training, [&](int s, Graph& g) {
     auto part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
     correct[static_cast<size_t>(s)] = part.correct;
     return static_cast<double>(part.mean);
   });
-  BatchLoss result;
-  for (int s = 0; s < shards; ++s) {
-    result.mean += means[static_cast<size_t>(s)];
-    result.correct += correct[static_cast<size_t>(s)];
-  }
-  result.mean /= shards;
+  for (int64_t c : correct) result.correct += c;
   return result;
 }
 

@@ -13,6 +13,7 @@
 // checkpoint maps onto the PyTorch model one to one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -84,6 +85,10 @@ class Gpt {
  private:
   struct Block {
     Tensor ln1_w, ln1_b, attn_w, attn_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc_proj_w, fc_proj_b;
+    // Every weight, in the order they are declared.
+    std::array<Tensor*, 12> tensors() {
+      return {&ln1_w, &ln1_b, &attn_w, &attn_b, &proj_w, &proj_b, &ln2_w, &ln2_b, &fc_w, &fc_b, &fc_proj_w, &fc_proj_b};
+    }
   };
   GptConfig config_;
   Parameters params_;

@@ -104,9 +104,8 @@ Unet::Unet(const UnetConfig& config) : config_(config) {
   };
   auto block = [&](Res& r, const std::string& name, int64_t in, int64_t out) {
     r = add_res(name, in, out);
-    targets.insert(targets.end(), {&r.gn1_w, &r.gn1_b, &r.conv1_w, &r.conv1_b, &r.time_w, &r.time_b, &r.gn2_w,
-                                   &r.gn2_b, &r.conv2_w, &r.conv2_b});
-    if (in != out) targets.insert(targets.end(), {&r.skip_w, &r.skip_b});
+    const auto fields = r.tensors();
+    targets.insert(targets.end(), fields.begin(), fields.end() - (in != out ? 0 : 2));
   };
   auto single = [&](Tensor& t, const std::string& name, std::vector<int64_t> shape, bool decay) {
     bind_.push_back(params_.add(name, std::move(shape), decay));
@@ -175,9 +174,7 @@ Unet::Conv Unet::in_shard(const Conv& c, int shard) { return {params_.in_shard(c
 Tensor Unet::res(Graph& g, const Res& block, const Tensor& x, const Tensor& temb, int shard) {
   const int64_t G = config_.groups;
   Res r = block;
-  for (Tensor* t : {&r.gn1_w, &r.gn1_b, &r.conv1_w, &r.conv1_b, &r.time_w, &r.time_b, &r.gn2_w, &r.gn2_b, &r.conv2_w,
-                    &r.conv2_b, &r.skip_w, &r.skip_b})
-    *t = params_.in_shard(*t, shard);
+  for (Tensor* t : r.tensors()) *t = params_.in_shard(*t, shard);
   Tensor h = g.conv2d(g.groupnorm_silu(x, r.gn1_w, r.gn1_b, G), r.conv1_w, r.conv1_b, 1, 1);
   h = g.add_channels(h, g.linear(temb, r.time_w, r.time_b));
   h = g.conv2d(g.groupnorm_silu(h, r.gn2_w, r.gn2_b, G), r.conv2_w, r.conv2_b, 1, 1);

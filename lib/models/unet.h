@@ -15,6 +15,7 @@
 // With channels {32, 64, 128} on 28x28 images: 28 -> 14 -> 7, 1.45M parameters.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,6 +61,11 @@ class Unet {
  private:
   struct Res {
     Tensor gn1_w, gn1_b, conv1_w, conv1_b, time_w, time_b, gn2_w, gn2_b, conv2_w, conv2_b, skip_w, skip_b;
+    // Every weight, in the order they are declared; the skip projection's two last (a block
+    // whose input and output widths agree has none).
+    std::array<Tensor*, 12> tensors() {
+      return {&gn1_w, &gn1_b, &conv1_w, &conv1_b, &time_w, &time_b, &gn2_w, &gn2_b, &conv2_w, &conv2_b, &skip_w, &skip_b};
+    }
   };
   struct Conv {
     Tensor w, b;

@@ -181,9 +181,6 @@ void col2im_scatter(float* img, const float* col, int64_t ld, const ConvShape& s
 }
 #endif
 
-// col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
-// side): each column holds the K x K x C window under one output pixel (zeros where the window
-// hangs over the padding).
 #if defined(__AVX2__) && !defined(__AVX512F__)
 // Stride 1 with AVX2 (without AVX-512's masked loads and stores, a short row costs a branch per
 // part): each channel is first copied into a zero-bordered plane, so that every row of im2col is
@@ -218,6 +215,9 @@ void im2col_padded(float* col, int64_t ld, const float* img, const ConvShape& s)
 }
 #endif
 
+// col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
+// side): each column holds the K x K x C window under one output pixel (zeros where the window
+// hangs over the padding).
 template <typename T>
 void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
 #if defined(__AVX2__) && !defined(__AVX512F__)

@@ -348,8 +348,8 @@ Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, 
   return out;
 }
 
-std::vector<double> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
-                               const std::function<double(int shard, Graph& g)>& part) {
+double run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
+                  const std::function<double(int shard, Graph& g)>& part) {
   const int shards = params.shards();
   if (arenas.size() < static_cast<size_t>(shards)) throw std::logic_error("run_shards: fewer arenas than shards");
   std::vector<double> losses(static_cast<size_t>(shards));
@@ -371,7 +371,9 @@ std::vector<double> run_shards(Parameters& params, std::vector<Arena>& arenas, b
   }
   if (failure) std::rethrow_exception(failure);
   if (training) params.reduce_shards();
-  return losses;
+  double sum = 0;
+  for (double loss : losses) sum += loss;
+  return sum / shards;
 }
 
 int batch_shards(int64_t batch, int threads) {

@@ -113,12 +113,12 @@ class Graph {
 // >= shards) and graph, in parallel on up to as many OpenMP threads (a shard's layers then run
 // on its thread: no parallel region per matrix product, and the elementwise layers in parallel
 // too). Training zeroes the gradients first, runs each shard's backward pass, and leaves the
-// batch's gradient in params.grads() (reduce_shards). part returns a shard's mean loss (over
-// equal shards, the batch's mean is their mean); the values come back in shard order. The
-// first exception thrown by a part is rethrown. Results depend on the number of shards, not on
-// the number of threads.
-std::vector<double> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
-                               const std::function<double(int shard, Graph& g)>& part);
+// batch's gradient in params.grads() (reduce_shards). part returns a shard's mean loss; the
+// result is the batch's, their mean (the shards are equal), added in shard order. The first
+// exception thrown by a part is rethrown. Results depend on the number of shards, not on the
+// number of threads.
+double run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
+                  const std::function<double(int shard, Graph& g)>& part);
 
 // The shards for a batch on `threads` threads: the most that divide it evenly, one per thread.
 int batch_shards(int64_t batch, int threads);
