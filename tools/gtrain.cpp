@@ -249,8 +249,9 @@ int run_training(Args& args) {
     val = read_ids(args.val, tok.vocab_size());
   } else {
     size_t cut = data.size() - static_cast<size_t>(std::llround(static_cast<double>(data.size()) * s.val_fraction));
-    train.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(cut));
     val.assign(data.begin() + static_cast<std::ptrdiff_t>(cut), data.end());
+    data.resize(cut);  // the training part stays where it is, not copied
+    train = std::move(data);
   }
   const int64_t T = args.config.context, B = s.batch;
   if (train.size() <= static_cast<size_t>(T))
@@ -267,10 +268,11 @@ int run_training(Args& args) {
     if (!args.resume.empty()) {
       step = checkpoint->train->step;
       rng.restore(checkpoint->train->sampler);
-      adam.m() = checkpoint->train->m;
-      adam.v() = checkpoint->train->v;
+      adam.m() = std::move(checkpoint->train->m);
+      adam.v() = std::move(checkpoint->train->v);
       adam.set_steps(checkpoint->train->adam_steps);
     }
+    checkpoint.reset();  // its copies of the weights are in the model now
   } else {
     gen::Rng init_rng(args.seed, /*stream=*/1);
     model.init(init_rng);
@@ -284,10 +286,21 @@ int run_training(Args& args) {
     state.seed = args.seed;
     state.sampler = rng.save();
     state.adam_steps = adam.steps();
-    state.m = adam.m();
-    state.v = adam.v();
     state.settings = s.to_json().dump();
-    gen::gpt_save(args.output, model, tokenizer_bytes, at, args.seed, args.no_optimizer ? nullptr : &state);
+    // The moments lent to the checkpoint for the call, not copied: two model-sized buffers fewer.
+    std::swap(state.m, adam.m());
+    std::swap(state.v, adam.v());
+    auto give_back = [&] {
+      std::swap(state.m, adam.m());
+      std::swap(state.v, adam.v());
+    };
+    try {
+      gen::gpt_save(args.output, model, tokenizer_bytes, at, args.seed, args.no_optimizer ? nullptr : &state);
+    } catch (...) {
+      give_back();
+      throw;
+    }
+    give_back();
   };
 
   std::optional<gen::Output> plot;  // opened now, so that a bad path fails before training

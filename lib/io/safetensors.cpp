@@ -47,14 +47,21 @@ int64_t Safetensors::Entry::count() const {
 }
 
 void SafetensorsWriter::add(std::string name, Dtype dtype, std::vector<int64_t> shape, std::string_view bytes) {
-  items_.push_back({std::move(name), dtype, std::move(shape), std::string(bytes)});
+  items_.push_back({std::move(name), dtype, std::move(shape), std::string(bytes), nullptr, bytes.size()});
 }
 
 void SafetensorsWriter::add_f32(std::string name, std::vector<int64_t> shape, const float* data) {
+  add_f32_borrowed(std::move(name), std::move(shape), data);
+  Item& item = items_.back();
+  item.owned.assign(item.borrowed, item.size);
+  item.borrowed = nullptr;
+}
+
+void SafetensorsWriter::add_f32_borrowed(std::string name, std::vector<int64_t> shape, const float* data) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
-  add(std::move(name), Dtype::F32, std::move(shape),
-      std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n) * sizeof(float)));
+  items_.push_back({std::move(name), Dtype::F32, std::move(shape), {}, reinterpret_cast<const char*>(data),
+                    static_cast<size_t>(n) * sizeof(float)});
 }
 
 void SafetensorsWriter::save(const std::string& path) const {
@@ -70,8 +77,8 @@ void SafetensorsWriter::write(Output& out) const {
   for (const auto& item : items_) {
     header[item.name] = {{"dtype", dtype_name(item.dtype)},
                          {"shape", item.shape},
-                         {"data_offsets", {offset, offset + item.bytes.size()}}};
-    offset += item.bytes.size();
+                         {"data_offsets", {offset, offset + item.size}}};
+    offset += item.size;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
@@ -80,7 +87,7 @@ void SafetensorsWriter::write(Output& out) const {
   std::memcpy(prefix, &length, 8);  // little-endian host
   out.write(prefix, 8);
   out.write(text);
-  for (const auto& item : items_) out.write(item.bytes);
+  for (const auto& item : items_) out.write(item.bytes());
 }
 
 Safetensors Safetensors::read(const std::string& path, size_t max_bytes) {

@@ -40,8 +40,12 @@ size_t dtype_size(Dtype dtype);
 class SafetensorsWriter {
  public:
   std::map<std::string, std::string> metadata;
+  // Copies of bytes, of data.
   void add(std::string name, Dtype dtype, std::vector<int64_t> shape, std::string_view bytes);
   void add_f32(std::string name, std::vector<int64_t> shape, const float* data);
+  // Borrows data, not copied (a checkpoint's tensors are written straight from the model's and
+  // the optimizer's buffers), which must stay alive and unchanged until write() or save().
+  void add_f32_borrowed(std::string name, std::vector<int64_t> shape, const float* data);
   void write(Output& out) const;
   // Writes the file at path atomically (io/files.h's Output: complete or not at all).
   void save(const std::string& path) const;
@@ -51,7 +55,10 @@ class SafetensorsWriter {
     std::string name;
     Dtype dtype;
     std::vector<int64_t> shape;
-    std::string bytes;
+    std::string owned;              // add()'s copy
+    const char* borrowed = nullptr;  // or add_f32()'s data
+    size_t size = 0;
+    std::string_view bytes() const { return borrowed ? std::string_view(borrowed, size) : std::string_view(owned); }
   };
   std::vector<Item> items_;
 };

@@ -31,11 +31,12 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
   w.metadata["seed"] = std::to_string(seed);
   w.metadata["test_accuracy"] = test_accuracy >= 0 ? fmt::format("{:.6f}", test_accuracy) : "";
   Classifier layout(c);
-  for (const auto& view : layout.params().views()) w.add_f32(view.name, view.shape, weights.data() + view.offset);
+  for (const auto& view : layout.params().views())
+    w.add_f32_borrowed(view.name, view.shape, weights.data() + view.offset);
   if (train) {
     int64_t n = static_cast<int64_t>(layout.params().size());
-    w.add_f32("optimizer.m", {n}, train->m.data());
-    w.add_f32("optimizer.v", {n}, train->v.data());
+    w.add_f32_borrowed("optimizer.m", {n}, train->m.data());
+    w.add_f32_borrowed("optimizer.v", {n}, train->v.data());
     w.metadata["train"] = train_metadata({{"adam_steps", train->adam_steps}}, train->settings, train->rng);
   }
   w.save(path);

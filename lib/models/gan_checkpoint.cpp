@@ -47,16 +47,16 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
   w.metadata["step"] = std::to_string(step);
   w.metadata["seed"] = std::to_string(seed);
   for (const auto& view : g.params().views())
-    w.add_f32(fmt::format("g.{}", view.name), view.shape, g.params().values() + view.offset);
-  w.add_f32("g.running", {static_cast<int64_t>(g.running().size())}, g.running().data());
+    w.add_f32_borrowed(fmt::format("g.{}", view.name), view.shape, g.params().values() + view.offset);
+  w.add_f32_borrowed("g.running", {static_cast<int64_t>(g.running().size())}, g.running().data());
   for (const auto& view : d.params().views())
-    w.add_f32(fmt::format("d.{}", view.name), view.shape, d.params().values() + view.offset);
+    w.add_f32_borrowed(fmt::format("d.{}", view.name), view.shape, d.params().values() + view.offset);
   if (train) {
     const int64_t ng = static_cast<int64_t>(g.params().size()), nd = static_cast<int64_t>(d.params().size());
-    w.add_f32("g.optimizer.m", {ng}, train->g_m.data());
-    w.add_f32("g.optimizer.v", {ng}, train->g_v.data());
-    w.add_f32("d.optimizer.m", {nd}, train->d_m.data());
-    w.add_f32("d.optimizer.v", {nd}, train->d_v.data());
+    w.add_f32_borrowed("g.optimizer.m", {ng}, train->g_m.data());
+    w.add_f32_borrowed("g.optimizer.v", {ng}, train->g_v.data());
+    w.add_f32_borrowed("d.optimizer.m", {nd}, train->d_m.data());
+    w.add_f32_borrowed("d.optimizer.v", {nd}, train->d_v.data());
     w.metadata["train"] = train_metadata({{"g_adam_steps", train->g_adam_steps}, {"d_adam_steps", train->d_adam_steps}},
                                          train->settings, train->rng);
   }

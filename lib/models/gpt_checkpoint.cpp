@@ -36,12 +36,12 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
   w.metadata["step"] = std::to_string(step);
   w.metadata["seed"] = std::to_string(seed);
   for (const auto& view : model.params().views())
-    w.add_f32(view.name, view.shape, model.params().values() + view.offset);
+    w.add_f32_borrowed(view.name, view.shape, model.params().values() + view.offset);
   w.add("tokenizer", Dtype::U8, {static_cast<int64_t>(tokenizer.size())}, tokenizer);
   if (train) {
     int64_t n = static_cast<int64_t>(model.params().size());
-    w.add_f32("optimizer.m", {n}, train->m.data());
-    w.add_f32("optimizer.v", {n}, train->v.data());
+    w.add_f32_borrowed("optimizer.m", {n}, train->m.data());
+    w.add_f32_borrowed("optimizer.v", {n}, train->v.data());
     w.metadata["train"] = nlohmann::json{{"adam_steps", train->adam_steps},
                                          {"sampler_state", std::to_string(train->sampler.state)},
                                          {"sampler_increment", std::to_string(train->sampler.increment)},

@@ -32,13 +32,13 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
   w.metadata["step"] = std::to_string(step);
   w.metadata["seed"] = std::to_string(seed);
   Unet layout(c);
-  for (const auto& view : layout.params().views()) w.add_f32(view.name, view.shape, ema.data() + view.offset);
+  for (const auto& view : layout.params().views()) w.add_f32_borrowed(view.name, view.shape, ema.data() + view.offset);
   if (train) {
     for (const auto& view : layout.params().views())
-      w.add_f32(fmt::format("raw.{}", view.name), view.shape, train->raw.data() + view.offset);
+      w.add_f32_borrowed(fmt::format("raw.{}", view.name), view.shape, train->raw.data() + view.offset);
     int64_t n = static_cast<int64_t>(layout.params().size());
-    w.add_f32("optimizer.m", {n}, train->m.data());
-    w.add_f32("optimizer.v", {n}, train->v.data());
+    w.add_f32_borrowed("optimizer.m", {n}, train->m.data());
+    w.add_f32_borrowed("optimizer.v", {n}, train->v.data());
     w.metadata["train"] = train_metadata({{"adam_steps", train->adam_steps}}, train->settings, train->rng);
   }
   w.save(path);

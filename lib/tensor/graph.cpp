@@ -12,35 +12,60 @@
 
 namespace gen {
 
-namespace {
-
-// The GPT layers below allocate their outputs' gradients unzeroed (Arena::allocate_deferred);
-// in backward, each claims the gradients it writes, overwriting them the first time. Their tape
-// steps are ClaimingSteps, so that backward() knows when another layer's step, which only adds,
-// needs them zeroed.
-struct ClaimingStep {
-  std::function<void()> run;
-  void operator()() const { run(); }
-};
-
-Tensor activation(Arena& arena, bool training, std::vector<int64_t> shape) {
+Tensor Graph::activation(std::vector<int64_t> shape, bool grad) {
   Tensor t;
   t.shape = std::move(shape);
-  t.data = arena.allocate(t.size());
-  if (training) t.grad = arena.allocate_deferred(t.size());
+  t.data = arena_.allocate(t.size());
+  if (training_ && grad) t.node = &slots_.emplace_back(GradSlot{this, t.size()});
   return t;
 }
 
-// Whether the first writer of t's gradient is here: overwrite it then.
-bool first_write(Arena* arena, const Tensor& t) { return t.grad && arena->claim(t.grad, t.size()); }
+void Graph::record(std::function<void()> run, const Tensor& output) { tape_.push_back({std::move(run), output.node}); }
 
-// t's gradient, to read: zeroed if no layer wrote it (t went nowhere).
-const float* gradient(Arena* arena, const Tensor& t) {
-  if (arena->claim(t.grad, t.size())) std::fill(t.grad, t.grad + t.size(), 0.0f);
-  return t.grad;
+float* Graph::lend(int64_t n, size_t* capacity) {
+  const size_t want = static_cast<size_t>(n);
+  auto best = free_.end();
+  for (auto it = free_.begin(); it != free_.end(); ++it)
+    if (it->second >= want && (best == free_.end() || it->second < best->second)) best = it;
+  if (best == free_.end()) {
+    *capacity = want;
+    return arena_.allocate(n);
+  }
+  float* p = best->first;
+  *capacity = best->second;
+  free_.erase(best);
+  return p;
 }
 
-}  // namespace
+void Graph::give_back(GradSlot* slot) {
+  if (!slot || !slot->grad) return;
+  free_.emplace_back(slot->grad, slot->capacity);
+  slot->grad = nullptr;
+}
+
+const float* Graph::read(const Tensor& out) {
+  if (!out.node) return out.grad;
+  GradSlot& slot = *out.node;
+  if (!slot.grad) {  // nothing consumed the output: its gradient is zero
+    slot.grad = slot.owner->lend(slot.size, &slot.capacity);
+    std::fill(slot.grad, slot.grad + slot.size, 0.0f);
+  }
+  return slot.grad;
+}
+
+std::pair<float*, bool> Graph::write(const Tensor& t) {
+  if (!t.node) return {t.grad, false};
+  GradSlot& slot = *t.node;
+  if (slot.grad) return {slot.grad, false};
+  slot.grad = slot.owner->lend(slot.size, &slot.capacity);
+  return {slot.grad, true};
+}
+
+float* Graph::accumulate(const Tensor& t) {
+  auto [grad, first] = write(t);
+  if (first) std::fill(grad, grad + t.size(), 0.0f);
+  return grad;
+}
 
 Tensor Graph::tensor(std::vector<int64_t> shape) {
   Tensor t;
@@ -52,12 +77,10 @@ Tensor Graph::tensor(std::vector<int64_t> shape) {
 
 Tensor Graph::embedding(const uint32_t* ids, int64_t B, int64_t T, const Tensor& wte, const Tensor& wpe) {
   int64_t C = wte.dim(-1);
-  Tensor out = activation(arena_, training_, {B, T, C});
+  Tensor out = activation({B, T, C}, has_grad(wte) || has_grad(wpe));
   nn::embedding_forward(out.data, ids, wte.data, wpe.data, B, T, C);
-  if (training_)
-    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-      nn::embedding_backward(wte.grad, wpe.grad, gradient(arena, out), ids, B, T, C);
-    }});
+  if (out.node)
+    record([=, this] { nn::embedding_backward(accumulate(wte), accumulate(wpe), read(out), ids, B, T, C); }, out);
   return out;
 }
 
@@ -65,63 +88,80 @@ Tensor Graph::linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   int64_t C = x.dim(-1), OC = w.dim(0), N = x.size() / C;
   std::vector<int64_t> shape = x.shape;
   shape.back() = OC;
-  Tensor out = activation(arena_, training_, shape);
+  Tensor out = activation(shape, has_grad(x) || has_grad(w) || has_grad(b));
   nn::linear_forward(out.data, x.data, w.data, b.data, N, C, OC);
-  if (training_)
-    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-      nn::linear_backward(x.grad, w.grad, b.grad, gradient(arena, out), x.data, w.data, N, C, OC,
-                          first_write(arena, x));
-    }});
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      nn::linear_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, N, C, OC, first);
+    }, out);
   return out;
 }
 
 Tensor Graph::layernorm(const Tensor& x, const Tensor& w, const Tensor& b) {
   int64_t C = x.dim(-1), N = x.size() / C;
-  Tensor out = activation(arena_, training_, x.shape);
+  Tensor out = activation(x.shape, has_grad(x) || has_grad(w) || has_grad(b));
   float* mean = arena_.allocate(N);
   float* rstd = arena_.allocate(N);
   nn::layernorm_forward(out.data, mean, rstd, x.data, w.data, b.data, N, C);
-  if (training_)
-    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-      nn::layernorm_backward(x.grad, w.grad, b.grad, gradient(arena, out), x.data, w.data, mean, rstd, N, C,
-                             first_write(arena, x));
-    }});
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      nn::layernorm_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, mean, rstd, N, C, first);
+    }, out);
   return out;
 }
 
 Tensor Graph::gelu(const Tensor& x) {
-  Tensor out = activation(arena_, training_, x.shape);
+  Tensor out = activation(x.shape, has_grad(x));
   int64_t n = x.size();
   nn::gelu_forward(out.data, x.data, n);
-  if (training_ && x.grad)
-    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-      nn::gelu_backward(x.grad, x.data, gradient(arena, out), n, first_write(arena, x));
-    }});
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      if (dx) nn::gelu_backward(dx, x.data, dout, n, first);
+    }, out);
   return out;
 }
 
 Tensor Graph::add(const Tensor& a, const Tensor& b) {
-  Tensor out = activation(arena_, training_, a.shape);
+  Tensor out = activation(a.shape, has_grad(a) || has_grad(b));
   int64_t n = a.size();
   nn::residual_forward(out.data, a.data, b.data, n);
-  if (training_)
-    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-      const float* dout = gradient(arena, out);
-      bool first_a = first_write(arena, a);  // before b's: a.grad may be b.grad (x + x)
-      nn::residual_backward(a.grad, b.grad, dout, n, first_a, first_write(arena, b));
-    }});
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      GradSlot* o = out.node;
+      if (a.node && a.node != b.node && !a.node->grad && a.node->owner == o->owner) {
+        // a's gradient so far is dout itself: a takes the buffer over instead of a copy.
+        a.node->grad = o->grad;
+        a.node->capacity = o->capacity;
+        o->grad = nullptr;
+        auto [db, first_b] = write(b);
+        nn::residual_backward<float>(nullptr, db, dout, n, false, first_b);
+        return;
+      }
+      auto [da, first_a] = write(a);  // before b's: a may be b (x + x)
+      auto [db, first_b] = write(b);
+      nn::residual_backward(da, db, dout, n, first_a, first_b);
+    }, out);
   return out;
 }
 
 Tensor Graph::attention(const Tensor& qkv, int64_t NH) {
   int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
-  Tensor out = activation(arena_, training_, {B, T, C});
+  Tensor out = activation({B, T, C}, has_grad(qkv));
   float* att = arena_.allocate(B * NH * T * T);
   nn::attention_forward(out.data, att, qkv.data, B, T, C, NH);
-  if (training_ && qkv.grad)
-    tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-      nn::attention_backward(qkv.grad, gradient(arena, out), qkv.data, att, B, T, C, NH, first_write(arena, qkv));
-    }});
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      auto [dqkv, first] = write(qkv);
+      if (dqkv) nn::attention_backward(dqkv, dout, qkv.data, att, B, T, C, NH, first);
+    }, out);
   return out;
 }
 
@@ -139,87 +179,95 @@ Graph::Loss Graph::cross_entropy(const Tensor& logits, const uint32_t* targets) 
     loss.correct += std::max_element(p, p + V) - p == static_cast<int64_t>(targets[n]);
   }
   loss.mean = static_cast<float>(sum / static_cast<double>(N));
-  if (training_) {
+  if (training_ && has_grad(logits)) {
     float* dloss = arena_.allocate(N);
     std::fill(dloss, dloss + N, 1.0f / static_cast<float>(N));
     float* probs = loss.probs.data;
-    if (logits.grad)
-      tape_.push_back(ClaimingStep{[=, arena = &arena_] {
-        nn::softmax_cross_entropy_backward(logits.grad, probs, targets, dloss, N, V, first_write(arena, logits));
-      }});
+    record([=, this] {
+      auto [dlogits, first] = write(logits);
+      nn::softmax_cross_entropy_backward(dlogits, probs, targets, dloss, N, V, first);
+    }, Tensor{});
   }
   return loss;
 }
 
 Tensor Graph::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), stride, pad};
-  Tensor out = tensor({s.B, s.OC, s.OH(), s.OW()});
+  Tensor out = activation({s.B, s.OC, s.OH(), s.OW()}, has_grad(x) || has_grad(w) || has_grad(b));
   nn::conv2d_forward(out.data, x.data, w.data, b.data, s);
-  if (training_)
-    tape_.push_back([=] { nn::conv2d_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, s); });
+  if (out.node)
+    record([=, this] {
+      nn::conv2d_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, s);
+    }, out);
   return out;
 }
 
 Tensor Graph::conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(1), w.dim(2), stride, pad};
-  Tensor out = tensor({s.B, s.OC, nn::conv_transpose_size(s.H, s.K, stride, pad),
-                       nn::conv_transpose_size(s.W, s.K, stride, pad)});
+  Tensor out = activation({s.B, s.OC, nn::conv_transpose_size(s.H, s.K, stride, pad),
+                           nn::conv_transpose_size(s.W, s.K, stride, pad)},
+                          has_grad(x) || has_grad(w) || has_grad(b));
   nn::conv_transpose2d_forward(out.data, x.data, w.data, b.data, s);
-  if (training_)
-    tape_.push_back([=] { nn::conv_transpose2d_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, s); });
+  if (out.node)
+    record([=, this] {
+      nn::conv_transpose2d_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, s);
+    }, out);
   return out;
 }
 
 Tensor Graph::groupnorm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G) {
   int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x) || has_grad(w) || has_grad(b));
   float* mean = arena_.allocate(B * G);
   float* rstd = arena_.allocate(B * G);
   nn::groupnorm_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW, G);
-  if (training_)
-    tape_.push_back([=] {
-      nn::groupnorm_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, mean, rstd, B, C, HW, G);
-    });
+  if (out.node)
+    record([=, this] {
+      nn::groupnorm_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, mean, rstd, B,
+                             C, HW, G);
+    }, out);
   return out;
 }
 
 Tensor Graph::silu(const Tensor& x) {
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x));
   int64_t n = x.size();
   nn::silu_forward(out.data, x.data, n);
-  if (training_ && x.grad) tape_.push_back([=] { nn::silu_backward(x.grad, x.data, out.grad, n); });
+  if (out.node) record([=, this] { nn::silu_backward(accumulate(x), x.data, read(out), n); }, out);
   return out;
 }
 
 Tensor Graph::upsample2x(const Tensor& x) {
   int64_t BC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
-  Tensor out = tensor({x.dim(0), x.dim(1), 2 * H, 2 * W});
+  Tensor out = activation({x.dim(0), x.dim(1), 2 * H, 2 * W}, has_grad(x));
   nn::upsample2x_forward(out.data, x.data, BC, H, W);
-  if (training_ && x.grad) tape_.push_back([=] { nn::upsample2x_backward(x.grad, out.grad, BC, H, W); });
+  if (out.node) record([=, this] { nn::upsample2x_backward(accumulate(x), read(out), BC, H, W); }, out);
   return out;
 }
 
 Tensor Graph::add_channels(const Tensor& x, const Tensor& e) {
   int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x) || has_grad(e));
   nn::add_channels_forward(out.data, x.data, e.data, B, C, HW);
-  if (training_) tape_.push_back([=] { nn::add_channels_backward(x.grad, e.grad, out.grad, B, C, HW); });
+  if (out.node)
+    record([=, this] { nn::add_channels_backward(accumulate(x), accumulate(e), read(out), B, C, HW); }, out);
   return out;
 }
 
 Tensor Graph::concat_channels(const Tensor& a, const Tensor& b) {
   int64_t B = a.dim(0), C1 = a.dim(1), C2 = b.dim(1), HW = a.size() / (B * C1);
-  Tensor out = tensor({B, C1 + C2, a.dim(2), a.dim(3)});
+  Tensor out = activation({B, C1 + C2, a.dim(2), a.dim(3)}, has_grad(a) || has_grad(b));
   nn::concat_channels_forward(out.data, a.data, b.data, B, C1, C2, HW);
-  if (training_) tape_.push_back([=] { nn::concat_channels_backward(a.grad, b.grad, out.grad, B, C1, C2, HW); });
+  if (out.node)
+    record([=, this] { nn::concat_channels_backward(accumulate(a), accumulate(b), read(out), B, C1, C2, HW); }, out);
   return out;
 }
 
 Tensor Graph::gather_rows(const Tensor& table, const uint32_t* ids, int64_t N) {
   int64_t C = table.dim(-1);
-  Tensor out = tensor({N, C});
+  Tensor out = activation({N, C}, has_grad(table));
   nn::gather_rows_forward(out.data, table.data, ids, N, C);
-  if (training_ && table.grad) tape_.push_back([=] { nn::gather_rows_backward(table.grad, out.grad, ids, N, C); });
+  if (out.node) record([=, this] { nn::gather_rows_backward(accumulate(table), read(out), ids, N, C); }, out);
   return out;
 }
 
@@ -234,54 +282,55 @@ Tensor Graph::constant(std::vector<int64_t> shape, const float* values) {
 float Graph::mse(const Tensor& pred, const Tensor& target) {
   int64_t n = pred.size();
   double loss = nn::mse_forward(pred.data, target.data, n);
-  if (training_) tape_.push_back([=] { nn::mse_backward(pred.grad, pred.data, target.data, n, 1.0f); });
+  if (training_ && has_grad(pred))
+    record([=, this] { nn::mse_backward(accumulate(pred), pred.data, target.data, n, 1.0f); }, Tensor{});
   return static_cast<float>(loss);
 }
 
 void Graph::backward() {
-  // A step that is not a ClaimingStep only adds to gradients: zero the deferred ones first.
-  if (!std::all_of(tape_.begin(), tape_.end(), [](const auto& step) { return step.template target<ClaimingStep>(); }))
-    arena_.zero_deferred();
-  for (auto step = tape_.rbegin(); step != tape_.rend(); ++step) (*step)();
+  for (auto step = tape_.rbegin(); step != tape_.rend(); ++step) {
+    step->run();
+    give_back(step->output);  // the layer has sent its output's gradient on
+  }
   tape_.clear();
 }
 
 Tensor Graph::relu(const Tensor& x) {
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x));
   int64_t n = x.size();
   nn::relu_forward(out.data, x.data, n);
-  if (training_ && x.grad) tape_.push_back([=] { nn::relu_backward(x.grad, x.data, out.grad, n); });
+  if (out.node) record([=, this] { nn::relu_backward(accumulate(x), x.data, read(out), n); }, out);
   return out;
 }
 
 Tensor Graph::global_avg_pool(const Tensor& x) {
   int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
-  Tensor out = tensor({B, C});
+  Tensor out = activation({B, C}, has_grad(x));
   nn::global_avg_pool_forward(out.data, x.data, B * C, HW);
-  if (training_ && x.grad) tape_.push_back([=] { nn::global_avg_pool_backward(x.grad, out.grad, B * C, HW); });
+  if (out.node) record([=, this] { nn::global_avg_pool_backward(accumulate(x), read(out), B * C, HW); }, out);
   return out;
 }
 
 Tensor Graph::leaky_relu(const Tensor& x, float slope) {
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x));
   int64_t n = x.size();
   nn::leaky_relu_forward(out.data, x.data, n, slope);
-  if (training_ && x.grad) tape_.push_back([=] { nn::leaky_relu_backward(x.grad, x.data, out.grad, n, slope); });
+  if (out.node) record([=, this] { nn::leaky_relu_backward(accumulate(x), x.data, read(out), n, slope); }, out);
   return out;
 }
 
 Tensor Graph::tanh(const Tensor& x) {
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x));
   int64_t n = x.size();
   nn::tanh_forward(out.data, x.data, n);
-  if (training_ && x.grad) tape_.push_back([=] { nn::tanh_backward(x.grad, out.data, out.grad, n); });
+  if (out.node) record([=, this] { nn::tanh_backward(accumulate(x), out.data, read(out), n); }, out);
   return out;
 }
 
 Tensor Graph::batchnorm(const Tensor& x, const Tensor& w, const Tensor& b, float* running_mean, float* running_var,
                         float momentum) {
   int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x) || has_grad(w) || has_grad(b));
   if (!training_) {
     if (!running_mean || !running_var) throw std::logic_error("Graph::batchnorm: evaluation needs running statistics");
     nn::batchnorm_inference(out.data, x.data, w.data, b.data, running_mean, running_var, B, C, HW);
@@ -301,50 +350,54 @@ Tensor Graph::batchnorm(const Tensor& x, const Tensor& w, const Tensor& b, float
       running_var[c] = static_cast<float>((1 - m) * running_var[c] + m * var * unbiased);
     }
   }
-  tape_.push_back([=] {
-    nn::batchnorm_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, mean, rstd, B, C, HW);
-  });
+  if (out.node)
+    record([=, this] {
+    nn::batchnorm_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, mean, rstd, B, C,
+                           HW);
+  }, out);
   return out;
 }
 
 float Graph::gan_loss(const Tensor& logits, const float* signs, GanLoss kind, float weight) {
   int64_t n = logits.size();
   double loss = weight * nn::gan_loss_forward(logits.data, signs, n, kind);
-  if (training_ && logits.grad) {
+  if (training_ && has_grad(logits)) {
     float* s = arena_.allocate(n);
     std::copy(signs, signs + n, s);
-    tape_.push_back([=] { nn::gan_loss_backward(logits.grad, logits.data, s, n, kind, weight); });
+    record([=, this] { nn::gan_loss_backward(accumulate(logits), logits.data, s, n, kind, weight); }, Tensor{});
   }
   return static_cast<float>(loss);
 }
 
 Tensor Graph::mul(const Tensor& a, const Tensor& b) {
   if (a.size() != b.size()) throw std::logic_error("Graph::mul: the tensors differ in size");
-  Tensor out = tensor(a.shape);
+  Tensor out = activation(a.shape, has_grad(a) || has_grad(b));
   int64_t n = a.size();
   nn::mul_forward(out.data, a.data, b.data, n);
-  if (training_ && (a.grad || b.grad))
-    tape_.push_back([=] { nn::mul_backward(a.grad, b.grad, out.grad, a.data, b.data, n); });
+  if (out.node)
+    record([=, this] { nn::mul_backward(accumulate(a), accumulate(b), read(out), a.data, b.data, n); }, out);
   return out;
 }
 
 float Graph::gradient_penalty(const Tensor& g, float weight) {
   int64_t N = g.dim(0), D = g.size() / N;
   double loss = weight * nn::gradient_penalty_forward(g.data, N, D);
-  if (training_ && g.grad) tape_.push_back([=] { nn::gradient_penalty_backward(g.grad, g.data, N, D, weight); });
+  if (training_ && has_grad(g))
+    record([=, this] { nn::gradient_penalty_backward(accumulate(g), g.data, N, D, weight); }, Tensor{});
   return static_cast<float>(loss);
 }
 
 Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G) {
   int64_t B = x.dim(0), C = x.dim(1), HW = x.size() / (B * C);
-  Tensor out = tensor(x.shape);
+  Tensor out = activation(x.shape, has_grad(x) || has_grad(w) || has_grad(b));
   float* mean = arena_.allocate(B * G);
   float* rstd = arena_.allocate(B * G);
   nn::groupnorm_silu_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW, G);
-  if (training_)
-    tape_.push_back([=] {
-      nn::groupnorm_silu_backward(x.grad, w.grad, b.grad, out.grad, x.data, w.data, b.data, mean, rstd, B, C, HW, G);
-    });
+  if (out.node)
+    record([=, this] {
+      nn::groupnorm_silu_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, b.data,
+                                  mean, rstd, B, C, HW, G);
+    }, out);
   return out;
 }
 

@@ -8,12 +8,19 @@
 //   auto loss = g.cross_entropy(g.linear(h, wte, {}), targets);
 //   g.backward();                     // parameter gradients accumulate in Parameters::grads()
 //
-// Activations and their gradients come from the arena; reset the arena (and make a new Graph)
-// for the next step. Without training the graph records nothing and allocates no gradients.
+// Activations come from the arena; reset the arena (and make a new Graph) for the next step.
+// A layer's output has a gradient only while backward() needs it: a buffer lent from the arena
+// when the first backward step writes it, and taken back for a later one once the layer that
+// made the output has sent it on. So the gradients of a deep model's activations take about one
+// layer's worth of memory, not a copy of every activation. Gradients that outlive backward() are
+// those of the weights (Parameters::grads()) and of inputs made by tensor().
+// Without training the graph records nothing and allocates no gradients.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "tensor/activations.h"  // GanLoss
@@ -21,11 +28,23 @@
 
 namespace gen {
 
+class Graph;
+
+// The gradient of a layer's output (Tensor::node), while backward() has it.
+struct GradSlot {
+  Graph* owner;        // whose arena lends the buffer (a tensor may go on to another graph)
+  int64_t size;        // floats
+  float* grad = nullptr;
+  size_t capacity = 0;  // floats in the lent buffer
+};
+
 class Graph {
  public:
   Graph(Arena& arena, bool training) : arena_(arena), training_(training) {}
+  Graph(const Graph&) = delete;  // the tape's steps point at it
+  Graph& operator=(const Graph&) = delete;
 
-  // A new activation of this shape (with a zeroed gradient when training).
+  // An input of this shape (with a zeroed gradient when training, which outlives backward()).
   Tensor tensor(std::vector<int64_t> shape);
 
   // ids[B,T] -> [B,T,C]: token embedding wte[V,C] plus position embedding wpe[>=T,C].
@@ -103,10 +122,35 @@ class Graph {
   Tensor groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G);
 
  private:
+  struct Step {
+    std::function<void()> run;
+    GradSlot* output;  // the gradient the step sends on and then gives back (or null)
+  };
+  // A layer's output: values from the arena, and a gradient slot when training and `grad` (a
+  // gradient flows back from it: to an input or a weight).
+  Tensor activation(std::vector<int64_t> shape, bool grad);
+  void record(std::function<void()> run, const Tensor& output);
+  // In backward steps. The gradient of out to read (zeros if nothing wrote it).
+  const float* read(const Tensor& out);
+  // Where to write t's gradient, and whether the caller is its first writer, who overwrites the
+  // buffer instead of adding to it (the weights' gradients and inputs' are only added to). Null
+  // when no gradient flows to t.
+  std::pair<float*, bool> write(const Tensor& t);
+  // t's gradient to add to (a new buffer zeroed), or null when none flows to t.
+  float* accumulate(const Tensor& t);
+  // A buffer of at least n floats: one given back before (the smallest that fits), or new.
+  float* lend(int64_t n, size_t* capacity);
+  void give_back(GradSlot* slot);
+
   Arena& arena_;
   bool training_;
-  std::vector<std::function<void()>> tape_;
+  std::vector<Step> tape_;
+  std::deque<GradSlot> slots_;
+  std::vector<std::pair<float*, size_t>> free_;  // buffers given back, and their capacity
 };
+
+// Whether a gradient flows to t (a weight's, an input's, or a training graph's layer output).
+inline bool has_grad(const Tensor& t) { return t.grad != nullptr || t.node != nullptr; }
 
 // Data parallelism over a batch in equal shards (Parameters::set_shards): runs
 // part(shard, graph) for shard = 0 .. params.shards() - 1, each on its own arena (arenas.size()

@@ -31,37 +31,9 @@ float* Arena::allocate(int64_t count, bool zeroed) {
   return p;
 }
 
-float* Arena::allocate_deferred(int64_t count) {
-  float* p = allocate(count);
-  deferred_.emplace_back(p, static_cast<size_t>(count));
-  return p;
-}
-
-bool Arena::claim(const float* p, int64_t count) {
-  // From the back: a backward pass claims the buffers of the last layers first.
-  bool whole = false;
-  for (size_t i = deferred_.size(); i-- > 0;) {
-    auto [start, size] = deferred_[i];
-    if (p + count <= start || p >= start + size) continue;
-    if (p == start && static_cast<size_t>(count) == size) {
-      whole = true;
-    } else {
-      std::memset(start, 0, size * sizeof(float));
-    }
-    deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(i));
-  }
-  return whole;
-}
-
-void Arena::zero_deferred() {
-  for (auto [p, count] : deferred_) std::memset(p, 0, count * sizeof(float));
-  deferred_.clear();
-}
-
 void Arena::reset() {
   for (auto& block : blocks_) block.used = 0;
   current_ = 0;
-  deferred_.clear();
 }
 
 size_t Arena::used_bytes() const {

@@ -23,10 +23,16 @@
 
 namespace gen {
 
+struct GradSlot;  // graph.h
+
 struct Tensor {
   float* data = nullptr;
-  float* grad = nullptr;  // null: no gradient flows here
+  float* grad = nullptr;  // null: no gradient flows here (unless node says otherwise)
   std::vector<int64_t> shape;
+  // A layer's output on a training Graph: its gradient lives only during backward(), in a buffer
+  // the graph lends when the first consumer's backward step writes it and takes back once the
+  // layer that made it has sent it on (grad stays null).
+  GradSlot* node = nullptr;
 
   int64_t size() const {
     int64_t n = 1;
@@ -39,7 +45,7 @@ struct Tensor {
 
 // The same values and gradient under another shape of as many values.
 inline Tensor reshaped(const Tensor& t, std::vector<int64_t> shape) {
-  Tensor r{t.data, t.grad, std::move(shape)};
+  Tensor r{t.data, t.grad, std::move(shape), t.node};
   if (r.size() != t.size()) throw std::logic_error("reshaped: the new shape holds a different number of values");
   return r;
 }
@@ -49,15 +55,6 @@ class Arena {
  public:
   // Floats, 64-byte aligned, valid until reset(); zeroed if asked.
   float* allocate(int64_t count, bool zeroed = false);
-  // A gradient buffer whose zeroing is deferred to its first writer: whoever writes it first
-  // asks claim() and, told true, overwrites it instead of adding to it. That saves a memset (and
-  // a trip to memory) for each buffer that a backward pass writes whole, as Graph's layers do.
-  float* allocate_deferred(int64_t count);
-  // True once for the deferred buffer of `count` floats at p that nobody has claimed: the
-  // caller must write all of it. A part of one (a view) is zeroed instead, and false returned.
-  bool claim(const float* p, int64_t count);
-  // Zeroes the deferred buffers not yet claimed (when writers that only add come first).
-  void zero_deferred();
   void reset();
   size_t used_bytes() const;
   size_t capacity_bytes() const;
@@ -70,7 +67,6 @@ class Arena {
   };
   std::vector<Block> blocks_;
   size_t current_ = 0;
-  std::vector<std::pair<float*, size_t>> deferred_;  // unclaimed deferred buffers and their floats
 };
 
 // Zeroed floats from calloc: a large block comes as fresh zero pages, which cost nothing until
