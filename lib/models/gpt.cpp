@@ -174,13 +174,11 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shar
   for (const Block& block : blocks_) {
     Block b = block;
     for (Tensor* t : b.tensors()) *t = params_.in_shard(*t, shard);
-    Tensor attended = g.linear(g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b),
-                                           config_.heads),
-                               b.proj_w, b.proj_b);
-    x = g.add(x, attended);
-    Tensor mlp = g.linear(g.gelu(g.linear(g.layernorm(x, b.ln2_w, b.ln2_b), b.fc_w, b.fc_b)), b.fc_proj_w,
-                          b.fc_proj_b);
-    x = g.add(x, mlp);
+    // x + attention, then x + MLP: each projection adds into the residual stream.
+    Tensor attended = g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b), config_.heads);
+    x = g.linear(attended, b.proj_w, b.proj_b, x);
+    Tensor hidden = g.gelu(g.linear(g.layernorm(x, b.ln2_w, b.ln2_b), b.fc_w, b.fc_b));
+    x = g.linear(hidden, b.fc_proj_w, b.fc_proj_b, x);
   }
   x = g.layernorm(x, params_.in_shard(lnf_w_, shard), params_.in_shard(lnf_b_, shard));
   return g.linear(x, wte, Tensor{});  // the head shares the token embedding
@@ -195,7 +193,6 @@ GptCache Gpt::make_cache() const {
   cache.normed.resize(static_cast<size_t>(C));
   cache.qkv.resize(static_cast<size_t>(3 * C));
   cache.attended.resize(static_cast<size_t>(C));
-  cache.projected.resize(static_cast<size_t>(C));
   cache.hidden.resize(static_cast<size_t>(4 * C));
   cache.activated.resize(static_cast<size_t>(4 * C));
   cache.logits.resize(static_cast<size_t>(config_.vocab));
@@ -260,13 +257,11 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
         for (int64_t i = 0; i < HS; ++i) o[i] += w * v[i];
       }
     }
-    nn::linear_forward(cache.projected.data(), cache.attended.data(), b.proj_w.data, b.proj_b.data, 1, C, C);
-    nn::residual_forward(x, x, cache.projected.data(), C);
+    nn::linear_forward(x, cache.attended.data(), b.proj_w.data, b.proj_b.data, 1, C, C, x);
     nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln2_w.data, b.ln2_b.data, 1, C);
     nn::linear_forward(cache.hidden.data(), cache.normed.data(), b.fc_w.data, b.fc_b.data, 1, C, 4 * C);
     nn::gelu_forward(cache.activated.data(), cache.hidden.data(), 4 * C);
-    nn::linear_forward(cache.projected.data(), cache.activated.data(), b.fc_proj_w.data, b.fc_proj_b.data, 1, 4 * C, C);
-    nn::residual_forward(x, x, cache.projected.data(), C);
+    nn::linear_forward(x, cache.activated.data(), b.fc_proj_w.data, b.fc_proj_b.data, 1, 4 * C, C, x);
   }
   nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, lnf_w_.data, lnf_b_.data, 1, C);
   nn::linear_forward<float>(cache.logits.data(), cache.normed.data(), wte_.data, nullptr, 1, C, config_.vocab);

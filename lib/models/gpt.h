@@ -41,7 +41,7 @@ struct GptConfig {
 struct GptCache {
   std::vector<float> k, v;  // [layers, context, C]; k is [layers, C, context] where step() keeps it transposed
   int64_t length = 0;       // tokens in the cache (at positions 0..length-1)
-  std::vector<float> x, normed, qkv, attended, projected, hidden, activated, logits;  // one token's scratch
+  std::vector<float> x, normed, qkv, attended, hidden, activated, logits;  // one token's scratch
 };
 
 class Gpt {

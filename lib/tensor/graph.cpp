@@ -61,6 +61,20 @@ std::pair<float*, bool> Graph::write(const Tensor& t) {
   return {slot.grad, true};
 }
 
+void Graph::pass_on(const Tensor& out, const Tensor& t) {
+  if (!has_grad(t)) return;
+  GradSlot* o = out.node;
+  if (t.node && !t.node->grad && t.node->owner == o->owner && o->grad) {
+    // t's gradient so far is out's: t takes the buffer over instead of a copy.
+    t.node->grad = o->grad;
+    t.node->capacity = o->capacity;
+    o->grad = nullptr;
+    return;
+  }
+  auto [dt, first] = write(t);
+  nn::residual_backward<float>(dt, nullptr, read(out), t.size(), first, false);
+}
+
 float* Graph::accumulate(const Tensor& t) {
   auto [grad, first] = write(t);
   if (first) std::fill(grad, grad + t.size(), 0.0f);
@@ -84,15 +98,18 @@ Tensor Graph::embedding(const uint32_t* ids, int64_t B, int64_t T, const Tensor&
   return out;
 }
 
-Tensor Graph::linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor Graph::linear(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual) {
   int64_t C = x.dim(-1), OC = w.dim(0), N = x.size() / C;
   std::vector<int64_t> shape = x.shape;
   shape.back() = OC;
-  Tensor out = activation(shape, has_grad(x) || has_grad(w) || has_grad(b));
-  nn::linear_forward(out.data, x.data, w.data, b.data, N, C, OC);
+  if (residual.defined() && residual.size() != N * OC)
+    throw std::logic_error("Graph::linear: the residual differs in size from the output");
+  Tensor out = activation(shape, has_grad(x) || has_grad(w) || has_grad(b) || has_grad(residual));
+  nn::linear_forward(out.data, x.data, w.data, b.data, N, C, OC, residual.data);
   if (out.node)
     record([=, this] {
       const float* dout = read(out);
+      pass_on(out, residual);
       auto [dx, first] = write(x);
       nn::linear_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, N, C, OC, first);
     }, out);
@@ -134,17 +151,13 @@ Tensor Graph::add(const Tensor& a, const Tensor& b) {
   if (out.node)
     record([=, this] {
       const float* dout = read(out);
-      GradSlot* o = out.node;
-      if (a.node && a.node != b.node && !a.node->grad && a.node->owner == o->owner) {
-        // a's gradient so far is dout itself: a takes the buffer over instead of a copy.
-        a.node->grad = o->grad;
-        a.node->capacity = o->capacity;
-        o->grad = nullptr;
+      if (a.node != b.node) {
+        pass_on(out, a);
         auto [db, first_b] = write(b);
         nn::residual_backward<float>(nullptr, db, dout, n, false, first_b);
         return;
       }
-      auto [da, first_a] = write(a);  // before b's: a may be b (x + x)
+      auto [da, first_a] = write(a);  // a is b (x + x): 2 dout
       auto [db, first_b] = write(b);
       nn::residual_backward(da, db, dout, n, first_a, first_b);
     }, out);

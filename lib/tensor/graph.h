@@ -49,8 +49,9 @@ class Graph {
 
   // ids[B,T] -> [B,T,C]: token embedding wte[V,C] plus position embedding wpe[>=T,C].
   Tensor embedding(const uint32_t* ids, int64_t B, int64_t T, const Tensor& wte, const Tensor& wpe);
-  // x[..., C] -> [..., OC] with w[OC,C] and b[OC] (b may be undefined).
-  Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+  // x[..., C] -> [..., OC] with w[OC,C] and b[OC] (b may be undefined); plus residual[..., OC]
+  // if given: add(residual, linear(x, w, b)) without the product's tensor in between.
+  Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual = {});
   Tensor layernorm(const Tensor& x, const Tensor& w, const Tensor& b);
   Tensor gelu(const Tensor& x);
   Tensor add(const Tensor& a, const Tensor& b);
@@ -136,6 +137,9 @@ class Graph {
   // buffer instead of adding to it (the weights' gradients and inputs' are only added to). Null
   // when no gradient flows to t.
   std::pair<float*, bool> write(const Tensor& t);
+  // Sends out's gradient on to t unchanged (t = out's input through an identity, as a sum's
+  // terms are): t takes out's buffer over if it has none yet, and out is then left without.
+  void pass_on(const Tensor& out, const Tensor& t);
   // t's gradient to add to (a new buffer zeroed), or null when none flows to t.
   float* accumulate(const Tensor& t);
   // A buffer of at least n floats: one given back before (the smallest that fits), or new.

@@ -105,15 +105,23 @@ void gemv(int64_t OC, int64_t C, const T* w, const T* x, T beta, T* y) {
 }  // namespace
 
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC) {
-  if (b) {
+void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
+                    const T* residual) {
+  if (residual && b) {
+    for (int64_t n = 0; n < N; ++n)
+#pragma omp simd
+      for (int64_t o = 0; o < OC; ++o) out[n * OC + o] = residual[n * OC + o] + b[o];
+  } else if (residual) {
+    if (residual != out) std::copy(residual, residual + N * OC, out);
+  } else if (b) {
     for (int64_t n = 0; n < N; ++n) std::copy(b, b + OC, out + n * OC);
   }
+  const T beta = b || residual ? T(1) : T(0);
   if (N == 1) {
-    gemv(OC, C, w, inp, b ? T(1) : T(0), out);
+    gemv(OC, C, w, inp, beta, out);
     return;
   }
-  gemm<T>(false, true, N, OC, C, T(1), inp, w, b ? T(1) : T(0), out);
+  gemm<T>(false, true, N, OC, C, T(1), inp, w, beta, out);
 }
 
 template <typename T>
@@ -411,7 +419,7 @@ void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* 
 
 #define GEN_INSTANTIATE(T)                                                                                          \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, const T*, T, T*);                       \
-  template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);                     \
+  template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, const T*);           \
   template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, bool);      \
   template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, int64_t, int64_t, int64_t);           \
   template void embedding_backward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t, int64_t);                \

@@ -25,9 +25,11 @@ template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B,
           T beta, T* C);
 
-// out[N,OC] = inp[N,C] w[OC,C]^T + b[OC]; b may be null.
+// out[N,OC] = inp[N,C] w[OC,C]^T + b[OC] (+ residual[N,OC]); b and residual may be null, and
+// residual may be out itself (a residual stream updated in place).
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC);
+void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
+                    const T* residual = nullptr);
 // dinp[N,C] += dout[N,OC] w; dw[OC,C] += dout^T inp; db[OC] += sum over N of dout.
 template <typename T>
 void linear_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, int64_t N, int64_t C,
