@@ -4,6 +4,11 @@
 #include <cstring>
 #include <set>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -91,15 +96,39 @@ void SafetensorsWriter::write(Output& out) const {
 }
 
 Safetensors Safetensors::read(const std::string& path, size_t max_bytes) {
+  if (path != "-") {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      struct stat info;
+      void* map = MAP_FAILED;
+      size_t size = 0;
+      if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0 &&
+          static_cast<uint64_t>(info.st_size) <= max_bytes) {
+        size = static_cast<size_t>(info.st_size);
+        map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+      }
+      ::close(fd);
+      if (map != MAP_FAILED) {
+        std::shared_ptr<const void> storage(map, [size](const void* p) { munmap(const_cast<void*>(p), size); });
+        return parse_view(std::move(storage), std::string_view(static_cast<const char*>(map), size), path);
+      }
+    }
+  }
+  // Standard input, a pipe, or a file that cannot be mapped: read it (read_file says what is wrong).
   return parse(read_file(path, max_bytes), path);
 }
 
 Safetensors Safetensors::parse(std::string contents, std::string name) {
+  auto storage = std::make_shared<const std::string>(std::move(contents));
+  std::string_view bytes = *storage;
+  return parse_view(std::move(storage), bytes, std::move(name));
+}
+
+Safetensors Safetensors::parse_view(std::shared_ptr<const void> storage, std::string_view bytes, std::string name) {
   Safetensors st;
   st.name_ = std::move(name);
-  st.contents_ = std::make_unique<std::string>(std::move(contents));
+  st.storage_ = std::move(storage);
   const std::string& file = st.name_;
-  const std::string& bytes = *st.contents_;
   auto fail = [&](const std::string& reason) { return Error(file, "not a valid safetensors file: " + reason); };
   if (bytes.size() < 8) throw fail(fmt::format("{} bytes is too short for the header length", bytes.size()));
   uint64_t header_length;

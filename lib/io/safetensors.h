@@ -73,6 +73,8 @@ class Safetensors {
     int64_t count() const;
   };
 
+  // A regular file is mapped into memory, not read: the tensors one reads are the only pages
+  // touched (a sampler skips a checkpoint's optimizer state).
   static Safetensors read(const std::string& path, size_t max_bytes = size_t{4} << 30);
   static Safetensors parse(std::string contents, std::string name);
   Safetensors(Safetensors&&) noexcept = default;
@@ -92,7 +94,8 @@ class Safetensors {
  private:
   Safetensors() = default;
   std::string name_;
-  std::unique_ptr<std::string> contents_;  // entries view into it: it must not move
+  static Safetensors parse_view(std::shared_ptr<const void> storage, std::string_view bytes, std::string name);
+  std::shared_ptr<const void> storage_;  // the bytes entries view into: a string or a mapping
   std::map<std::string, std::string> metadata_;
   std::vector<Entry> entries_;
 };

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -17,11 +17,14 @@ namespace gen {
 namespace {
 
 // Whether step() takes its vector path through attention: with AVX-512 and heads a multiple of
-// 16 wide. It keeps a layer's keys transposed then, [C, context] instead of [context, C], so that a
-// query's scores over 16 positions take one vector multiply and add per query element.
+// 16 wide, or AVX2 and FMA and heads a multiple of 8. It keeps a layer's keys transposed then,
+// [C, context] instead of [context, C], so that a query's scores over 16 (8) positions take one
+// vector multiply and add per query element.
 bool vector_heads(int64_t head_size) {
-#ifdef __AVX512F__
+#if defined(__AVX512F__)
   return head_size % 16 == 0;
+#elif defined(__AVX2__) && defined(__FMA__)
+  return head_size % 8 == 0;
 #else
   (void)head_size;
   return false;
@@ -84,6 +87,54 @@ void mix_values(float* out, const float* scores, float sum, const float* values,
     for (int64_t j = 0; j < n; ++j)
       a = _mm512_fmadd_ps(_mm512_set1_ps(scores[j] / sum), _mm512_loadu_ps(values + j * stride + i), a);
     _mm512_storeu_ps(out + i, a);
+  }
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+// The same two with AVX2 vectors of 8 and fused multiply-adds (the logits agree with logits()'s
+// up to rounding, as the scalar loops' do).
+__m256i first_lanes(int64_t count) {  // lanes 0 .. count-1 of 8 set
+  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(count, 0, 8))), index);
+}
+
+void transposed_scores(float* scores, const float* q, const float* kt, int64_t stride, int64_t head_size, int64_t n,
+                       float scale) {
+  constexpr int kBlocks = 4;  // 32 positions at a time: four chains of additions in flight
+  for (int64_t j = 0; j < n; j += 8 * kBlocks) {
+    __m256i lanes[kBlocks];
+    __m256 dot[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) {
+      lanes[b] = first_lanes(n - j - 8 * b);
+      dot[b] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < head_size; ++i) {
+      const __m256 qi = _mm256_set1_ps(q[i]);
+      const float* row = kt + i * stride + j;
+      for (int b = 0; b < kBlocks; ++b) dot[b] = _mm256_fmadd_ps(qi, _mm256_maskload_ps(row + 8 * b, lanes[b]), dot[b]);
+    }
+    for (int b = 0; b < kBlocks; ++b)
+      _mm256_maskstore_ps(scores + j + 8 * b, lanes[b], _mm256_mul_ps(dot[b], _mm256_set1_ps(scale)));
+  }
+}
+
+void mix_values(float* out, const float* scores, float sum, const float* values, int64_t stride, int64_t head_size,
+                int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= head_size; i += 16) {
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m256 w = _mm256_set1_ps(scores[j] / sum);
+      a = _mm256_fmadd_ps(w, _mm256_loadu_ps(values + j * stride + i), a);
+      b = _mm256_fmadd_ps(w, _mm256_loadu_ps(values + j * stride + i + 8), b);
+    }
+    _mm256_storeu_ps(out + i, a);
+    _mm256_storeu_ps(out + i + 8, b);
+  }
+  if (i < head_size) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j)
+      a = _mm256_fmadd_ps(_mm256_set1_ps(scores[j] / sum), _mm256_loadu_ps(values + j * stride + i), a);
+    _mm256_storeu_ps(out + i, a);
   }
 }
 #endif
@@ -225,7 +276,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
       const float* q = cache.qkv.data() + h * HS;
       float maximum = -INFINITY;
       if (vector_path) {
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
         transposed_scores(scores.data(), q, keys + h * HS * T, T, HS, t + 1, scale);
 #endif
         for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
@@ -245,7 +296,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
       }
       float* o = cache.attended.data() + h * HS;
       if (vector_path) {
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
         mix_values(o, scores.data(), sum, values + h * HS, C, HS, t + 1);
 #endif
         continue;

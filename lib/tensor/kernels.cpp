@@ -72,6 +72,27 @@ void gemv(int64_t OC, int64_t C, const T* w, const T* x, T beta, T* y) {
 #if defined(__AVX2__) && defined(__FMA__)
   if constexpr (std::is_same_v<T, float>) {
     const int64_t C8 = C / 8 * 8;
+    if (C8 == C) {
+      // Eight rows per pass over x, eight independent chains of fused multiply-adds, and the
+      // eight sums reduced together by horizontal adds into one vector of y.
+      for (; o + 8 <= OC; o += 8) {
+        const float* r = w + o * C;
+        __m256 a[8];
+        for (int k = 0; k < 8; ++k) a[k] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < C; i += 8) {
+          const __m256 xi = _mm256_loadu_ps(x + i);
+          for (int k = 0; k < 8; ++k) a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r + k * C + i), xi, a[k]);
+        }
+        // hadd pairs: [a0 a1 a0 a1 | a0 a1 a0 a1] partial sums, then the 128-bit halves added.
+        const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+        const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+        const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+        __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20),
+                                    _mm256_permute2f128_ps(h0123, h4567, 0x31));
+        if (beta != 0.0f) sums = _mm256_add_ps(sums, _mm256_loadu_ps(y + o));
+        _mm256_storeu_ps(y + o, sums);
+      }
+    }
     for (; o + 4 <= OC; o += 4) {
       const float* r = w + o * C;
       __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
