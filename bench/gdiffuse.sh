@@ -7,13 +7,16 @@
 # ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken. Reports ms per training
 # step (forward, backward, clipping, AdamW, EMA) after 5 warmup steps, GFLOP/s (3 x forward
 # FLOPs x 64 / time), and the time for 64 images with DDIM 50 steps and guidance (batch 128).
-# Usage: gdiffuse.sh BUILD [STEPS] [THREADS]
+# Timings on a shared machine vary by 10-15% from run to run: each side runs REPEAT times, in
+# alternation, and its best is taken.
+# Usage: gdiffuse.sh BUILD [STEPS] [THREADS] [REPEAT]
 set -euo pipefail
 # PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
 aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 steps=${2:-20}
 threads=${3:-2}
+repeat=${4:-3}
 warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
@@ -66,8 +69,12 @@ for mode in as-is unset; do
   fi
   export -f gdiffuse_ms torch_ms gdiffuse_sample_ms
   export gd work here steps warmup threads aten
-  g=$("${run[@]}" bash -c gdiffuse_ms)
-  t=$("${run[@]}" bash -c 'torch_ms train "$work/init.st" "$steps"')
+  g= t=
+  for _ in $(seq "$repeat"); do
+    g=$(awk -v a="$g" -v b="$("${run[@]}" bash -c gdiffuse_ms)" 'BEGIN {print (a == "" || b < a) ? b : a}')
+    t=$(awk -v a="$t" -v b="$("${run[@]}" bash -c 'torch_ms train "$work/init.st" "$steps"')" \
+      'BEGIN {print (a == "" || b < a) ? b : a}')
+  done
   awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" 'BEGIN {
     printf "%-34s %11.1f %11.1f %8.2f %9.1f %9.1f\n", l, g, t, t / g, 3 * f * 64 / g / 1e6, 3 * f * 64 / t / 1e6}'
   if [ $mode = as-is ]; then
@@ -77,4 +84,4 @@ for mode in as-is unset; do
   fi
 done
 echo "$sampling"
-echo "speedup: PyTorch's ms per step / gdiffuse's (above 1: gdiffuse is faster)"
+echo "speedup: PyTorch's ms per step / gdiffuse's (above 1: gdiffuse is faster); each the best of $repeat runs"

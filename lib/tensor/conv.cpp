@@ -326,10 +326,11 @@ int64_t images_per_gemm(const ConvShape& s) {
   return n;
 }
 
-// out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]), for every image; n images per
-// product, their columns side by side.
+// out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]) (+ bias[OC] at every pixel, when
+// given), for every image; n images per product, their columns side by side.
 template <typename T>
-void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate) {
+void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate,
+                       const T* bias = nullptr) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
 #pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
   {
@@ -341,21 +342,26 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
       const T* image = inp + b0 * s.C * s.H * s.W;
       if (m == 1) {
         if (!is_pointwise(s)) im2col(col, P, image, s);
+        T* o = out + b0 * s.OC * P;
+        if (bias)  // the bias first, and the product added to it (no zeroing pass, no bias pass)
+          for (int64_t c = 0; c < s.OC; ++c)
+            for (int64_t p = 0; p < P; ++p) o[c * P + p] = accumulate ? o[c * P + p] + bias[c] : bias[c];
         gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col, P,
-                        accumulate ? T(1) : T(0), out + b0 * s.OC * P, P);
+                        accumulate || bias ? T(1) : T(0), o, P);
         continue;
       }
       for (int64_t i = 0; i < m; ++i) im2col(col + i * P, ld, image + i * s.C * s.H * s.W, s);
       gemm_strided<T>(false, false, s.OC, ld, CKK, T(1), w, CKK, col, ld, T(0), product, ld);
-      // product[OC, m P] back to the images' [OC, P].
+      // product[OC, m P] back to the images' [OC, P] (with the bias).
       for (int64_t i = 0; i < m; ++i)
         for (int64_t o = 0; o < s.OC; ++o) {
           const T* src = product + o * ld + i * P;
           T* dst = out + ((b0 + i) * s.OC + o) * P;
+          const T add = bias ? bias[o] : T(0);
           if (accumulate)
-            for (int64_t p = 0; p < P; ++p) dst[p] += src[p];
+            for (int64_t p = 0; p < P; ++p) dst[p] += src[p] + add;
           else
-            std::copy(src, src + P, dst);
+            for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + add;
         }
     }
   }
@@ -365,7 +371,7 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
 // of dout with the kernel flipped and its channels swapped (padding K - 1 - pad): im2col and a
 // GEMM that adds straight into dinp, instead of a GEMM into columns and col2im's scattered adds.
 template <typename T>
-void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) {
+void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s, bool overwrite) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, KK = s.K * s.K;
   if (s.stride == 1 && !is_pointwise(s) && s.K - 1 - s.pad >= 0) {
     std::vector<T> flipped(static_cast<size_t>(s.OC * CKK));
@@ -374,16 +380,17 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s) 
         for (int64_t k = 0; k < KK; ++k)
           flipped[static_cast<size_t>((c * s.OC + o) * KK + KK - 1 - k)] = w[(o * s.C + c) * KK + k];
     conv_data_forward(dinp, dout, flipped.data(), ConvShape{s.B, s.OC, s.OH(), s.OW(), s.C, s.K, 1, s.K - 1 - s.pad},
-                      true);
+                      !overwrite);
     return;
   }
   if (is_pointwise(s)) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(s.B, conv_work(s)))
     for (int64_t b = 0; b < s.B; ++b)
-      gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, T(1),
+      gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, overwrite ? T(0) : T(1),
                       dinp + b * s.C * s.H * s.W, P);
     return;
   }
+  if (overwrite) std::fill(dinp, dinp + s.B * s.C * s.H * s.W, T(0));  // col2im adds
   // Otherwise (strided): columns = w^T dout for n images side by side in one product, then
   // col2im of each image's share.
   const int64_t n = images_per_gemm(s), groups = (s.B + n - 1) / n;
@@ -448,23 +455,32 @@ void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s
       for (int64_t k = 0; k < CKK; ++k) dw[o * CKK + k] += part[k * s.OC + o];
 }
 
-// out[b, c, :] += b[c] over P pixels; db[c] += sum of dout[b, c, :].
+// Sums of many values, in 16 independent lanes added at the end (a fixed order, so the same bits
+// every run): the compiler vectorizes these loops, not a single running sum.
+template <typename A, typename F>
+A lane_sum(int64_t n, F value) {
+  A lanes[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) lanes[j] += value(i + j);
+  for (; i < n; ++i) lanes[i % 16] += value(i);
+  A sum = 0;
+  for (int j = 0; j < 16; ++j) sum += lanes[j];
+  return sum;
+}
+
+// out[b, c, :] = b[c] (or 0 without a bias) over P pixels; db[c] += sum of dout[b, c, :].
 template <typename T>
-void add_bias(T* out, const T* bias, int64_t B, int64_t C, int64_t P) {
+void fill_bias(T* out, const T* bias, int64_t B, int64_t C, int64_t P) {
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t c = 0; c < C; ++c) {
-      T* o = out + (b * C + c) * P;
-      for (int64_t p = 0; p < P; ++p) o[p] += bias[c];
-    }
+    for (int64_t c = 0; c < C; ++c) std::fill_n(out + (b * C + c) * P, P, bias ? bias[c] : T(0));
 }
 template <typename T>
 void bias_backward(T* db, const T* dout, int64_t B, int64_t C, int64_t P) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < C; ++c) {
       const T* d = dout + (b * C + c) * P;
-      T sum = 0;
-      for (int64_t p = 0; p < P; ++p) sum += d[p];
-      db[c] += sum;
+      db[c] += lane_sum<T>(P, [&](int64_t p) { return d[p]; });
     }
 }
 
@@ -479,15 +495,15 @@ ConvShape transposed(const ConvShape& s) {
 
 template <typename T>
 void conv2d_forward(T* out, const T* inp, const T* w, const T* b, const ConvShape& s) {
-  conv_data_forward(out, inp, w, s, false);
-  if (b) add_bias(out, b, s.B, s.OC, s.OH() * s.OW());
+  conv_data_forward(out, inp, w, s, false, b);
 }
 
 template <typename T>
-void conv2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s) {
+void conv2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s,
+                     bool overwrite) {
   if (db) bias_backward(db, dout, s.B, s.OC, s.OH() * s.OW());
   if (dw) conv_weight_backward(dw, dout, inp, s);
-  if (dinp) conv_data_backward(dinp, dout, w, s);
+  if (dinp) conv_data_backward(dinp, dout, w, s, overwrite);
 }
 
 int64_t conv_transpose_size(int64_t H, int64_t K, int64_t stride, int64_t pad) { return (H - 1) * stride - 2 * pad + K; }
@@ -495,34 +511,20 @@ int64_t conv_transpose_size(int64_t H, int64_t K, int64_t stride, int64_t pad) {
 template <typename T>
 void conv_transpose2d_forward(T* out, const T* inp, const T* w, const T* b, const ConvShape& s) {
   ConvShape c = transposed(s);
-  std::fill(out, out + c.B * c.C * c.H * c.W, T(0));
-  conv_data_backward(out, inp, w, c);
-  if (b) add_bias(out, b, c.B, c.C, c.H * c.W);
+  fill_bias(out, b, c.B, c.C, c.H * c.W);  // the bias first, the convolution's adjoint added to it
+  conv_data_backward(out, inp, w, c, false);
 }
 
 template <typename T>
-void conv_transpose2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s) {
+void conv_transpose2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s,
+                               bool overwrite) {
   ConvShape c = transposed(s);
   if (db) bias_backward(db, dout, c.B, c.C, c.H * c.W);
   if (dw) conv_weight_backward(dw, inp, dout, c);  // w[C_in, OC, K, K]: the convolution's [OC', C' K K]
-  if (dinp) conv_data_forward(dinp, dout, w, c, true);
+  if (dinp) conv_data_forward(dinp, dout, w, c, !overwrite);
 }
 
 namespace {
-
-// Sums of many values, in 16 independent lanes added at the end (a fixed order, so the same bits
-// every run): the compiler vectorizes these loops, not a single running sum.
-template <typename A, typename F>
-A lane_sum(int64_t n, F value) {
-  A lanes[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) lanes[j] += value(i + j);
-  for (; i < n; ++i) lanes[i % 16] += value(i);
-  A sum = 0;
-  for (int j = 0; j < 16; ++j) sum += lanes[j];
-  return sum;
-}
 
 // sigmoid(x) = 1 / (1 + exp(-x)), vectorizable for float.
 template <typename T>
@@ -564,7 +566,7 @@ void groupnorm_group(T* out, T* mean, T* rstd, const T* inp, const T* w, const T
 // sw[CG], sb[CG].
 template <typename T>
 void groupnorm_group_backward(T* dinp, T* sw, T* sb, const T* dy, const T* inp, const T* w, const T* mean,
-                              const T* rstd, int64_t bg, int64_t C, int64_t HW, int64_t G) {
+                              const T* rstd, int64_t bg, int64_t C, int64_t HW, int64_t G, bool overwrite) {
   const int64_t CG = C / G, n = CG * HW, c0 = (bg % G) * CG;
   const T* x = inp + bg * n;
   const T m = mean[bg], r = rstd[bg];
@@ -587,7 +589,10 @@ void groupnorm_group_backward(T* dinp, T* sw, T* sb, const T* dy, const T* inp, 
     const T* d = dy + c * HW;
     const T* xc = x + c * HW;
     T* o = dx + c * HW;
-    for (int64_t p = 0; p < HW; ++p) o[p] += r * (d[p] * wc - g_mean - (xc[p] - m) * r * gx_mean);
+    if (overwrite)
+      for (int64_t p = 0; p < HW; ++p) o[p] = r * (d[p] * wc - g_mean - (xc[p] - m) * r * gx_mean);
+    else
+      for (int64_t p = 0; p < HW; ++p) o[p] += r * (d[p] * wc - g_mean - (xc[p] - m) * r * gx_mean);
   }
 }
 
@@ -598,7 +603,7 @@ void groupnorm_group_backward(T* dinp, T* sw, T* sb, const T* dy, const T* inp, 
 template <typename T>
 void groupnorm_backward_impl(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* b,
                              const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G,
-                             bool with_silu) {
+                             bool with_silu, bool overwrite) {
   const int64_t CG = C / G, n = CG * HW;
   std::vector<T> sums(static_cast<size_t>(2 * B * C));
   T* sw = sums.data();
@@ -626,7 +631,8 @@ void groupnorm_backward_impl(T* dinp, T* dw, T* db, const T* dout, const T* inp,
         d = dy;
       }
       const int64_t image = bg / G;
-      groupnorm_group_backward(dx, sw + image * C + c0, sb + image * C + c0, d, inp, w, mean, rstd, bg, C, HW, G);
+      groupnorm_group_backward(dx, sw + image * C + c0, sb + image * C + c0, d, inp, w, mean, rstd, bg, C, HW, G,
+                               overwrite || !dinp);
     }
   }
   for (int64_t i = 0; i < B; ++i)
@@ -647,9 +653,9 @@ void groupnorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const
 
 template <typename T>
 void groupnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                        const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G) {
+                        const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G, bool overwrite) {
   groupnorm_backward_impl(dinp, dw, db, dout, inp, w, static_cast<const T*>(nullptr), mean, rstd, B, C, HW, G,
-                          false);
+                          false, overwrite);
 }
 
 template <typename T>
@@ -661,8 +667,9 @@ void groupnorm_silu_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, 
 
 template <typename T>
 void groupnorm_silu_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* b,
-                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G) {
-  groupnorm_backward_impl(dinp, dw, db, dout, inp, w, b, mean, rstd, B, C, HW, G, true);
+                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G,
+                             bool overwrite) {
+  groupnorm_backward_impl(dinp, dw, db, dout, inp, w, b, mean, rstd, B, C, HW, G, true, overwrite);
 }
 
 template <typename T>
@@ -780,17 +787,17 @@ void timestep_embedding(float* out, const float* t, int64_t N, int64_t D) {
 
 #define GEN_CONV_INSTANTIATE(T)                                                                                  \
   template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                           \
-  template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&);                  \
+  template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&, bool);            \
   template void conv_transpose2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                 \
-  template void conv_transpose2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&);        \
+  template void conv_transpose2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&, bool);  \
   template void groupnorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
                                      int64_t);                                                                   \
   template void groupnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,      \
-                                      int64_t, int64_t, int64_t);                                                \
+                                      int64_t, int64_t, int64_t, bool);                                          \
   template void groupnorm_silu_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,    \
                                           int64_t);                                                              \
   template void groupnorm_silu_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,         \
-                                           const T*, int64_t, int64_t, int64_t, int64_t);                        \
+                                           const T*, int64_t, int64_t, int64_t, int64_t, bool);                  \
   template void silu_forward<T>(T*, const T*, int64_t);                                                          \
   template void silu_backward<T>(T*, const T*, const T*, int64_t);                                               \
   template void upsample2x_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                                 \

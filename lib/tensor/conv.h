@@ -1,7 +1,8 @@
 // The layers of image models (the diffusion U-Net, the GAN, the classifier), as forward and
 // backward kernel pairs over flat NCHW buffers, with the conventions of kernels.h: backward
-// accumulates (+=) into gradients, a null gradient pointer means "not needed", and every kernel
-// is a template over float and double (the gradient checks run in double).
+// accumulates (+=) into gradients (into the input's gradient only if not told to overwrite it), a
+// null gradient pointer means "not needed", and every kernel is a template over float and double
+// (the gradient checks run in double).
 //
 //   nn::conv2d_forward(out, inp, w, b, {B, C, H, W, OC, K, stride, pad});
 //   nn::groupnorm_forward(out, mean, rstd, inp, w, b, B, C, HW, G);
@@ -23,7 +24,8 @@ struct ConvShape {
 template <typename T>
 void conv2d_forward(T* out, const T* inp, const T* w, const T* b, const ConvShape& s);
 template <typename T>
-void conv2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s);
+void conv2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s,
+                     bool overwrite = false);
 
 // Transposed convolution (the gradient of conv2d with respect to its input, used as an
 // upsampling layer): inp[B,C,H,W], w[C,OC,K,K] (PyTorch's ConvTranspose2d layout), b[OC] ->
@@ -33,7 +35,8 @@ int64_t conv_transpose_size(int64_t H, int64_t K, int64_t stride, int64_t pad);
 template <typename T>
 void conv_transpose2d_forward(T* out, const T* inp, const T* w, const T* b, const ConvShape& s);
 template <typename T>
-void conv_transpose2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s);
+void conv_transpose2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const ConvShape& s,
+                               bool overwrite = false);
 
 // Group normalization (Wu and He 2018): the C channels of each image are split into G groups
 // and each group's C/G x HW values are normalized to mean 0, variance 1 (eps 1e-5), then scaled
@@ -43,7 +46,7 @@ void groupnorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const
                        int64_t HW, int64_t G);
 template <typename T>
 void groupnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                        const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G);
+                        const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G, bool overwrite = false);
 
 // GroupNorm then SiLU in one pass (the pair before every convolution of a U-Net's residual
 // block): out = silu(groupnorm(inp)). Backward recomputes the normalized values from inp and the
@@ -53,7 +56,8 @@ void groupnorm_silu_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, 
                             int64_t HW, int64_t G);
 template <typename T>
 void groupnorm_silu_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* b,
-                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G);
+                             const T* mean, const T* rstd, int64_t B, int64_t C, int64_t HW, int64_t G,
+                             bool overwrite = false);
 
 // SiLU (swish): out = x sigmoid(x), elementwise over n values.
 template <typename T>

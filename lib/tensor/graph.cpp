@@ -210,7 +210,9 @@ Tensor Graph::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t 
   nn::conv2d_forward(out.data, x.data, w.data, b.data, s);
   if (out.node)
     record([=, this] {
-      nn::conv2d_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, s);
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      nn::conv2d_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, s, first);
     }, out);
   return out;
 }
@@ -223,7 +225,9 @@ Tensor Graph::conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b
   nn::conv_transpose2d_forward(out.data, x.data, w.data, b.data, s);
   if (out.node)
     record([=, this] {
-      nn::conv_transpose2d_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, s);
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      nn::conv_transpose2d_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, s, first);
     }, out);
   return out;
 }
@@ -236,8 +240,9 @@ Tensor Graph::groupnorm(const Tensor& x, const Tensor& w, const Tensor& b, int64
   nn::groupnorm_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW, G);
   if (out.node)
     record([=, this] {
-      nn::groupnorm_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, mean, rstd, B,
-                             C, HW, G);
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      nn::groupnorm_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, mean, rstd, B, C, HW, G, first);
     }, out);
   return out;
 }
@@ -408,8 +413,10 @@ Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, 
   nn::groupnorm_silu_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW, G);
   if (out.node)
     record([=, this] {
-      nn::groupnorm_silu_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, b.data,
-                                  mean, rstd, B, C, HW, G);
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      nn::groupnorm_silu_backward(dx, accumulate(w), accumulate(b), dout, x.data, w.data, b.data, mean, rstd, B, C,
+                                  HW, G, first);
     }, out);
   return out;
 }

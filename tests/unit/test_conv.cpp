@@ -55,6 +55,10 @@ void check_conv(const nn::ConvShape& s, uint64_t seed) {
   check_gradient("conv input", inp, dinp, loss);
   check_gradient("conv weight", w, dw, loss);
   check_gradient("conv bias", b, db, loss);
+  // Told to overwrite, the input gradient replaces what was there (the tape's first writer).
+  Vec over(inp.size(), 7.0);
+  nn::conv2d_backward<double>(over.data(), nullptr, nullptr, r.data(), inp.data(), w.data(), s, true);
+  for (size_t i = 0; i < over.size(); ++i) REQUIRE(over[i] == doctest::Approx(dinp[i]).epsilon(1e-12));
 }
 
 }  // namespace
@@ -95,6 +99,9 @@ TEST_CASE("conv_transpose2d: the adjoint of conv2d; doubles the size; gradients"
   check_gradient("convT input", inp, dinp, loss);
   check_gradient("convT weight", w, dw, loss);
   check_gradient("convT bias", b, db, loss);
+  Vec over(inp.size(), 7.0);
+  nn::conv_transpose2d_backward<double>(over.data(), nullptr, nullptr, r.data(), inp.data(), w.data(), s, true);
+  for (size_t i = 0; i < over.size(); ++i) REQUIRE(over[i] == doctest::Approx(dinp[i]).epsilon(1e-12));
 }
 
 TEST_CASE("groupnorm: normalizes each group; gradients of input, weight and bias") {
@@ -122,6 +129,10 @@ TEST_CASE("groupnorm: normalizes each group; gradients of input, weight and bias
   check_gradient("input", inp, dinp, loss);
   check_gradient("weight", w, dw, loss);
   check_gradient("bias", b, db, loss);
+  Vec over(inp.size(), 7.0);
+  nn::groupnorm_backward<double>(over.data(), nullptr, nullptr, r.data(), inp.data(), w.data(), mean.data(),
+                                 rstd.data(), B, C, HW, G, true);
+  CHECK(over == dinp);
 }
 
 TEST_CASE("groupnorm_silu: silu(groupnorm(x)) in one pass; gradients of input, weight and bias") {
@@ -150,6 +161,10 @@ TEST_CASE("groupnorm_silu: silu(groupnorm(x)) in one pass; gradients of input, w
                                       mean.data(), rstd.data(), B, C, HW, G);
   CHECK(dw2 == dw);
   CHECK(db2 == db);
+  Vec over(inp.size(), 7.0);
+  nn::groupnorm_silu_backward<double>(over.data(), nullptr, nullptr, r.data(), inp.data(), w.data(), b.data(),
+                                      mean.data(), rstd.data(), B, C, HW, G, true);
+  CHECK(over == dinp);
 }
 
 TEST_CASE("silu, upsampling, per-channel add, concatenation, gather: gradients") {
