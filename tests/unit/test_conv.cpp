@@ -73,6 +73,46 @@ TEST_CASE("conv2d: matches a direct convolution; gradients of input, weight and 
   // convolution is a convolution with the kernel flipped (padding K - 1 - pad: 1, then 2).
   check_conv({.B = 5, .C = 3, .H = 3, .W = 3, .OC = 4, .K = 3, .stride = 1, .pad = 1}, 18);
   check_conv({.B = 3, .C = 2, .H = 5, .W = 4, .OC = 3, .K = 3, .stride = 1, .pad = 0}, 19);
+  // Images of 14x14 and up: one product per kernel row over rows shifted by each kernel column.
+  check_conv({.B = 2, .C = 2, .H = 14, .W = 15, .OC = 3, .K = 3, .stride = 1, .pad = 1}, 20);
+  check_conv({.B = 1, .C = 2, .H = 16, .W = 14, .OC = 2, .K = 5, .stride = 1, .pad = 2}, 21);
+}
+
+// The float kernels (vectorized im2col, kernel rows, several images to a product, gathers) against
+// the double ones, which the checks above tie to a direct convolution and finite differences.
+TEST_CASE("conv2d in float: forward, input and weight gradients match double precision") {
+  const nn::ConvShape shapes[] = {
+      {.B = 3, .C = 5, .H = 28, .W = 28, .OC = 4, .K = 3, .stride = 1, .pad = 1},  // kernel rows
+      {.B = 4, .C = 6, .H = 14, .W = 14, .OC = 5, .K = 3, .stride = 1, .pad = 1},  // kernel rows
+      {.B = 9, .C = 7, .H = 7, .W = 7, .OC = 6, .K = 3, .stride = 1, .pad = 1},    // im2col, 8 + 1 images
+      {.B = 3, .C = 4, .H = 14, .W = 14, .OC = 3, .K = 4, .stride = 2, .pad = 1},  // strided
+  };
+  uint64_t seed = 30;
+  for (const auto& s : shapes) {
+    CAPTURE(s.H);
+    CAPTURE(s.K);
+    Rng rng(seed++);
+    Vec inp = random_vector(static_cast<size_t>(s.B * s.C * s.H * s.W), rng);
+    Vec w = random_vector(static_cast<size_t>(s.OC * s.C * s.K * s.K), rng);
+    Vec b = random_vector(static_cast<size_t>(s.OC), rng);
+    Vec r = random_vector(static_cast<size_t>(s.B * s.OC * s.OH() * s.OW()), rng);
+    auto to_float = [](const Vec& v) { return std::vector<float>(v.begin(), v.end()); };
+    std::vector<float> inp_f = to_float(inp), w_f = to_float(w), b_f = to_float(b), r_f = to_float(r);
+    Vec out(r.size()), dinp(inp.size()), dw(w.size()), db(b.size());
+    std::vector<float> out_f(r.size()), dinp_f(inp.size()), dw_f(w.size()), db_f(b.size());
+    nn::conv2d_forward(out.data(), inp.data(), w.data(), b.data(), s);
+    nn::conv2d_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), s);
+    nn::conv2d_forward(out_f.data(), inp_f.data(), w_f.data(), b_f.data(), s);
+    nn::conv2d_backward(dinp_f.data(), dw_f.data(), db_f.data(), r_f.data(), inp_f.data(), w_f.data(), s);
+    auto close = [](const char* what, const std::vector<float>& got, const Vec& want) {
+      CAPTURE(what);
+      for (size_t i = 0; i < want.size(); ++i) REQUIRE(got[i] == doctest::Approx(want[i]).epsilon(1e-4).scale(1));
+    };
+    close("output", out_f, out);
+    close("input gradient", dinp_f, dinp);
+    close("weight gradient", dw_f, dw);
+    close("bias gradient", db_f, db);
+  }
 }
 
 TEST_CASE("conv_transpose2d: the adjoint of conv2d; doubles the size; gradients") {
