@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev
   # libraries
   libcli11-dev libsentencepiece-dev libfmt-dev doctest-dev nlohmann-json3-dev
-  zlib1g-dev libpng-dev libopenblas-dev libcairo2-dev fonts-dejavu-core
+  zlib1g-dev libpng-dev libgif-dev libopenblas-dev libcairo2-dev fonts-dejavu-core
   # tools and data used by tests, demos and benchmarks
   sentencepiece fortunes dataset-fashion-mnist python3 python3-numpy python3-torch
 )

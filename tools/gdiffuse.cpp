@@ -402,7 +402,7 @@ int run_train(TrainArgs& args) {
 // sample and denoise
 
 struct SampleArgs {
-  std::string checkpoint, output, grid, prompt, sampler = "ddim", trajectory, input;
+  std::string checkpoint, output, grid, prompt, sampler = "ddim", trajectory, gif, input;
   int64_t n = 16, steps = 50, t = -1;
   int scale = 1;
   double eta = -1, guidance = 3;
@@ -419,6 +419,10 @@ int run_sample(const SampleArgs& a, bool denoise) {
   if (a.output.empty() && a.prompt != "list") throw UsageError("give -o FILE.png for the images");
   gen::check_output_pattern(a.output);
   if (!a.trajectory.empty()) gen::check_output_pattern(a.trajectory, "--trajectory");
+  if (!a.gif.empty()) {
+    gen::check_output_pattern(a.gif, "--gif");
+    if (a.gif.find('%') != std::string::npos) throw UsageError(fmt::format("--gif '{}': one file, not numbered", a.gif));
+  }
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
   const gen::DiffusionModel& info = ckpt.model;
   if (a.prompt == "list") {
@@ -492,6 +496,14 @@ int run_sample(const SampleArgs& a, bool denoise) {
     for (int64_t r = 0; r < rows; ++r)
       trajectory[static_cast<size_t>(r)].push_back(gen::from_floats(x.data() + r * P, static_cast<int>(C),
                                                                     static_cast<int>(S), static_cast<int>(S)));
+  // The animation: the same images side by side, at up to 50 evenly spaced steps and the start.
+  std::vector<gen::Image> frames;
+  const int64_t every = (static_cast<int64_t>(ts.size()) + 49) / 50;
+  auto add_frame = [&](const float* xt) {
+    frames.push_back(gen::enlarge(
+        gen::make_grid(gen::tiles_from_floats(xt, rows, C, S), static_cast<int>(rows), 1), a.scale));
+  };
+  if (!a.gif.empty()) add_frame(x.data());
   gen::Progress progress(denoise ? "denoise" : "sample", static_cast<uint64_t>(ts.size()), "", a.quiet);
   if (start >= 0)
     sampler.run(
@@ -502,6 +514,8 @@ int run_sample(const SampleArgs& a, bool denoise) {
             for (int64_t r = 0; r < rows; ++r)
               trajectory[static_cast<size_t>(r)].push_back(gen::from_floats(
                   xt + r * P, static_cast<int>(C), static_cast<int>(S), static_cast<int>(S)));
+          if (!a.gif.empty() && ((index + 1) % every == 0 || index + 1 == static_cast<int64_t>(ts.size())))
+            add_frame(xt);
         });
   progress.finish();
   gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, C, S), grid, a.scale);
@@ -510,6 +524,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
     for (auto& row : trajectory) tiles.insert(tiles.end(), row.begin(), row.end());
     gen::write_images(a.trajectory, tiles, fmt::format("{}x{}", trajectory[0].size(), rows), a.scale);
   }
+  if (!a.gif.empty()) gen::write_gif(a.gif, frames, 8, 150);
   return 0;
 }
 
@@ -603,8 +618,10 @@ Examples:
     cmd->add_option("-s,--seed", a.seed, "Seed: the same seed gives the same images")->capture_default_str();
     cmd->add_option("--grid", a.grid, "Columns x rows of the output grid, e.g. 8x8");
     cmd->add_option("--trajectory", a.trajectory, "Also write the first images at 10 points of the reverse process");
+    cmd->add_option("--gif", a.gif, "Also write the reverse process as an animated GIF (the first images, up to 8)");
     cmd->add_option("--threads", a.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
-    cmd->add_option("-o,--output", a.output, "PNG grid to write (- is stdout), or numbered files: out-%03d.png");
+    cmd->add_option("-o,--output", a.output,
+                    "PNG grid to write (- is stdout), numbered files: out-%03d.png, or an animation: out.gif");
     cmd->add_option("--scale", a.scale, "Draw each pixel as an NxN block")->check(CLI::Range(1, 64))
         ->capture_default_str();
     cmd->add_flag("-q,--quiet", a.quiet, "No progress on stderr");
@@ -617,6 +634,7 @@ Examples:
   gdiffuse sample ddpm.st --prompt "ankle boot" --guidance 3 -n 16 -o boots.png
   gdiffuse sample ddpm.st --prompt all -n 8 -o classes.png          # a row per class
   gdiffuse sample ddpm.st --prompt sneaker --trajectory traj.png -n 4 -o out.png
+  gdiffuse sample ddpm.st --prompt sneaker --gif reverse.gif --scale 3 -n 4 -o out.png
   gdiffuse sample ddpm.st --prompt list)");
 
   auto* cmd_denoise = app.add_subcommand("denoise", "Image to image: noise an image to step t, then denoise it");

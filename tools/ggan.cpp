@@ -722,7 +722,8 @@ Examples:
   SampleArgs sample, interp;
   auto add_common = [](CLI::App* cmd, SampleArgs& a) {
     cmd->add_option("checkpoint", a.checkpoint, "A GAN checkpoint (ggan train)")->required();
-    cmd->add_option("-o,--output", a.output, "Output PNG (- is stdout), or numbered files like img-%03d.png")
+    cmd->add_option("-o,--output", a.output,
+                    "Output PNG (- is stdout), numbered files like img-%03d.png, or an animation: walk.gif")
         ->required();
     cmd->add_option("--grid", a.grid, "COLSxROWS for one grid PNG");
     cmd->add_option("--prompt", a.prompt, "A class name or number (class-conditional models)");
@@ -755,6 +756,7 @@ Examples:
   cmd_interp->footer(R"(Examples:
   ggan interpolate gan.st --from 3 --to 8 --frames 10 --scale 2 -o walk.png
   ggan interpolate gan.st --from 3 --to 8 --frames 64 --grid 8x8 -o walk-grid.png
+  ggan interpolate gan.st --from 3 --to 8 --frames 30 --scale 3 -o walk.gif
   ggan interpolate gan.st --from 3 --to 8 -o frames/f-%02d.png)");
 
   ScoreArgs score;

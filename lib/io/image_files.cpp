@@ -143,6 +143,12 @@ Image enlarge(const Image& image, int scale) {
 }
 
 void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale) {
+  if (is_gif_path(output)) {
+    std::vector<Image> frames;
+    for (const Image& tile : tiles) frames.push_back(enlarge(tile, scale));
+    write_gif(output, frames, kFrameDelay, kLastFrameDelay);
+    return;
+  }
   if (output.find('%') != std::string::npos) {
     for (size_t i = 0; i < tiles.size(); ++i) write_png(fmt::sprintf(output, i), enlarge(tiles[i], scale));
     return;
@@ -176,6 +182,8 @@ void check_output_pattern(const std::string& output, const char* option) {
     }
     if (fields != 1)
       throw UsageError(fmt::format("{} '{}': a numbered output needs one field like %03d", option, output));
+    if (is_gif_path(output))
+      throw UsageError(fmt::format("{} '{}': numbered outputs are PNGs; a .gif is one animation", option, output));
   }
   if (output == "-") return;
   const std::filesystem::path folder = std::filesystem::path(output).parent_path();

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/gif.h"
 #include "io/idx.h"
 #include "io/image.h"
 
@@ -55,8 +56,11 @@ std::vector<Image> tiles_from_floats(const float* x, int64_t n, int64_t C, int64
 // Each pixel as a scale x scale block (28x28 images are small on a screen).
 Image enlarge(const Image& image, int scale);
 
-// One grid PNG (output without %; "-" is stdout; one image is written as it is, no frame), or
-// one file per image (output like "sample-%03d.png", numbered from 0). Files are atomic.
+// One grid PNG (output without %; "-" is stdout; one image is written as it is, no frame), one
+// file per image (output like "sample-%03d.png", numbered from 0), or, for an output ending in
+// .gif, an animation with one image per frame (kFrameDelay hundredths of a second each, the last
+// held for kLastFrameDelay). Files are atomic.
+constexpr int kFrameDelay = 10, kLastFrameDelay = 100;
 void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale);
 
 // Checked before any work: a numbered output needs exactly one integer field like %03d, and

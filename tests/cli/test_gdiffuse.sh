@@ -58,6 +58,12 @@ check "numbered files" test -s one-00.png -a -s one-02.png -a ! -e one-03.png
 check "each of the model's size" test "$(png_size one-01.png)" = "8x8"
 "$GDIFFUSE" sample -q ddpm.st --prompt 0 -n 2 --steps 20 --trajectory traj.png -o t.png
 check "a trajectory: 10 points of 2 images" test "$(png_size traj.png)" = "102x22"
+"$GDIFFUSE" sample -q ddpm.st --prompt 0 -n 2 --steps 20 --gif rev.gif -o t2.png
+check "--gif: an animated GIF89a of the reverse process" test "$(head -c 6 rev.gif)" = GIF89a
+check "--gif: the images side by side (22x12)" test "$(od -An -tu2 -j6 -N4 rev.gif | tr -s ' ')" = " 22 12"
+check "--gif: the start and 20 steps, 21 frames" \
+  test "$(od -An -tx1 -v rev.gif | tr -d '\n' | grep -o ' 21 f9 04' | wc -l)" -eq 21
+check "--gif changes nothing in the images" cmp -s t.png t2.png
 "$GDIFFUSE" noise -q 2>/dev/null; "$GDIFFUSE" sample -q ddpm.st -n 1 --steps 5 -o - >stdout.png
 check "-o - writes the PNG to stdout" png_magic stdout.png
 "$GDIFFUSE" denoise -q ddpm.st one-00.png --t 20 -n 2 --steps 5 -o den.png

@@ -116,6 +116,13 @@ check "five frames" test -s f-4.png -a ! -e f-5.png
 "$GGAN" interpolate gan.st --from 3 --to 8 --frames 5 --lerp -o 'lerp-%d.png'
 check "--lerp: the same ends" bash -c 'cmp -s lerp-0.png f-0.png && cmp -s lerp-4.png f-4.png'
 check "--lerp: another path in the middle" differ lerp-2.png f-2.png
+"$GGAN" interpolate gan.st --from 3 --to 8 --frames 5 --scale 2 -o walk.gif
+check "-o walk.gif: an animated GIF89a of the walk" test "$(head -c 6 walk.gif)" = GIF89a
+check "the GIF's frames are the images, scaled (16x16)" \
+  test "$(od -An -tu2 -j6 -N4 walk.gif | tr -s ' ')" = " 16 16"
+check "five frames" test "$(od -An -tx1 -v walk.gif | tr -d '\n' | grep -o ' 21 f9 04' | wc -l)" -eq 5
+run "$GGAN" interpolate gan.st --frames 5 -o 'f-%d.gif'
+expect_error 2 "-o 'f-%d.gif': numbered outputs are PNGs" "a numbered GIF"
 "$GGAN" interpolate cgan.st --prompt 0 --frames 3 -o - >cwalk.png
 check "interpolate a conditional model within a class, to stdout" test "$(png_size cwalk.png)" = "32x12"
 
