@@ -182,12 +182,6 @@ void col2im_scatter(float* img, const float* col, int64_t ld, const ConvShape& s
 #endif
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
-// Stride 1 with AVX2 (without AVX-512's masked loads and stores, a short row costs a branch per
-// part): each channel is first copied into a zero-bordered plane, so that every row of im2col is
-// a plain copy of OW values from it, 8 at a time. A row's last vector may run past OW into the
-// next rows of the same tap, which are written after it, but never past the tap's last value
-// (the next image's columns may follow). The plane has 8 values of slack for the vectors that
-// read past its last row.
 // rows x OW values from `from` (row stride Wp) into dst, contiguous: whole vectors while they end
 // inside the rows x OW values written, the rest one by one.
 void copy_window(float* dst, const float* from, int64_t rows, int64_t OW, int64_t Wp) {
@@ -208,6 +202,12 @@ void fill_plane(std::vector<float>& plane, const float* img, int64_t c, const Co
     std::memcpy(plane.data() + (y + s.pad) * Wp + s.pad, img + (c * s.H + y) * s.W,
                 static_cast<size_t>(s.W) * sizeof(float));
 }
+// Stride 1 with AVX2 (without AVX-512's masked loads and stores, a short row costs a branch per
+// part): each channel is first copied into a zero-bordered plane, so that every row of im2col is
+// a plain copy of OW values from it, 8 at a time. A row's last vector may run past OW into the
+// next rows of the same tap, which are written after it, but never past the tap's last value
+// (the next image's columns may follow). The plane has 8 values of slack for the vectors that
+// read past its last row.
 void im2col_padded(float* col, int64_t ld, const float* img, const ConvShape& s) {
   const int64_t OH = s.OH(), OW = s.OW(), K = s.K, Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
   thread_local std::vector<float> plane;
@@ -342,7 +342,7 @@ int64_t images_per_gemm(const ConvShape& s) {
 // side by side would put their padding rows into the product, and at 7x7 (several images to a
 // product) im2col's columns stay faster.
 bool by_kernel_rows(const ConvShape& s) {
-  return s.stride == 1 && s.K > 1 && s.OH() * s.OW() >= 196 && s.OW() == s.W + 2 * s.pad - s.K + 1;
+  return s.stride == 1 && s.K > 1 && s.OH() * s.OW() >= 196;
 }
 template <typename T>
 void kernel_rows(T* rows, const T* img, const ConvShape& s) {
