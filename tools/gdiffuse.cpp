@@ -167,7 +167,7 @@ struct TrainArgs {
   std::string data = "fashion-mnist", labels, output, resume, log, plot, preview;
   std::string channels = "32,64,128", schedule = "linear";
   int64_t T = 1000, groups = 8, time_dim = 128;
-  bool unconditional = false;
+  bool unconditional = false, attention = false;
   Settings settings;
   uint64_t seed = 1;
   int threads = gen::default_threads();
@@ -228,6 +228,7 @@ int run_train(TrainArgs& args) {
     info.unet.channels = gen::parse_int_list(args.channels, "--channels", "32,64,128");
     info.unet.groups = args.groups;
     info.unet.time_dim = args.time_dim;
+    info.unet.attention = args.attention;
     bool conditional = data.set.labelled() && !args.unconditional;
     info.unet.classes = conditional ? static_cast<int64_t>(data.class_names.size()) : 0;
     if (conditional) info.class_names = data.class_names;
@@ -566,6 +567,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   cmd_train->add_option("--groups", train.groups, "GroupNorm groups")->capture_default_str();
   cmd_train->add_option("--time-dim", train.time_dim, "Width of the time embedding")->capture_default_str();
+  cmd_train->add_flag("--attention", train.attention, "Self-attention over the pixels after the middle block (7x7)");
   cmd_train->add_option("--schedule", train.schedule, "Noise schedule: linear or cosine")->capture_default_str();
   cmd_train->add_option("--T", train.T, "Diffusion steps")->check(CLI::Range(1, 100000))->capture_default_str();
   cmd_train->add_flag("--unconditional", train.unconditional, "Ignore the labels (no guidance later)");

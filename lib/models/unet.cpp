@@ -49,6 +49,10 @@ double UnetConfig::flops_per_image() const {
     }
   }
   flops += res(in, in, size * size);
+  if (attention) {  // q, k, v and the projection per pixel; scores and their mix over pixel pairs
+    const double n = static_cast<double>(size * size), c = static_cast<double>(in);
+    flops += 2.0 * n * c * 4 * c + 2.0 * 2 * n * n * c;
+  }
   for (size_t l = L; l-- > 0;) {
     flops += res(in + channels[l], channels[l], size * size);
     in = channels[l];
@@ -129,6 +133,14 @@ Unet::Unet(const UnetConfig& config) : config_(config) {
     if (l + 1 < L) conv(down_[l], fmt::format("down.{}.downsample", l), in, in, 3);
   }
   block(mid_, "mid", in, in);
+  if (config_.attention) {
+    single(attn_norm_w_, "mid.attn.norm.weight", {in}, false);
+    single(attn_norm_b_, "mid.attn.norm.bias", {in}, false);
+    single(attn_qkv_w_, "mid.attn.qkv.weight", {3 * in, in}, true);
+    single(attn_qkv_b_, "mid.attn.qkv.bias", {3 * in}, false);
+    single(attn_proj_w_, "mid.attn.proj.weight", {in, in}, true);
+    single(attn_proj_b_, "mid.attn.proj.bias", {in}, false);
+  }
   for (size_t l = L; l-- > 0;) {
     block(up_res_[l], fmt::format("up.{}.res", l), in + ch[l], ch[l]);
     in = ch[l];
@@ -152,7 +164,7 @@ void Unet::init(Rng& rng) {
     float* w = params_.values() + view.offset;
     const std::string& name = view.name;
     bool norm = name.find("norm") != std::string::npos;
-    if (name.starts_with("conv_out.")) {
+    if (name.starts_with("conv_out.") || name.starts_with("mid.attn.proj.")) {
       std::fill(w, w + view.size, 0.0f);
     } else if (norm) {
       std::fill(w, w + view.size, name.ends_with(".weight") ? 1.0f : 0.0f);
@@ -182,6 +194,17 @@ Tensor Unet::res(Graph& g, const Res& block, const Tensor& x, const Tensor& temb
   return g.add(h, skip);
 }
 
+Tensor Unet::attend(Graph& g, const Tensor& x, int shard) {
+  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  auto p = [&](const Tensor& t) { return params_.in_shard(t, shard); };
+  // The pixels as tokens: [B, C, H W] -> [B, H W, C].
+  Tensor normed = g.groupnorm(x, p(attn_norm_w_), p(attn_norm_b_), config_.groups);
+  Tensor tokens = g.transpose(reshaped(normed, {B, C, H * W}));
+  Tensor mixed = g.attention(g.linear(tokens, p(attn_qkv_w_), p(attn_qkv_b_)), 1, /*causal=*/false);
+  Tensor out = g.transpose(g.linear(mixed, p(attn_proj_w_), p(attn_proj_b_)));
+  return g.add(x, reshaped(out, {B, C, H, W}));
+}
+
 Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* labels, int shard) {
   const int64_t B = x.dim(0);
   const auto& ch = config_.channels;
@@ -207,6 +230,7 @@ Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* 
     }
   }
   h = res(g, mid_, h, temb, shard);
+  if (config_.attention) h = attend(g, h, shard);
   for (size_t l = L; l-- > 0;) {
     h = res(g, up_res_[l], g.concat_channels(h, skips[l]), temb, shard);
     if (l > 0) {

@@ -13,6 +13,11 @@
 // class" (label dropout during training; the unconditional half of classifier-free guidance).
 //
 // With channels {32, 64, 128} on 28x28 images: 28 -> 14 -> 7, 1.45M parameters.
+//
+// With `attention`, the middle residual block (at the smallest size: 7x7 here) is followed by
+// self-attention over its pixels (as DDPM's 16x16 level): GroupNorm, then each pixel's channels
+// through a linear layer to q, k, v, one head over every pixel, a linear projection (zero at
+// initialization, so that the block starts as the identity), added to the block's input.
 #pragma once
 
 #include <array>
@@ -33,6 +38,7 @@ struct UnetConfig {
   int64_t groups = 8;                             // GroupNorm groups
   int64_t time_dim = 128;                         // width of the time (and class) embedding
   int64_t classes = 10;                           // 0: unconditional
+  bool attention = false;                         // self-attention after the middle block
   // Throws UsageError naming the problem.
   void validate() const;
   // Forward FLOPs per image (multiply-add = 2), for GFLOP/s figures.
@@ -73,6 +79,7 @@ class Unet {
   Res add_res(const std::string& name, int64_t in, int64_t out);
   Conv add_conv(const std::string& name, int64_t in, int64_t out, int64_t k);
   Tensor res(Graph& g, const Res& r, const Tensor& x, const Tensor& temb, int shard);
+  Tensor attend(Graph& g, const Tensor& x, int shard);
   Conv in_shard(const Conv& c, int shard);
 
   UnetConfig config_;
@@ -83,6 +90,7 @@ class Unet {
   std::vector<Res> down_res_, up_res_;
   std::vector<Conv> down_, up_;
   Res mid_;
+  Tensor attn_norm_w_, attn_norm_b_, attn_qkv_w_, attn_qkv_b_, attn_proj_w_, attn_proj_b_;
 };
 
 }  // namespace gen

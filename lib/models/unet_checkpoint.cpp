@@ -25,6 +25,7 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
                                         {"groups", c.groups},
                                         {"time_dim", c.time_dim},
                                         {"classes", c.classes},
+                                        {"attention", c.attention},
                                         {"class_names", model.class_names},
                                         {"schedule", Schedule::name(model.schedule)},
                                         {"T", model.T}}
@@ -58,6 +59,7 @@ DiffusionCheckpoint diffusion_load(const std::string& path) {
     m.unet.groups = config.at("groups").get<int64_t>();
     m.unet.time_dim = config.at("time_dim").get<int64_t>();
     m.unet.classes = config.at("classes").get<int64_t>();
+    m.unet.attention = config.value("attention", false);  // absent before attention was an option
     m.class_names = config.at("class_names").get<std::vector<std::string>>();
     m.schedule = Schedule::parse(config.at("schedule").get<std::string>());
     m.T = config.at("T").get<int64_t>();

@@ -164,16 +164,38 @@ Tensor Graph::add(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor Graph::attention(const Tensor& qkv, int64_t NH) {
+Tensor Graph::attention(const Tensor& qkv, int64_t NH, bool causal) {
   int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
   Tensor out = activation({B, T, C}, has_grad(qkv));
   float* att = arena_.allocate(B * NH * T * T);
-  nn::attention_forward(out.data, att, qkv.data, B, T, C, NH);
+  nn::attention_forward(out.data, att, qkv.data, B, T, C, NH, causal);
   if (out.node)
     record([=, this] {
       const float* dout = read(out);
       auto [dqkv, first] = write(qkv);
-      if (dqkv) nn::attention_backward(dqkv, dout, qkv.data, att, B, T, C, NH, first);
+      if (dqkv) nn::attention_backward(dqkv, dout, qkv.data, att, B, T, C, NH, first, causal);
+    }, out);
+  return out;
+}
+
+Tensor Graph::transpose(const Tensor& x) {
+  const int64_t B = x.dim(0), M = x.dim(1), N = x.dim(2);
+  Tensor out = activation({B, N, M}, has_grad(x));
+  // to[b, n, m] = from[b, m, n] (or += with add): forward x to out, backward dout to dx.
+  auto swap = [](float* to, const float* from, int64_t B, int64_t M, int64_t N, bool add) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+          float& d = to[(b * N + n) * M + m];
+          d = add ? d + from[(b * M + m) * N + n] : from[(b * M + m) * N + n];
+        }
+  };
+  swap(out.data, x.data, B, M, N, false);
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      if (dx) swap(dx, dout, B, N, M, !first);
     }, out);
   return out;
 }

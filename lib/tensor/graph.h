@@ -55,8 +55,10 @@ class Graph {
   Tensor layernorm(const Tensor& x, const Tensor& w, const Tensor& b);
   Tensor gelu(const Tensor& x);
   Tensor add(const Tensor& a, const Tensor& b);
-  // qkv[B,T,3C] -> [B,T,C], causal, NH heads.
-  Tensor attention(const Tensor& qkv, int64_t NH);
+  // qkv[B,T,3C] -> [B,T,C], NH heads; causal, or over every position (an image's pixels).
+  Tensor attention(const Tensor& qkv, int64_t NH, bool causal = true);
+  // x[B,M,N] -> [B,N,M] (an image's channel planes [B,C,HW] to its pixels as tokens [B,HW,C]).
+  Tensor transpose(const Tensor& x);
 
   // Image layers, on NCHW tensors [B,C,H,W].
   // w[OC,C,K,K], b[OC] (b may be undefined); K from w, square.

@@ -324,7 +324,7 @@ void residual_backward(T* da, T* db, const T* dout, int64_t n, bool overwrite_a,
 // Attention per (batch, head) as GEMMs on strided views of qkv: S = Q K^T / sqrt(HS), P = causal
 // softmax(S) (kept in att), O = P V. q, k and v rows of one head are HS floats, 3C apart.
 template <typename T>
-void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH) {
+void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH, bool causal) {
   const int64_t HS = C / NH;
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -337,19 +337,20 @@ void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int6
       gemm_strided<T>(false, true, Tn, Tn, HS, scale, q, 3 * C, k, 3 * C, T(0), p, Tn);
       for (int64_t t = 0; t < Tn; ++t) {
         T* row = p + t * Tn;
+        const int64_t end = causal ? t + 1 : Tn;  // the positions row t attends to
         T maximum = row[0];
 #pragma omp simd reduction(max : maximum)
-        for (int64_t t2 = 0; t2 <= t; ++t2) maximum = std::max(maximum, row[t2]);
+        for (int64_t t2 = 0; t2 < end; ++t2) maximum = std::max(maximum, row[t2]);
         T sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t t2 = 0; t2 <= t; ++t2) {
+        for (int64_t t2 = 0; t2 < end; ++t2) {
           row[t2] = fast_exp(row[t2] - maximum);
           sum += row[t2];
         }
         T inverse = T(1) / sum;
 #pragma omp simd
-        for (int64_t t2 = 0; t2 <= t; ++t2) row[t2] *= inverse;
-        std::fill(row + t + 1, row + Tn, T(0));
+        for (int64_t t2 = 0; t2 < end; ++t2) row[t2] *= inverse;
+        std::fill(row + end, row + Tn, T(0));
       }
       gemm_strided<T>(false, false, Tn, HS, Tn, T(1), p, Tn, v, 3 * C, T(0), out + b * Tn * C + h * HS, C);
     }
@@ -359,7 +360,7 @@ void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int6
 // dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)) / sqrt(HS); dQ += dS K; dK += dS^T Q.
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
-                        int64_t NH, bool overwrite) {
+                        int64_t NH, bool overwrite, bool causal) {
   const int64_t HS = C / NH;
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
   const T beta = overwrite ? T(0) : T(1);  // each product covers its head's slice of dq, dk or dv
@@ -383,12 +384,13 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int6
         for (int64_t t = 0; t < Tn; ++t) {
           const T* prow = p + t * Tn;
           T* row = dp.data() + t * Tn;
+          const int64_t end = causal ? t + 1 : Tn;
           T weighted = 0;
 #pragma omp simd reduction(+ : weighted)
-          for (int64_t t2 = 0; t2 <= t; ++t2) weighted += prow[t2] * row[t2];
+          for (int64_t t2 = 0; t2 < end; ++t2) weighted += prow[t2] * row[t2];
 #pragma omp simd
-          for (int64_t t2 = 0; t2 <= t; ++t2) row[t2] = prow[t2] * (row[t2] - weighted) * scale;
-          std::fill(row + t + 1, row + Tn, T(0));
+          for (int64_t t2 = 0; t2 < end; ++t2) row[t2] = prow[t2] * (row[t2] - weighted) * scale;
+          std::fill(row + end, row + Tn, T(0));
         }
         gemm_strided<T>(false, false, Tn, HS, Tn, T(1), dp.data(), Tn, k, 3 * C, beta, dq, 3 * C);
         gemm_strided<T>(true, false, Tn, HS, Tn, T(1), dp.data(), Tn, q, 3 * C, beta, dk, 3 * C);
@@ -451,8 +453,9 @@ void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* 
   template void gelu_backward<T>(T*, const T*, const T*, int64_t, bool);                                            \
   template void residual_forward<T>(T*, const T*, const T*, int64_t);                                               \
   template void residual_backward<T>(T*, T*, const T*, int64_t, bool, bool);                                        \
-  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t);                         \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool);  \
+  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, bool);                   \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool,     \
+                                      bool);                                                                         \
   template void softmax_cross_entropy_forward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t);              \
   template void softmax_cross_entropy_backward<T>(T*, const T*, const uint32_t*, const T*, int64_t, int64_t, bool);
 

@@ -61,15 +61,17 @@ void residual_forward(T* out, const T* a, const T* b, int64_t n);
 template <typename T>
 void residual_backward(T* da, T* db, const T* dout, int64_t n, bool overwrite_a = false, bool overwrite_b = false);
 
-// Causal multi-head self-attention. qkv[B,T,3C] holds q, k, v (each C = NH heads of HS = C/NH);
-// out[B,T,C]; att[B,NH,T,T] keeps the softmax probabilities (zero above the diagonal).
-// att = softmax(q k^T / sqrt(HS)) over positions <= t; out = att v ("Attention Is All You Need",
-// eq. 1).
+// Multi-head self-attention, causal (a language model's) or over every position (an image's
+// pixels). qkv[B,T,3C] holds q, k, v (each C = NH heads of HS = C/NH); out[B,T,C];
+// att[B,NH,T,T] keeps the softmax probabilities (causal: zero above the diagonal).
+// att = softmax(q k^T / sqrt(HS)) over positions <= t (causal) or all; out = att v ("Attention Is
+// All You Need", eq. 1).
 template <typename T>
-void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH);
+void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH,
+                       bool causal = true);
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
-                        int64_t NH, bool overwrite = false);
+                        int64_t NH, bool overwrite = false, bool causal = true);
 
 // Fused softmax and cross-entropy over logits[N,V] with targets[N] < V:
 // loss[n] = -log softmax(logits[n])[targets[n]]; probs[N,V] saved for backward.

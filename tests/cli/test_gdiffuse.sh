@@ -44,6 +44,16 @@ check "the loss falls (first $first, last 10 mean $last)" awk -v a="$first" -v b
 "$GDIFFUSE" train -q --resume half.st --steps 40 "${tiny[@]:0:4}" -o resumed.st
 check "40 steps = 20 + resume + 20, byte for byte" cmp -s ddpm.st resumed.st
 
+# --attention: self-attention after the middle block; saved in the config, resumed exactly.
+"$GDIFFUSE" train -q "${tiny[@]}" --attention --steps 10 -o attn.st
+"$GDIFFUSE" train -q "${tiny[@]}" --attention --steps 5 --decay-steps 10 -o attn-half.st
+"$GDIFFUSE" train -q --resume attn-half.st --steps 10 "${tiny[@]:0:4}" -o attn-resumed.st
+check "--attention: its weights and config are in the checkpoint" \
+  bash -c 'grep -aq "mid.attn.qkv.weight" attn.st && grep -aq "attention\\\\\":true" attn.st'
+check "--attention: 10 steps = 5 + resume + 5, byte for byte" cmp -s attn.st attn-resumed.st
+"$GDIFFUSE" sample -q attn.st --prompt 1 -n 2 --steps 5 -o attn.png
+check "--attention: samples" test "$(png_size attn.png)" = "22x12"
+
 # Sampling: same seed, same images; classes by name or number; grids and numbered files.
 run "$GDIFFUSE" sample ddpm.st --prompt list
 check "--prompt list names the classes" grep -q "^1	1$" out

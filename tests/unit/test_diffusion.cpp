@@ -79,28 +79,34 @@ TEST_CASE("unet: output shape, zero at initialization, parameter count of the de
 }
 
 TEST_CASE("unet: the tape's gradients match finite differences of the loss, for every weight") {
-  UnetConfig c;
-  c.image_size = 4, c.channels = {4, 8}, c.groups = 2, c.time_dim = 8, c.classes = 3;
-  Unet model(c);
-  Rng rng(5);
-  model.init(rng);
-  // Random weights everywhere (the zero output layer would hide every other path).
-  for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.3f * rng.normal();
-  const int64_t B = 2, P = 16;
-  std::vector<float> x(B * P), target(B * P), t = {7, 420};
-  for (auto& v : x) v = rng.normal();
-  for (auto& v : target) v = rng.normal();
-  std::vector<uint32_t> labels = {1, 3};  // a class and "no class"
-  Arena arena;
-  auto loss_at = [&](bool training) {
-    arena.reset();
-    Graph g(arena, training);
-    Tensor pred = model.forward(g, g.constant({B, 1, 4, 4}, x.data()), t.data(), labels.data());
-    double loss = g.mse(pred, g.constant({B, 1, 4, 4}, target.data()));
-    if (training) g.backward();
-    return loss;
-  };
-  test::check_model_gradient(model.params(), loss_at, 1e-2f, 0.03, {"class_emb.weight"});
+  // Without and with self-attention over the middle block's pixels (transposes, attention over
+  // every position, the projections).
+  for (bool attention : {false, true}) {
+    CAPTURE(attention);
+    UnetConfig c;
+    c.image_size = 4, c.channels = {4, 8}, c.groups = 2, c.time_dim = 8, c.classes = 3;
+    c.attention = attention;
+    Unet model(c);
+    Rng rng(5);
+    model.init(rng);
+    // Random weights everywhere (the zero output layer would hide every other path).
+    for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.3f * rng.normal();
+    const int64_t B = 2, P = 16;
+    std::vector<float> x(B * P), target(B * P), t = {7, 420};
+    for (auto& v : x) v = rng.normal();
+    for (auto& v : target) v = rng.normal();
+    std::vector<uint32_t> labels = {1, 3};  // a class and "no class"
+    Arena arena;
+    auto loss_at = [&](bool training) {
+      arena.reset();
+      Graph g(arena, training);
+      Tensor pred = model.forward(g, g.constant({B, 1, 4, 4}, x.data()), t.data(), labels.data());
+      double loss = g.mse(pred, g.constant({B, 1, 4, 4}, target.data()));
+      if (training) g.backward();
+      return loss;
+    };
+    test::check_model_gradient(model.params(), loss_at, 1e-2f, 0.03, {"class_emb.weight"});
+  }
 }
 
 TEST_CASE("unet: learns to denoise a tiny data set (loss below 0.2 after 300 steps)") {

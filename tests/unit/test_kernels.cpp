@@ -130,6 +130,29 @@ TEST_CASE("attention: causal, rows sum to one, gradient of qkv") {
   check_gradient("qkv", qkv, dqkv, loss);
 }
 
+TEST_CASE("attention over every position (an image's pixels): rows sum to one, gradient of qkv") {
+  Rng rng(6);
+  const int64_t B = 2, T = 6, C = 8, NH = 2;
+  Vec qkv = random_vector(B * T * 3 * C, rng), r = random_vector(B * T * C, rng);
+  Vec out(B * T * C), att(B * NH * T * T);
+  auto loss = [&] {
+    nn::attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, /*causal=*/false);
+    return dot(out, r);
+  };
+  loss();
+  for (int64_t row = 0; row < B * NH * T; ++row) {
+    double sum = 0;
+    for (int64_t t2 = 0; t2 < T; ++t2) {
+      CHECK(att[row * T + t2] > 0.0);  // the first position sees the last, too
+      sum += att[row * T + t2];
+    }
+    CHECK(sum == doctest::Approx(1.0));
+  }
+  Vec dqkv(qkv.size());
+  nn::attention_backward(dqkv.data(), r.data(), qkv.data(), att.data(), B, T, C, NH, false, /*causal=*/false);
+  check_gradient("qkv", qkv, dqkv, loss);
+}
+
 TEST_CASE("softmax cross-entropy: loss value and gradient of the logits") {
   Rng rng(6);
   const int64_t N = 4, V = 9;
