@@ -23,7 +23,7 @@ void GptCheckpoint::copy_weights(Gpt& model) const {
 }
 
 void gpt_save(const std::string& path, const Gpt& model, const std::string& tokenizer, int64_t step, uint64_t seed,
-              const GptTrainState* train) {
+              const TrainState* train, const AdamW* adam) {
   const GptConfig& c = model.config();
   SafetensorsWriter w;
   w.metadata["format"] = kFormat;
@@ -38,17 +38,7 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
   for (const auto& view : model.params().views())
     w.add_f32_borrowed(view.name, view.shape, model.params().values() + view.offset);
   w.add("tokenizer", Dtype::U8, {static_cast<int64_t>(tokenizer.size())}, tokenizer);
-  if (train) {
-    int64_t n = static_cast<int64_t>(model.params().size());
-    w.add_f32_borrowed("optimizer.m", {n}, train->m.data());
-    w.add_f32_borrowed("optimizer.v", {n}, train->v.data());
-    w.metadata["train"] = nlohmann::json{{"adam_steps", train->adam_steps},
-                                         {"sampler_state", std::to_string(train->sampler.state)},
-                                         {"sampler_increment", std::to_string(train->sampler.increment)},
-                                         {"sampler_seed", std::to_string(train->sampler.seed)},
-                                         {"settings", nlohmann::json::parse(train->settings)}}
-                              .dump();
-  }
+  if (train) add_train_state(w, *train, {{"", adam}});
   w.save(path);
 }
 
@@ -97,29 +87,11 @@ GptCheckpoint gpt_load(const std::string& path, bool training_state) {
     for (const char* name : {"optimizer.m", "optimizer.v"})
       if (st.has(name) && (st.get(name).dtype != Dtype::F32 || st.get(name).shape != std::vector<int64_t>{n}))
         throw Error(path, fmt::format("tensor '{}' does not have the model's {} values", name, n));
-  } else if (st.has("optimizer.m") || st.has("optimizer.v") || st.metadata().count("train")) {
-    GptTrainState train;
-    int64_t n = static_cast<int64_t>(layout.params().size());
-    train.m.resize(static_cast<size_t>(n));
-    train.v.resize(static_cast<size_t>(n));
-    st.read_f32("optimizer.m", {n}, train.m.data());
-    st.read_f32("optimizer.v", {n}, train.v.data());
-    try {
-      auto state = nlohmann::json::parse(st.meta("train"));
-      train.adam_steps = state.at("adam_steps").get<int64_t>();
-      train.sampler.state = std::stoull(state.at("sampler_state").get<std::string>());
-      train.sampler.increment = std::stoull(state.at("sampler_increment").get<std::string>());
-      train.sampler.seed = std::stoull(state.at("sampler_seed").get<std::string>());
-      train.settings = state.at("settings").dump();
-    } catch (const std::exception& e) {
-      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
-    }
-    train.step = ckpt.step;
-    train.seed = ckpt.seed;
-    ckpt.train = std::move(train);
+  } else {
+    ckpt.train = read_train_state(st, {{"", static_cast<int64_t>(layout.params().size())}});
   }
   for (const auto& entry : st.entries()) {
-    bool known = entry.name == "tokenizer" || entry.name == "optimizer.m" || entry.name == "optimizer.v" ||
+    bool known = entry.name == "tokenizer" || is_train_tensor(entry.name, {{"", 1}}) ||
                  layout.params().find(entry.name) != nullptr;
     if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));
   }

@@ -1,0 +1,32 @@
+#include "models/next_token.h"
+
+#include <algorithm>
+
+namespace gen {
+
+void next_token_batch(const std::vector<uint32_t>& data, Rng& rng, int64_t B, int64_t T, uint32_t* x, uint32_t* y) {
+  const uint32_t positions = static_cast<uint32_t>(data.size() - static_cast<size_t>(T));
+  for (int64_t b = 0; b < B; ++b) {
+    const auto offset = static_cast<std::ptrdiff_t>(rng.below(positions));
+    std::copy_n(data.begin() + offset, T, x + b * T);
+    std::copy_n(data.begin() + offset + 1, T, y + b * T);
+  }
+}
+
+Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t batches,
+                    uint64_t seed, std::vector<Arena>& arenas) {
+  Rng rng(seed, /*stream=*/7);
+  std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
+  Evaluation e;
+  for (int64_t k = 0; k < batches; ++k) {
+    next_token_batch(data, rng, B, T, x.data(), y.data());
+    const Gpt::BatchLoss loss = model.batch_loss(arenas, x.data(), y.data(), B, T, /*training=*/false);
+    e.loss += loss.mean;
+    e.accuracy += static_cast<double>(loss.correct) / static_cast<double>(B * T);
+  }
+  e.loss /= static_cast<double>(batches);
+  e.accuracy /= static_cast<double>(batches);
+  return e;
+}
+
+}  // namespace gen

@@ -1,0 +1,237 @@
+#include "train/loop.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/progress.h"
+#include "core/signals.h"
+#include "core/tool_main.h"
+#include "io/plot.h"
+
+namespace gen {
+namespace {
+
+using Curve = std::vector<std::pair<int64_t, double>>;
+
+// The loss curve as text: the first loss (*) and an occasional one (o) against step.
+std::string loss_chart(const Curve& train, const Curve& val, const std::string& train_name,
+                       const std::string& val_name) {
+  if (train.size() < 2) return "";
+  constexpr int kWidth = 64, kHeight = 14;
+  const int64_t first = train.front().first, last = train.back().first;
+  std::vector<std::string> grid(kHeight, std::string(kWidth, ' '));
+  // Averaged per column, so that noise does not fill the picture.
+  std::vector<double> sum(kWidth, 0);
+  std::vector<int> count(kWidth, 0);
+  auto column_of = [&](int64_t step) {
+    const double span = static_cast<double>(std::max<int64_t>(last - first, 1));
+    return std::clamp(static_cast<int>(static_cast<double>(step - first) / span * (kWidth - 1)), 0, kWidth - 1);
+  };
+  for (const auto& [step, loss] : train) {
+    sum[static_cast<size_t>(column_of(step))] += loss;
+    count[static_cast<size_t>(column_of(step))]++;
+  }
+  // The scale leaves out the first column (the loss at initialization would flatten the rest).
+  double lo = INFINITY, hi = -INFINITY;
+  for (int column = 1; column < kWidth; ++column)
+    if (count[static_cast<size_t>(column)]) {
+      const double mean = sum[static_cast<size_t>(column)] / count[static_cast<size_t>(column)];
+      lo = std::min(lo, mean), hi = std::max(hi, mean);
+    }
+  for (const auto& [step, loss] : val) lo = std::min(lo, loss), hi = std::max(hi, loss);
+  if (!(hi > lo)) hi = lo + 1;
+  auto row_of = [&](double loss) {
+    return std::clamp(static_cast<int>(std::lround((hi - loss) / (hi - lo) * (kHeight - 1))), 0, kHeight - 1);
+  };
+  for (int column = 0; column < kWidth; ++column)
+    if (count[static_cast<size_t>(column)])
+      grid[static_cast<size_t>(row_of(sum[static_cast<size_t>(column)] / count[static_cast<size_t>(column)]))]
+          [static_cast<size_t>(column)] = '*';
+  for (const auto& [step, loss] : val) grid[static_cast<size_t>(row_of(loss))][static_cast<size_t>(column_of(step))] = 'o';
+  std::string chart = val.empty() ? fmt::format("{} (*)\n", train_name)
+                                  : fmt::format("{} (*) and {} (o)\n", train_name, val_name);
+  for (int row = 0; row < kHeight; ++row)
+    chart += fmt::format("{:6.3f} |{}\n", hi - (hi - lo) * row / (kHeight - 1), grid[static_cast<size_t>(row)]);
+  chart += fmt::format("       +{}\n", std::string(kWidth, '-'));
+  chart += fmt::format("        {}{:>{}}\n", first, fmt::format("step {}", last),
+                       kWidth - static_cast<int>(std::to_string(first).size()));
+  return chart;
+}
+
+// The loss curves as a PNG: one loss drawn at every step (light) and as its moving average over
+// 1% of the run (dark); several losses as their moving averages over 2%; occasional figures (a
+// validation loss) as dots.
+std::string loss_plot(const std::vector<Column>& columns, const std::vector<Curve>& curves, const LoopOptions& o) {
+  Chart chart;
+  chart.title = o.plot_title, chart.x_label = "step", chart.y_label = o.plot_y_label;
+  auto series = [](std::string name, uint32_t rgb, double width, bool markers) {
+    ChartSeries s;
+    s.name = std::move(name), s.rgb = rgb, s.width = width, s.markers = markers;
+    return s;
+  };
+  size_t losses = 0;
+  for (const Column& c : columns) losses += c.loss && !c.occasional;
+  const uint32_t dark[] = {0x1f5fa8, 0xd62728, 0x2ca02c, 0x9467bd};
+  size_t drawn = 0;
+  for (size_t k = 0; k < columns.size(); ++k) {
+    const Column& c = columns[k];
+    const Curve& curve = curves[k];
+    if (!c.loss) continue;
+    if (c.occasional) {
+      ChartSeries dots = series(c.label, 0xd62728, 2, true);
+      for (auto [step, v] : curve) dots.points.emplace_back(static_cast<double>(step), v);
+      chart.series.push_back(std::move(dots));
+      continue;
+    }
+    const size_t window = std::max<size_t>(1, curve.size() / (losses == 1 ? 100 : 50));
+    ChartSeries raw = series(c.label + " (each step)", 0xb9d3ea, 1, false);
+    ChartSeries smooth = series(losses == 1 ? c.label + " (moving average)" : c.label, dark[drawn++ % 4], 2, false);
+    double sum = 0;
+    for (size_t i = 0; i < curve.size(); ++i) {
+      raw.points.emplace_back(static_cast<double>(curve[i].first), curve[i].second);
+      sum += curve[i].second;
+      if (i >= window) sum -= curve[i - window].second;
+      if (i + 1 >= window)
+        smooth.points.emplace_back(static_cast<double>(curve[i].first), sum / static_cast<double>(window));
+    }
+    if (losses == 1) chart.series.push_back(std::move(raw));
+    chart.series.push_back(std::move(smooth));
+  }
+  // Dots on top.
+  std::stable_partition(chart.series.begin(), chart.series.end(), [](const ChartSeries& s) { return !s.markers; });
+  return render_png(chart);
+}
+
+}  // namespace
+
+void train_loop(TrainTask& task, const LoopOptions& o) {
+  const RunOptions& run = o.run;
+  GracefulStop graceful;  // Ctrl-C finishes the step and saves
+  const std::vector<Column> columns = task.columns();
+  std::optional<Output> plot;  // opened now, so that a bad path fails before training
+  if (!run.plot.empty()) plot.emplace(run.plot);
+  std::optional<Output> log;
+  if (!run.log.empty()) {
+    log.emplace(run.log, Output::Mode::direct);  // follow it with tail -f
+    std::string header = "step";
+    for (const Column& c : columns) header += "\t" + c.name;
+    log->write(header + fmt::format("\t{}_per_s\tseconds\n", o.unit == "tok" ? "tokens" : "images"));
+    log->flush();
+  }
+  if (!run.quiet && !o.banner.empty()) std::fprintf(stderr, "%s: %s\n", tool_name(), o.banner.c_str());
+
+  std::vector<Curve> curves(columns.size());
+  std::vector<double> recent(columns.size(), 0);
+  int64_t recent_n = 0;
+  Progress progress("train", static_cast<uint64_t>(o.steps), "", run.quiet);
+  progress.set_start(static_cast<uint64_t>(o.first_step));  // rates and ETA count this run's steps
+  const auto start = std::chrono::steady_clock::now();
+  int64_t step = o.first_step;
+  int64_t saved = -1;
+  auto save = [&] {
+    task.save(run.output, step, !run.no_optimizer);
+    saved = step;
+  };
+  auto finish_outputs = [&] {
+    if (log) log->commit();
+    if (plot) {
+      plot->write(loss_plot(columns, curves, o));
+      plot->commit();
+    }
+  };
+
+  while (step < o.steps) {
+    StepResult r = task.step(step);
+    if (r.values.size() != columns.size()) throw std::logic_error("train_loop: a step reported the wrong figures");
+    for (size_t k = 0; k < columns.size(); ++k)
+      if (columns[k].loss && !columns[k].occasional && !std::isfinite(r.values[k]))
+        throw Error(run.output, fmt::format("training diverged at step {}: {} is {} (lower --lr?); the last "
+                                            "checkpoint written, if any, is kept",
+                                            step + 1, "the " + columns[k].label,
+                                            std::isnan(r.values[k]) ? "NaN" : "infinite"));
+    ++step;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = static_cast<double>(step - o.first_step) * o.items_per_step / std::max(seconds, 1e-9);
+
+    std::string status = r.status;
+    ++recent_n;
+    for (size_t k = 0; k < columns.size(); ++k) {
+      const double v = r.values[k];
+      if (columns[k].loss && std::isfinite(v)) curves[k].emplace_back(step, v);
+      if (!columns[k].loss || columns[k].occasional) continue;
+      recent[k] += v;
+      status += fmt::format("{}{} {:.4f}", status.empty() ? "" : ", ", columns[k].label.empty() ? columns[k].name
+                                                                                               : columns[k].label,
+                            recent[k] / static_cast<double>(recent_n));
+    }
+    status += fmt::format("{}{:.0f} {}/s", status.empty() ? "" : ", ", rate, o.unit);
+    if (step % 100 == 0) std::fill(recent.begin(), recent.end(), 0.0), recent_n = 0;
+    for (const std::string& m : r.messages) progress.message(m);
+
+    if (log) {
+      try {
+        std::string row = std::to_string(step);
+        for (size_t k = 0; k < columns.size(); ++k) {
+          row += '\t';
+          if (!(std::isnan(r.values[k]) && columns[k].occasional))
+            row += fmt::format(fmt::runtime(columns[k].format), r.values[k]);
+        }
+        log->write(row + fmt::format("\t{:.1f}\t{:.3f}\n", rate, seconds));
+        log->flush();
+      } catch (...) {
+        // The log failed (a full disk): the run stops, but keeps what it learned.
+        save();
+        throw;
+      }
+    }
+    if (run.time_limit > 0 && step - o.first_step >= 10) {
+      // With a time budget, the bar and the ETA are for the steps the budget will allow.
+      const double per_second = static_cast<double>(step - o.first_step) / std::max(seconds, 1e-9);
+      progress.set_total(static_cast<uint64_t>(std::min<double>(
+          static_cast<double>(o.steps), static_cast<double>(o.first_step) + per_second * 60 * run.time_limit)));
+    }
+    progress.update(static_cast<uint64_t>(step), status);
+    if (run.preview_every > 0 && !run.preview.empty() && step % run.preview_every == 0 && step < o.steps) {
+      task.preview(run.preview);
+      progress.message(fmt::format("step {}: preview in {}", step, run.preview));
+    }
+    if (run.save_every > 0 && step % run.save_every == 0 && step < o.steps) save();
+    if (stop_requested()) {
+      save();
+      finish_outputs();
+      progress.message(fmt::format("interrupted: saved step {} to {}", step, run.output));
+      throw Interrupted();
+    }
+    if (run.time_limit > 0 && seconds >= 60 * run.time_limit && step < o.steps) {
+      progress.message(fmt::format("time limit: {} minutes are up at step {}", run.time_limit, step));
+      break;
+    }
+  }
+  if (saved != step) save();
+  finish_outputs();
+  if (!run.preview.empty()) task.preview(run.preview);
+  progress.finish();
+  if (run.quiet) return;
+  for (size_t k = 0; k < columns.size(); ++k) {
+    if (!columns[k].loss || columns[k].occasional) continue;
+    const Curve* val = nullptr;
+    std::string val_name;
+    for (size_t j = 0; j < columns.size(); ++j)
+      if (columns[j].loss && columns[j].occasional) val = &curves[j], val_name = columns[j].label;
+    std::fputs(loss_chart(curves[k], val ? *val : Curve{}, columns[k].label, val_name).c_str(), stderr);
+    break;  // the first loss only
+  }
+  const std::string summary = task.summary();
+  if (!summary.empty()) std::fprintf(stderr, "%s: %s\n", tool_name(), summary.c_str());
+  std::fprintf(stderr, "%s: wrote %s (step %lld)\n", tool_name(), run.output.c_str(), static_cast<long long>(step));
+}
+
+}  // namespace gen

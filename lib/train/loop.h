@@ -1,0 +1,94 @@
+// The one training loop. Every trainer (gtrain, gdiffuse train, ggan train, gscore train) is a
+// TrainTask, which knows its model's step, the figures the step reports and how to write its
+// checkpoint; train_loop() owns everything around the step, the same way for all of them:
+//
+//   - Ctrl-C and SIGTERM finish the step, save, and exit 130 or 143;
+//   - the live progress line (the loss columns averaged since the last hundredth step, the rate,
+//     the ETA) and the messages a step has (an evaluation, an epoch's end, a warning);
+//   - the TSV log (a row per step: step, the task's columns, items/s, seconds), written as it
+//     goes; if it cannot be written (a full disk), the checkpoint is still saved before the run
+//     stops;
+//   - the divergence stop: a loss column that is NaN or infinite ends the run with one line,
+//     keeping the last checkpoint written (if any), writing no new one;
+//   - a checkpoint every --save-every steps and at the end, a preview every --preview-every
+//     steps and at the end, a wall-clock --time-limit;
+//   - the loss chart on stderr at the end and the loss plot (PNG).
+//
+//   struct MyTask : gen::TrainTask { ... };
+//   gen::LoopOptions options = ...;          // from the command line (train/options.h)
+//   gen::train_loop(task, options);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/options.h"
+
+namespace gen {
+
+// A figure a step reports: a column of the log.
+struct Column {
+  std::string name;             // the log's header ("train_loss")
+  std::string format = "{:.6f}";  // how the log writes it
+  // A loss: watched for divergence (its `label` names it in the message: "the loss"), shown on
+  // the progress line (as `label`, averaged over recent steps) and drawn in the plot.
+  bool loss = false;
+  std::string label;
+  // Measured now and then (a validation loss): drawn as dots; an empty cell when not measured.
+  bool occasional = false;
+};
+
+// A figure; a loss (labelled for messages: "loss", "D loss"); an occasional one.
+inline Column figure_column(std::string name, std::string format = "{:.6f}") {
+  Column c;
+  c.name = std::move(name), c.format = std::move(format);
+  return c;
+}
+inline Column loss_column(std::string name, std::string label, bool occasional = false) {
+  Column c = figure_column(std::move(name));
+  c.loss = true, c.label = std::move(label), c.occasional = occasional;
+  return c;
+}
+inline Column occasional_column(std::string name, std::string format = "{:.6f}") {
+  Column c = figure_column(std::move(name), std::move(format));
+  c.occasional = true;
+  return c;
+}
+
+struct StepResult {
+  std::vector<double> values;         // one per column; NaN in an occasional column: not measured
+  std::string status;                 // extra text for the progress line ("epoch 2")
+  std::vector<std::string> messages;  // lines of their own, above the progress line
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual std::vector<Column> columns() const = 0;
+  // Optimizer step number `step` (0-based: the steps done before it).
+  virtual StepResult step(int64_t step) = 0;
+  // Writes the checkpoint after `steps` steps (atomically), with or without the optimizer state.
+  virtual void save(const std::string& path, int64_t steps, bool optimizer) = 0;
+  // Writes a preview of the model as it is now (a sample grid), if the task has one.
+  virtual void preview(const std::string& /*path*/) {}
+  // A last line for stderr after a completed run ("test accuracy 91.2%"), or "".
+  virtual std::string summary() { return ""; }
+};
+
+struct LoopOptions {
+  RunOptions run;             // what the command line asked for
+  int64_t first_step = 0;     // steps done before (a resumed run)
+  int64_t steps = 0;          // the total to reach
+  double items_per_step = 0;  // for the rate: tokens or images per step
+  std::string unit = "img";   // "tok", "img"
+  std::string banner;         // the start-up line (without the tool's name)
+  std::string plot_title, plot_y_label;
+};
+
+// Runs the task from options.first_step to options.steps (or the time limit). Throws
+// Interrupted after a Ctrl-C (having saved), Error on divergence.
+void train_loop(TrainTask& task, const LoopOptions& options);
+
+}  // namespace gen

@@ -1,0 +1,90 @@
+#include "train/options.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/threads.h"
+#include "core/tool_main.h"
+#include "io/image_files.h"
+#include "train/settings.h"
+
+namespace gen {
+
+void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
+  run.threads = default_threads();
+  app.add_option("-o,--output", run.output, fmt::format("The checkpoint to write, e.g. {}", help.output))->required();
+  app.add_option("--resume", run.resume,
+                 "Continue this checkpoint's run exactly: its settings, data and random state (--steps may grow)");
+  app.add_option("--steps", run.steps, help.steps)->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
+  app.add_option("--seed", run.seed, help.seed)->capture_default_str();
+  app.add_option("--threads", run.threads,
+                 "Threads (any count gives the same checkpoint; default: the CPUs)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--save-every", run.save_every, "Steps between checkpoints (0: only at the end)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  app.add_flag("--no-optimizer", run.no_optimizer, "Save the weights only (smaller; cannot be resumed)");
+  app.add_option("--log", run.log, "Write a row per step to this TSV file, as it goes (tail -f, gnuplot, awk)");
+  app.add_option("--plot", run.plot, help.plot);
+  app.add_option("--time-limit", run.time_limit,
+                 "Stop after this many minutes of training (at the end of a step; saved as usual)")
+      ->check(CLI::Validator(
+          [](std::string& text) { return check_number(text, 0, 1e7, Bound::closed); }, "MINUTES"));
+  if (help.preview) {
+    app.add_option("--preview", run.preview, help.preview);
+    app.add_option("--preview-every", run.preview_every, "Steps between previews (0: only at the end)")
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  }
+  app.add_flag("-q,--quiet", run.quiet, "No progress or summary on stderr");
+}
+
+void check_outputs(const RunOptions& run) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<const char*, const std::string*>> outputs = {
+      {"-o", &run.output}, {"--log", &run.log}, {"--plot", &run.plot}, {"--preview", &run.preview}};
+  std::vector<std::pair<const char*, fs::path>> seen;
+  for (const auto& [option, path] : outputs) {
+    if (path->empty()) continue;
+    if (*path == "-") throw UsageError(fmt::format("{} -: a training output must be a file", option));
+    std::error_code ec;
+    fs::path resolved = fs::weakly_canonical(fs::absolute(*path, ec), ec);
+    if (ec) resolved = fs::path(*path).lexically_normal();
+    for (const auto& [other, other_path] : seen)
+      if (other_path == resolved)
+        throw UsageError(fmt::format("{} and {} name the same file '{}'", other, option, *path));
+    seen.emplace_back(option, resolved);
+    if (option == std::string("--preview") && path->find('%') != std::string::npos) {
+      check_output_pattern(*path, option);
+      continue;
+    }
+    check_output_pattern(*path, option);
+    // The probe: a temporary file beside the destination, removed again (Output without commit).
+    Output probe(*path);
+  }
+}
+
+void finish_run_options(const CLI::App& app, RunOptions& run) {
+  run.steps_given = app.count("--steps") > 0;
+  check_outputs(run);
+}
+
+void warn_ignored(const CLI::App& app, const std::vector<std::string>& names, const std::string& why) {
+  std::string given;
+  for (const std::string& name : names)
+    if (app.count(name) > 0) given += (given.empty() ? "" : ", ") + name;
+  if (!given.empty()) warn(fmt::format("{} ignored: {}", given, why));
+}
+
+int64_t resume_total(const RunOptions& run, int64_t saved_total, int64_t done) {
+  const int64_t total = run.steps_given ? run.steps : saved_total;
+  if (total <= done)
+    throw UsageError(fmt::format("the checkpoint is at step {} already: give --steps above it", done));
+  return total;
+}
+
+}  // namespace gen

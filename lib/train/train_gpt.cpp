@@ -1,0 +1,213 @@
+#include "train/train_gpt.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "core/tool_main.h"
+#include "io/token_stream.h"
+#include "models/gpt_checkpoint.h"
+#include "models/next_token.h"
+#include "tensor/optimizer.h"
+#include "text/tokenizer.h"
+#include "train/loop.h"
+#include "train/train_state.h"
+
+namespace gen {
+
+SettingList gpt_setting_list(GptTrainSettings& s) {
+  SettingList list;
+  list.add("--batch", s.batch, 1, 1 << 16, "Sequences per step");
+  list.add("--decay-steps", s.decay_steps, 0, int64_t{1} << 30,
+           "Step where the cosine schedule reaches --min-lr (0: --steps)");
+  list.add("--lr", s.lr, 0, 1e6, "Peak learning rate", Bound::open_low);
+  list.add("--min-lr", s.min_lr, 0, 1e6, "Final learning rate");
+  list.add("--warmup", s.warmup, 0, int64_t{1} << 30, "Linear warmup steps");
+  list.add("--weight-decay", s.weight_decay, 0, 10, "AdamW decoupled weight decay (matrices only)");
+  list.add("--grad-clip", s.grad_clip, 0, 1e6, "Clip gradients to this global norm (0: off)");
+  list.add("--beta1", s.beta1, 0, 0.9999, "AdamW beta1");
+  list.add("--beta2", s.beta2, 0, 0.99999, "AdamW beta2");
+  list.add("--eval-batches", s.eval_batches, 1, 1 << 20, "Batches per validation loss");
+  list.add("--val-fraction", s.val_fraction, 0, 0.9, "Share of the input held out for validation");
+  list.add_check([&s] { return s.min_lr > s.lr ? std::string("--min-lr is above --lr") : std::string(); });
+  return list;
+}
+
+namespace {
+
+std::vector<uint32_t> read_ids(const std::string& path, uint32_t vocab) {
+  Input input(path);
+  TokenReader reader(input);
+  reader.set_vocabulary(vocab, "the tokenizer's vocabulary");
+  std::vector<uint32_t> ids;
+  for (uint32_t id; reader.next(id);) ids.push_back(id);
+  return ids;
+}
+
+std::string_view bytes_of(const std::vector<uint32_t>& ids) {
+  return {reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(uint32_t)};
+}
+
+class GptTask : public TrainTask {
+ public:
+  GptTask(GptTrainJob& job, Gpt& model, std::string tokenizer, std::vector<uint32_t> train, std::vector<uint32_t> val,
+          int64_t total, std::string fingerprint)
+      : job_(job), s_(job.settings), model_(model), tokenizer_(std::move(tokenizer)), train_(std::move(train)),
+        val_(std::move(val)), total_(total), fingerprint_(std::move(fingerprint)), rng_(job.run.seed),
+        adam_(model.params().size(), {.beta1 = s_.beta1, .beta2 = s_.beta2, .eps = 1e-8f,
+                                      .weight_decay = s_.weight_decay}) {
+    const int64_t B = s_.batch, T = model.config().context;
+    model_.params().set_shards(batch_shards(B, job.run.threads));
+    arenas_.resize(static_cast<size_t>(model_.params().shards()));
+    x_.resize(static_cast<size_t>(B * T));
+    y_.resize(static_cast<size_t>(B * T));
+  }
+  Rng& rng() { return rng_; }
+  AdamW& adam() { return adam_; }
+
+  std::vector<Column> columns() const override {
+    return {figure_column("lr", "{:.6e}"),         loss_column("train_loss", "loss"),
+            figure_column("train_acc", "{:.4f}"),   loss_column("val_loss", "validation loss", /*occasional=*/true),
+            occasional_column("val_acc", "{:.4f}"), figure_column("grad_norm", "{:.4f}")};
+  }
+
+  StepResult step(int64_t step) override {
+    const int64_t B = s_.batch, T = model_.config().context;
+    next_token_batch(train_, rng_, B, T, x_.data(), y_.data());
+    const Gpt::BatchLoss loss = model_.batch_loss(arenas_, x_.data(), y_.data(), B, T, /*training=*/true);
+    StepResult r;
+    const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
+    const float norm = grad_norm(model_.params());
+    if (std::isfinite(loss.mean))  // else the loop stops the run, and the weights stay as they were
+      adam_.step(model_.params(), lr, clip_scale(norm, s_.grad_clip));  // clipping inside the update
+    double val_loss = NAN, val_acc = NAN;
+    const int64_t done = step + 1;
+    if (val_.size() > static_cast<size_t>(T) && (done % job_.eval_every == 0 || done == total_)) {
+      const Evaluation e = evaluate(model_, val_, B, T, s_.eval_batches, job_.run.seed, arenas_);
+      val_loss = e.loss, val_acc = e.accuracy;
+      r.messages.push_back(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}, val accuracy {:.1f}%, lr {:.2e}",
+                                       done, loss.mean, e.loss, 100 * e.accuracy, lr));
+    }
+    r.values = {lr, loss.mean, static_cast<double>(loss.correct) / static_cast<double>(B * T), val_loss, val_acc, norm};
+    return r;
+  }
+
+  void save(const std::string& path, int64_t steps, bool optimizer) override {
+    TrainState state{.steps = total_, .settings = gpt_setting_list(s_).to_json(), .data = fingerprint_,
+                     .rng = rng_.save(), .optimizers = {}};
+    gpt_save(path, model_, tokenizer_, steps, job_.run.seed, optimizer ? &state : nullptr, &adam_);
+  }
+
+ private:
+  GptTrainJob& job_;
+  GptTrainSettings& s_;
+  Gpt& model_;
+  std::string tokenizer_;
+  std::vector<uint32_t> train_, val_;
+  int64_t total_;
+  std::string fingerprint_;
+  Rng rng_;
+  AdamW adam_;
+  std::vector<Arena> arenas_;
+  std::vector<uint32_t> x_, y_;
+};
+
+}  // namespace
+
+void train_gpt(GptTrainJob& job) {
+  use_threads(job.run.threads);  // OpenMP's pool; the kernels split large GEMMs across it
+  check_outputs(job.run);
+  GptTrainSettings& s = job.settings;
+  RunOptions& run = job.run;
+
+  // The model and its tokenizer: new, from --init (fine-tune) or from --resume.
+  std::string tokenizer_bytes;
+  std::optional<GptCheckpoint> checkpoint;
+  int64_t step = 0, total = run.steps;
+  if (!run.resume.empty() || !job.init.empty()) {
+    const std::string& path = run.resume.empty() ? job.init : run.resume;
+    checkpoint = gpt_load(path);
+    tokenizer_bytes = checkpoint->tokenizer;
+    job.config = checkpoint->config;
+    if (!run.resume.empty()) {
+      if (!checkpoint->train)
+        throw Error(path, "has no optimizer state to resume from (saved with --no-optimizer); use --init");
+      gpt_setting_list(s).from_json(checkpoint->train->settings, path);
+      step = checkpoint->step;
+      total = resume_total(run, checkpoint->train->steps, step);
+      run.seed = checkpoint->seed;
+    }
+  } else {
+    if (job.tokenizer.empty()) throw UsageError("give --tokenizer tok.model (or --init/--resume lm.st)");
+    tokenizer_bytes = read_file(job.tokenizer, size_t{256} << 20);
+  }
+  Tokenizer tok = Tokenizer::from_bytes(tokenizer_bytes, job.tokenizer.empty() ? "tokenizer" : job.tokenizer);
+  job.config.vocab = tok.vocab_size();
+  if (s.decay_steps == 0) s.decay_steps = total;
+  Gpt model(job.config);
+
+  // Data: the input, split into training and validation ids (or --val).
+  std::vector<uint32_t> data = read_ids(job.input, tok.vocab_size());
+  std::string fingerprint = data_fingerprint(bytes_of(data));
+  std::vector<uint32_t> train, val;
+  if (!job.val.empty()) {
+    train = std::move(data);
+    val = read_ids(job.val, tok.vocab_size());
+    fingerprint += "+" + data_fingerprint(bytes_of(val));
+  } else {
+    const size_t cut = data.size() - static_cast<size_t>(std::llround(static_cast<double>(data.size()) * s.val_fraction));
+    val.assign(data.begin() + static_cast<std::ptrdiff_t>(cut), data.end());
+    data.resize(cut);  // the training part stays where it is, not copied
+    train = std::move(data);
+  }
+  if (checkpoint && checkpoint->train && !run.resume.empty() && checkpoint->train->data != fingerprint)
+    throw Error(job.val.empty() ? job.input : job.input + " and " + job.val,
+                fmt::format("not the data {} was trained on (resume on the same ids, and the same --val)", run.resume));
+  const int64_t T = job.config.context, B = s.batch;
+  if (train.size() <= static_cast<size_t>(T))
+    throw Error(job.input, fmt::format("{} training tokens: need more than the context ({})", train.size(), T));
+  const bool has_val = val.size() > static_cast<size_t>(T);
+  if (!has_val && (!job.val.empty() || s.val_fraction > 0))
+    warn(fmt::format("{} validation tokens, not more than the context ({}): no validation loss", val.size(), T));
+
+  const size_t train_tokens = train.size(), val_tokens = val.size();
+  GptTask task(job, model, tokenizer_bytes, std::move(train), std::move(val), total, fingerprint);
+  if (checkpoint) {
+    checkpoint->copy_weights(model);
+    if (!run.resume.empty()) {
+      task.rng().restore(checkpoint->train->rng);
+      restore(task.adam(), checkpoint->train->optimizers[0]);
+    }
+    checkpoint.reset();  // its copies of the weights are in the model now
+  } else {
+    Rng init_rng(run.seed, /*stream=*/1);
+    model.init(init_rng);
+  }
+
+  LoopOptions loop;
+  loop.run = run;
+  loop.first_step = step;
+  loop.steps = total;
+  loop.items_per_step = static_cast<double>(B * T);
+  loop.unit = "tok";
+  const GptConfig& c = job.config;
+  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total)
+                                    : fmt::format("{} step{}", total, total == 1 ? "" : "s");
+  loop.banner = fmt::format("{} parameters ({} layers, {} heads, {} embd, context {}, vocab {}); {} train tokens, {} "
+                            "validation tokens; {} of {} x {} tokens",
+                            model.params().size(), c.layers, c.heads, c.embd, T, c.vocab, train_tokens, val_tokens,
+                            plan, B, T);
+  loop.plot_title = fmt::format("gtrain: {} layers, {} heads, {} embd, context {}, vocab {}, batch {}", c.layers, c.heads,
+                                c.embd, T, c.vocab, B);
+  loop.plot_y_label = "loss (cross-entropy, nats per token)";
+  train_loop(task, loop);
+}
+
+}  // namespace gen
