@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   }
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(argv[1]);
   gen::Unet model(ckpt.model.unet);
-  const std::vector<float>& w = ckpt.train ? ckpt.train->raw : ckpt.ema;
+  const std::vector<float>& w = ckpt.train ? ckpt.raw : ckpt.ema;
   std::copy(w.begin(), w.end(), model.params().values());
   const auto& u = ckpt.model.unet;
   const int64_t P = u.image_channels * u.image_size * u.image_size;

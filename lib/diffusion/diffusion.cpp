@@ -44,7 +44,7 @@ void Schedule::noise(float* xt, const float* x0, const float* eps, int64_t n, in
   for (int64_t i = 0; i < n; ++i) xt[i] = a * x0[i] + b * eps[i];
 }
 
-std::vector<int64_t> Sampler::timesteps(int64_t start) const {
+std::vector<int64_t> DiffusionSampler::timesteps(int64_t start) const {
   int64_t S = std::clamp<int64_t>(steps, 1, start + 1);
   std::vector<int64_t> ts;
   for (int64_t i = 0; i < S; ++i) {
@@ -56,7 +56,7 @@ std::vector<int64_t> Sampler::timesteps(int64_t start) const {
   return ts;
 }
 
-void Sampler::run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start, const Predict& predict,
+void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start, const Predict& predict,
                   Rng& rng, const Observe& observe) const {
   const int64_t n = images * pixels;
   std::vector<float> eps(static_cast<size_t>(n));

@@ -7,7 +7,7 @@
 //
 //   gen::Schedule s(gen::Schedule::Kind::linear, 1000);
 //   s.noise(xt, x0, eps, n, t);                                  // the forward process
-//   gen::Sampler sampler{.steps = 50, .eta = 0};                  // DDIM; eta 1 = DDPM
+//   gen::DiffusionSampler sampler{.steps = 50, .eta = 0};                  // DDIM; eta 1 = DDPM
 //   sampler.run(s, x, n_images, pixels, predict_eps, rng);      // the reverse process
 #pragma once
 
@@ -49,7 +49,7 @@ class Schedule {
 //   sampling); x_t' = sqrt(abar_t') x0 + sqrt(1 - abar_t' - sigma^2) eps + sigma z.
 // eta = 0 is DDIM (deterministic given x_T); eta = 1 over every step is DDPM's ancestral
 // sampler (the posterior mean and variance); eta = 1 over fewer steps is DDPM on a subsequence.
-struct Sampler {
+struct DiffusionSampler {
   int64_t steps = 50;   // number of denoiser calls
   double eta = 0.0;
   bool clamp = true;

@@ -15,7 +15,7 @@ constexpr const char* kVersion = "1";
 }  // namespace
 
 void diffusion_save(const std::string& path, const DiffusionModel& model, const std::vector<float>& ema, int64_t step,
-                    uint64_t seed, const DiffusionTrainState* train) {
+                    uint64_t seed, const TrainState* train, const float* raw, const AdamW* adam) {
   const UnetConfig& c = model.unet;
   SafetensorsWriter w;
   w.metadata = {{"format", kFormat}, {"version", kVersion}};
@@ -36,11 +36,8 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
   for (const auto& view : layout.params().views()) w.add_f32_borrowed(view.name, view.shape, ema.data() + view.offset);
   if (train) {
     for (const auto& view : layout.params().views())
-      w.add_f32_borrowed(fmt::format("raw.{}", view.name), view.shape, train->raw.data() + view.offset);
-    int64_t n = static_cast<int64_t>(layout.params().size());
-    w.add_f32_borrowed("optimizer.m", {n}, train->m.data());
-    w.add_f32_borrowed("optimizer.v", {n}, train->v.data());
-    w.metadata["train"] = train_metadata({{"adam_steps", train->adam_steps}}, train->settings, train->rng);
+      w.add_f32_borrowed(fmt::format("raw.{}", view.name), view.shape, raw + view.offset);
+    add_train_state(w, *train, {{"", adam}});
   }
   w.save(path);
 }
@@ -78,28 +75,15 @@ DiffusionCheckpoint diffusion_load(const std::string& path) {
   const int64_t n = static_cast<int64_t>(layout.params().size());
   ckpt.ema.resize(static_cast<size_t>(n));
   for (const auto& view : layout.params().views()) st.read_f32(view.name, view.shape, ckpt.ema.data() + view.offset);
-  if (st.metadata().count("train") || st.has("optimizer.m")) {
-    DiffusionTrainState train;
-    train.raw.resize(static_cast<size_t>(n));
+  ckpt.train = read_train_state(st, {{"", n}});
+  if (ckpt.train) {
+    ckpt.raw.resize(static_cast<size_t>(n));
     for (const auto& view : layout.params().views())
-      st.read_f32(fmt::format("raw.{}", view.name), view.shape, train.raw.data() + view.offset);
-    train.m.resize(static_cast<size_t>(n));
-    train.v.resize(static_cast<size_t>(n));
-    st.read_f32("optimizer.m", {n}, train.m.data());
-    st.read_f32("optimizer.v", {n}, train.v.data());
-    try {
-      auto state = nlohmann::json::parse(st.meta("train"));
-      train.adam_steps = state.at("adam_steps").get<int64_t>();
-      train.rng = rng_from_json(state);
-      train.settings = state.at("settings").dump();
-    } catch (const std::exception& e) {
-      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
-    }
-    ckpt.train = std::move(train);
+      st.read_f32(fmt::format("raw.{}", view.name), view.shape, ckpt.raw.data() + view.offset);
   }
   for (const auto& entry : st.entries()) {
     std::string name = entry.name.starts_with("raw.") ? entry.name.substr(4) : entry.name;
-    bool known = name == "optimizer.m" || name == "optimizer.v" || layout.params().find(name) != nullptr;
+    bool known = is_train_tensor(name, {{"", n}}) || layout.params().find(name) != nullptr;
     if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));
   }
   return ckpt;

@@ -13,9 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
 #include "diffusion/diffusion.h"
 #include "models/unet.h"
+#include "tensor/optimizer.h"
+#include "train/train_state.h"
 
 namespace gen {
 
@@ -26,26 +27,20 @@ struct DiffusionModel {
   std::vector<std::string> class_names;  // unet.classes of them
 };
 
-struct DiffusionTrainState {
-  std::vector<float> raw;  // the training weights (the main tensors hold their EMA)
-  std::vector<float> m, v;
-  int64_t adam_steps = 0;
-  Rng::State rng{};
-  std::string settings;  // JSON
-};
-
 struct DiffusionCheckpoint {
   std::string path;
   DiffusionModel model;
   std::vector<float> ema;  // in the U-Net's parameter order
   int64_t step = 0;
   uint64_t seed = 1;
-  std::optional<DiffusionTrainState> train;
+  std::vector<float> raw;  // with training state: the training weights themselves
+  std::optional<TrainState> train;
 };
 
-// Writes atomically. train may be null (sampling weights only).
+// Writes atomically. train may be null (sampling weights only); with it, raw (the training
+// weights) and adam's moments are written too, from their buffers.
 void diffusion_save(const std::string& path, const DiffusionModel& model, const std::vector<float>& ema, int64_t step,
-                    uint64_t seed, const DiffusionTrainState* train);
+                    uint64_t seed, const TrainState* train, const float* raw, const AdamW* adam);
 // Validates the format, the config and every tensor's shape; throws Error naming the file.
 DiffusionCheckpoint diffusion_load(const std::string& path);
 

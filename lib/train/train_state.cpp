@@ -76,4 +76,11 @@ void restore(AdamW& adam, OptimizerState& state) {
 
 std::string data_fingerprint(std::string_view bytes) { return sha256_hex(bytes); }
 
+std::string data_fingerprint(const Dataset& set) {
+  std::string bytes = fmt::format("{}x{}x{}x{}:", set.count, set.width, set.height, set.channels);
+  bytes.append(reinterpret_cast<const char*>(set.images.data()), set.images.size());
+  bytes.append(reinterpret_cast<const char*>(set.labels.data()), set.labels.size());
+  return sha256_hex(bytes);
+}
+
 }  // namespace gen

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/rng.h"
+#include "io/idx.h"
 #include "io/safetensors.h"
 #include "tensor/optimizer.h"
 
@@ -57,7 +58,9 @@ bool is_train_tensor(const std::string& name, const std::vector<std::pair<std::s
 // Puts a read-back state into an optimizer (its sizes checked by read_train_state).
 void restore(AdamW& adam, OptimizerState& state);
 
-// The fingerprint of training data: the SHA-256 (hex) of its bytes.
+// The fingerprint of training data: the SHA-256 (hex) of its bytes; of an image set, of its
+// size, pixels and labels.
 std::string data_fingerprint(std::string_view bytes);
+std::string data_fingerprint(const Dataset& set);
 
 }  // namespace gen

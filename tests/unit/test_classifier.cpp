@@ -227,7 +227,7 @@ TEST_CASE("classifier checkpoint: round trip; other kinds refused with one clear
   unet.unet.time_dim = 8;
   Unet u(unet.unet);
   std::vector<float> uw(u.params().size(), 0.0f);
-  diffusion_save(path, unet, uw, 1, 1, nullptr);
+  diffusion_save(path, unet, uw, 1, 1, nullptr, nullptr, nullptr);
   try {
     classifier_load(path);
     FAIL("a diffusion checkpoint loaded as a classifier");

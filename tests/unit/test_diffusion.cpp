@@ -43,7 +43,7 @@ TEST_CASE("schedule: abar falls from about 1 to about 0; noise mixes image and e
 }
 
 TEST_CASE("sampler: trailing timesteps; DDIM with a perfect denoiser recovers the image") {
-  Sampler sampler;
+  DiffusionSampler sampler;
   sampler.steps = 4;
   CHECK(sampler.timesteps(999) == std::vector<int64_t>{999, 749, 499, 249});
   sampler.steps = 2000;  // more steps than there are: each step once

@@ -1,0 +1,44 @@
+// Classifier-free guidance (Ho and Salimans 2022): one denoiser trained both with the class and,
+// for a share of its batches, without it ("no class" is the extra label `classes`); at sampling
+// time the two predictions are pushed apart:
+//   eps = eps(x, none) + w (eps(x, class) - eps(x, none))
+// w = 1 is the conditional model alone, w = 0 the unconditional one, w > 1 trades variety for
+// images that look more like their class. Both halves run in one batch.
+//
+//   gen::GuidedDenoiser denoiser(model, config, labels, /*guidance=*/3.0);
+//   sampler.run(schedule, x, n, pixels, T - 1,
+//               [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rng);
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "models/unet.h"
+#include "tensor/tensor.h"
+
+namespace gen {
+
+class GuidedDenoiser {
+ public:
+  // labels: one per image (config.classes means "no class"); guidance w (1: no guidance).
+  GuidedDenoiser(Unet& model, std::vector<uint32_t> labels, double guidance)
+      : model_(model), labels_(std::move(labels)), guidance_(guidance) {}
+  // eps [n, pixels] for the images x [n, pixels] at step t.
+  void operator()(const float* x, int64_t t, float* eps, int64_t n);
+
+  // Images per forward pass: an inference pass still keeps every activation of its batch (about
+  // 4 MB per image for the default U-Net), so large n go through in chunks.
+  static constexpr int64_t kChunk = 16;
+
+ private:
+  // Images first..first+n-1 (their labels), at x and eps.
+  void chunk(const float* x, int64_t t, float* eps, int64_t first, int64_t n);
+  int64_t pixels() const;
+
+  Unet& model_;
+  std::vector<uint32_t> labels_;
+  double guidance_;
+  Arena arena_;
+};
+
+}  // namespace gen

@@ -1,0 +1,230 @@
+#include "train/train_diffusion.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "diffusion/diffusion.h"
+#include "diffusion/guidance.h"
+#include "diffusion/training.h"
+#include "io/image_files.h"
+#include "models/unet.h"
+#include "models/unet_checkpoint.h"
+#include "tensor/graph.h"
+#include "tensor/optimizer.h"
+#include "train/loop.h"
+#include "train/train_state.h"
+
+namespace gen {
+
+SettingList diffusion_setting_list(DiffusionTrainSettings& s) {
+  SettingList list;
+  list.add("--batch", s.batch, 1, 1 << 14, "Images per step");
+  list.add("--decay-steps", s.decay_steps, 0, int64_t{1} << 30,
+           "Step where the cosine schedule reaches --min-lr (0: --steps)");
+  list.add("--lr", s.lr, 0, 1e6, "Peak learning rate (AdamW)", Bound::open_low);
+  list.add("--min-lr", s.min_lr, 0, 1e6, "Final learning rate (cosine)");
+  list.add("--warmup", s.warmup, 0, int64_t{1} << 30, "Linear warmup steps");
+  list.add("--weight-decay", s.weight_decay, 0, 10, "AdamW weight decay");
+  list.add("--grad-clip", s.grad_clip, 0, 1e6, "Clip gradients to this global norm (0: off)");
+  list.add("--ema", s.ema, 0, 0.99999, "Decay of the weights' moving average used for sampling");
+  list.add("--cond-drop", s.cond_drop, 0, 1, "Share of labels dropped (for classifier-free guidance)");
+  list.add("--limit", s.limit, 0, int64_t{1} << 31, "Use only the first N images (0: all)");
+  list.add_check([&s] { return s.min_lr > s.lr ? std::string("--min-lr is above --lr") : std::string(); });
+  return list;
+}
+
+namespace {
+
+class DiffusionTask : public TrainTask {
+ public:
+  DiffusionTask(DiffusionTrainJob& job, const DiffusionModel& info, const Dataset& set, int64_t total,
+                std::string fingerprint)
+      : job_(job), s_(job.settings), info_(info), set_(set), total_(total), fingerprint_(std::move(fingerprint)),
+        schedule_(info.schedule, info.T), model_(info.unet), rng_(job.run.seed),
+        adam_(model_.params().size(), {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = s_.weight_decay}) {
+    // Each step's batch in equal shards, one per thread, their gradients added in shard order
+    // (run_shards): the same threads, seed and data give the same checkpoint.
+    model_.params().set_shards(batch_shards(s_.batch, job.run.threads));
+    arenas_.resize(static_cast<size_t>(model_.params().shards()));
+  }
+  Unet& model() { return model_; }
+  Rng& rng() { return rng_; }
+  AdamW& adam() { return adam_; }
+  std::vector<float>& ema() { return ema_; }
+
+  std::vector<Column> columns() const override {
+    return {figure_column("lr", "{:.6e}"), loss_column("loss", "loss"), figure_column("grad_norm", "{:.4f}")};
+  }
+
+  StepResult step(int64_t step) override {
+    const int64_t B = s_.batch, C = info_.unet.image_channels, S = info_.unet.image_size;
+    const int64_t shards = model_.params().shards(), Bs = B / shards, P = C * S * S;
+    diffusion_batch(set_, schedule_, info_.unet.classes, s_.cond_drop, rng_, B, batch_);
+    const double loss = run_shards(model_.params(), arenas_, true, [&](int shard, Graph& g) {
+      const int64_t b0 = shard * Bs;
+      Tensor pred = model_.forward(g, g.constant({Bs, C, S, S}, batch_.xt.data() + b0 * P), batch_.t.data() + b0,
+                                   batch_.labels.data() + b0, shard);
+      return static_cast<double>(g.mse(pred, g.constant({Bs, C, S, S}, batch_.eps.data() + b0 * P)));
+    });
+    const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
+    const float norm = grad_norm(model_.params());
+    if (std::isfinite(loss)) {
+      adam_.step(model_.params(), lr, clip_scale(norm, s_.grad_clip));
+      ema_update(ema_.data(), model_.params().values(), ema_.size(), step, s_.ema);
+    }
+    StepResult r;
+    r.values = {lr, loss, norm};
+    return r;
+  }
+
+  void save(const std::string& path, int64_t steps, bool optimizer) override {
+    TrainState state{.steps = total_, .settings = diffusion_setting_list(s_).to_json(), .data = fingerprint_,
+                     .rng = rng_.save(), .optimizers = {}};
+    diffusion_save(path, info_, ema_, steps, job_.run.seed, optimizer ? &state : nullptr, model_.params().values(),
+                   &adam_);
+  }
+
+  // A sample grid from fixed noise with the EMA weights: one column per class (or 10 images
+  // unconditioned), DDIM 50 steps, guidance 3.
+  void preview(const std::string& path) override {
+    Unet model(info_.unet);
+    std::copy(ema_.begin(), ema_.end(), model.params().values());
+    const int64_t classes = info_.unet.classes, per_class = 4;
+    const int64_t n = classes > 0 ? classes * per_class : 40;
+    const int64_t P = info_.unet.image_channels * info_.unet.image_size * info_.unet.image_size;
+    std::vector<uint32_t> labels;
+    for (int64_t i = 0; i < n; ++i) labels.push_back(classes > 0 ? static_cast<uint32_t>(i % classes) : 0);
+    GuidedDenoiser denoiser(model, labels, classes > 0 ? 3.0 : 1.0);
+    Rng rng(job_.run.seed, /*stream=*/11);  // the same noise at every preview
+    std::vector<float> x(static_cast<size_t>(n * P));
+    for (auto& v : x) v = rng.normal();
+    DiffusionSampler sampler{.steps = 50, .eta = 0, .clamp = true};
+    sampler.run(schedule_, x.data(), n, P, info_.T - 1,
+                [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rng);
+    write_images(path, tiles_from_floats(x.data(), n, info_.unet.image_channels, info_.unet.image_size),
+                 classes > 0 ? fmt::format("{}x{}", classes, per_class) : "10x4", 2);
+  }
+
+ private:
+  DiffusionTrainJob& job_;
+  DiffusionTrainSettings& s_;
+  const DiffusionModel& info_;
+  const Dataset& set_;
+  int64_t total_;
+  std::string fingerprint_;
+  Schedule schedule_;
+  Unet model_;
+  Rng rng_;
+  AdamW adam_;
+  std::vector<float> ema_;
+  std::vector<Arena> arenas_;
+  DiffusionBatch batch_;
+};
+
+}  // namespace
+
+void train_diffusion(DiffusionTrainJob& job) {
+  use_threads(job.run.threads);
+  check_outputs(job.run);
+  RunOptions& run = job.run;
+  DiffusionTrainSettings& s = job.settings;
+  DiffusionModel info;
+  std::optional<DiffusionCheckpoint> checkpoint;
+  int64_t step = 0, total = run.steps;
+  if (!run.resume.empty()) {
+    checkpoint = diffusion_load(run.resume);
+    if (!checkpoint->train) throw Error(run.resume, "has no training state to resume from (saved with --no-optimizer)");
+    diffusion_setting_list(s).from_json(checkpoint->train->settings, run.resume);
+    info = checkpoint->model;
+    step = checkpoint->step;
+    total = resume_total(run, checkpoint->train->steps, step);
+    run.seed = checkpoint->seed;
+  }
+
+  // The data, checked against the model.
+  ImageData data = load_image_data(job.data, job.labels);
+  limit_images(data.set, s.limit);
+  if (data.set.count < 1) throw Error(job.data, "no images");
+  if (data.set.height != data.set.width)
+    throw Error(job.data, fmt::format("images are {}x{}: the U-Net wants square images", data.set.width,
+                                      data.set.height));
+  const std::string fingerprint = data_fingerprint(data.set);
+  if (!checkpoint) {
+    info.unet.image_channels = data.set.channels;
+    info.unet.image_size = data.set.height;
+    info.unet.channels = parse_int_list(job.channels, "--channels", "32,64,128");
+    info.unet.groups = job.groups;
+    info.unet.time_dim = job.time_dim;
+    info.unet.attention = job.attention;
+    const bool conditional = data.set.labelled() && !job.unconditional;
+    info.unet.classes = conditional ? static_cast<int64_t>(data.class_names.size()) : 0;
+    if (conditional) info.class_names = data.class_names;
+    info.schedule = Schedule::parse(job.schedule);
+    info.T = job.T;
+    try {
+      info.unet.validate();
+    } catch (const UsageError& e) {
+      throw UsageError(fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
+    }
+  } else {
+    if (data.set.height != info.unet.image_size || data.set.channels != info.unet.image_channels)
+      throw Error(job.data, fmt::format("images are {}x{}x{} but the checkpoint's model wants {}x{}x{}",
+                                        data.set.width, data.set.height, data.set.channels, info.unet.image_size,
+                                        info.unet.image_size, info.unet.image_channels));
+    if (checkpoint->train->data != fingerprint)
+      throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels "
+                                        "included)", run.resume));
+  }
+  if (info.unet.classes > 0) {
+    if (!data.set.labelled())
+      throw Error(job.data, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
+    for (uint8_t l : data.set.labels)
+      if (l >= info.unet.classes)
+        throw Error(job.data, fmt::format("label {} is outside the model's {} classes", l, info.unet.classes));
+  }
+  if (s.decay_steps == 0) s.decay_steps = total;
+
+  DiffusionTask task(job, info, data.set, total, fingerprint);
+  if (checkpoint) {
+    std::copy(checkpoint->raw.begin(), checkpoint->raw.end(), task.model().params().values());
+    restore(task.adam(), checkpoint->train->optimizers[0]);
+    task.rng().restore(checkpoint->train->rng);
+    task.ema() = std::move(checkpoint->ema);
+    checkpoint.reset();
+  } else {
+    task.model().init(task.rng());
+    const float* w = task.model().params().values();
+    task.ema().assign(w, w + task.model().params().size());
+  }
+
+  const int64_t B = s.batch, S = info.unet.image_size;
+  std::string channels;
+  for (int64_t c : info.unet.channels) {
+    if (!channels.empty()) channels += ',';
+    channels += std::to_string(c);
+  }
+  LoopOptions loop;
+  loop.run = run;
+  loop.first_step = step;
+  loop.steps = total;
+  loop.items_per_step = static_cast<double>(B);
+  loop.unit = "img";
+  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total) : fmt::format("{} steps", total);
+  loop.banner = fmt::format("{} parameters (channels {}, {} classes{}), {} images of {}x{}, {} schedule, T {}; {} of "
+                            "{} images, {:.2f} GFLOP per step",
+                            task.model().params().size(), channels, info.unet.classes,
+                            info.unet.attention ? ", attention" : "", data.set.count, S, S,
+                            Schedule::name(info.schedule), info.T, plan, B,
+                            3 * info.unet.flops_per_image() * static_cast<double>(B) / 1e9);
+  loop.plot_title = fmt::format("gdiffuse: U-Net {}, batch {}", channels, B);
+  loop.plot_y_label = "loss (mean squared error of the predicted noise)";
+  train_loop(task, loop);
+}
+
+}  // namespace gen
