@@ -23,7 +23,8 @@
 #include <utility>
 #include <vector>
 
-#include "tensor/activations.h"  // GanLoss
+#include "tensor/activations.h"
+#include "tensor/gan_losses.h"  // GanLoss
 #include "tensor/tensor.h"
 
 namespace gen {
@@ -98,7 +99,7 @@ class Graph {
   // [B,C,H,W] -> [B,C]: the mean of each channel.
   Tensor global_avg_pool(const Tensor& x);
 
-  // GAN layers (tensor/activations.h).
+  // GAN layers (tensor/activations.h, tensor/gan_losses.h).
   Tensor leaky_relu(const Tensor& x, float slope);
   Tensor tanh(const Tensor& x);
   // Batch normalization over x[B,C] or x[B,C,H,W], per channel, w[C], b[C] (PyTorch's

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "tensor/activations.h"
+#include "tensor/gan_losses.h"
 
 using namespace gen;
 using namespace gen::test;
