@@ -30,7 +30,7 @@ GanObjective parse_objective(const std::string& name) {
 }
 
 void gan_save(const std::string& path, const GanModel& model, const Generator& g, const Discriminator& d,
-              int64_t step, uint64_t seed, const GanTrainState* train) {
+              int64_t step, uint64_t seed, const TrainState* train, const AdamW* adam_g, const AdamW* adam_d) {
   const GanConfig& c = model.net;
   SafetensorsWriter w;
   w.metadata = {{"format", kFormat}, {"version", kVersion}};
@@ -51,15 +51,7 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
   w.add_f32_borrowed("g.running", {static_cast<int64_t>(g.running().size())}, g.running().data());
   for (const auto& view : d.params().views())
     w.add_f32_borrowed(fmt::format("d.{}", view.name), view.shape, d.params().values() + view.offset);
-  if (train) {
-    const int64_t ng = static_cast<int64_t>(g.params().size()), nd = static_cast<int64_t>(d.params().size());
-    w.add_f32_borrowed("g.optimizer.m", {ng}, train->g_m.data());
-    w.add_f32_borrowed("g.optimizer.v", {ng}, train->g_v.data());
-    w.add_f32_borrowed("d.optimizer.m", {nd}, train->d_m.data());
-    w.add_f32_borrowed("d.optimizer.v", {nd}, train->d_v.data());
-    w.metadata["train"] = train_metadata({{"g_adam_steps", train->g_adam_steps}, {"d_adam_steps", train->d_adam_steps}},
-                                         train->settings, train->rng);
-  }
+  if (train) add_train_state(w, *train, {{"g.", adam_g}, {"d.", adam_d}});
   w.save(path);
 }
 
@@ -103,31 +95,10 @@ GanCheckpoint gan_load(const std::string& path) {
   st.read_f32("g.running", {static_cast<int64_t>(ckpt.running.size())}, ckpt.running.data());
   for (float v : ckpt.running)
     if (!std::isfinite(v)) throw Error(path, "the BatchNorm statistics hold a non-finite value");
-  if (st.metadata().count("train") || st.has("g.optimizer.m")) {
-    GanTrainState train;
-    train.g_m.resize(static_cast<size_t>(ng));
-    train.g_v.resize(static_cast<size_t>(ng));
-    train.d_m.resize(static_cast<size_t>(nd));
-    train.d_v.resize(static_cast<size_t>(nd));
-    st.read_f32("g.optimizer.m", {ng}, train.g_m.data());
-    st.read_f32("g.optimizer.v", {ng}, train.g_v.data());
-    st.read_f32("d.optimizer.m", {nd}, train.d_m.data());
-    st.read_f32("d.optimizer.v", {nd}, train.d_v.data());
-    try {
-      auto state = nlohmann::json::parse(st.meta("train"));
-      train.g_adam_steps = state.at("g_adam_steps").get<int64_t>();
-      train.d_adam_steps = state.at("d_adam_steps").get<int64_t>();
-      train.rng = rng_from_json(state);
-      train.settings = state.at("settings").dump();
-    } catch (const std::exception& e) {
-      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
-    }
-    ckpt.train = std::move(train);
-  }
+  ckpt.train = read_train_state(st, {{"g.", ng}, {"d.", nd}});
   for (const auto& entry : st.entries()) {
     const std::string& name = entry.name;
-    bool known = name == "g.running" || name == "g.optimizer.m" || name == "g.optimizer.v" ||
-                 name == "d.optimizer.m" || name == "d.optimizer.v" ||
+    bool known = name == "g.running" || is_train_tensor(name, {{"g.", ng}, {"d.", nd}}) ||
                  (name.starts_with("g.") && g.params().find(name.substr(2))) ||
                  (name.starts_with("d.") && d.params().find(name.substr(2)));
     if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", name));

@@ -14,8 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
 #include "models/gan.h"
+#include "tensor/optimizer.h"
+#include "train/train_state.h"
 
 namespace gen {
 
@@ -32,25 +33,18 @@ struct GanModel {
   std::vector<std::string> class_names;  // net.classes of them
 };
 
-struct GanTrainState {
-  std::vector<float> g_m, g_v, d_m, d_v;
-  int64_t g_adam_steps = 0, d_adam_steps = 0;
-  Rng::State rng{};
-  std::string settings;  // JSON
-};
-
 struct GanCheckpoint {
   std::string path;
   GanModel model;
   std::vector<float> g, d, running;  // in the networks' parameter order; BatchNorm statistics
   int64_t step = 0;
   uint64_t seed = 1;
-  std::optional<GanTrainState> train;
+  std::optional<TrainState> train;  // optimizers: the generator's, the discriminator's
 };
 
 // Writes atomically. train may be null (weights only).
 void gan_save(const std::string& path, const GanModel& model, const Generator& g, const Discriminator& d,
-              int64_t step, uint64_t seed, const GanTrainState* train);
+              int64_t step, uint64_t seed, const TrainState* train, const AdamW* adam_g, const AdamW* adam_d);
 // Validates the format, the config and every tensor's shape; throws Error naming the file (a
 // diffusion checkpoint: "not a GAN: its format is 'gen-unet', ...").
 GanCheckpoint gan_load(const std::string& path);

@@ -166,12 +166,13 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     for (size_t k = 0; k < columns.size(); ++k) {
       const double v = r.values[k];
       if (columns[k].loss && std::isfinite(v)) curves[k].emplace_back(step, v);
-      if (!columns[k].loss || columns[k].occasional) continue;
+      if (!(columns[k].loss || columns[k].shown) || columns[k].occasional) continue;
       recent[k] += v;
       status += fmt::format("{}{} {:.4f}", status.empty() ? "" : ", ", columns[k].label.empty() ? columns[k].name
                                                                                                : columns[k].label,
                             recent[k] / static_cast<double>(recent_n));
     }
+    const std::string figures = status;  // without the rate: for the preview's line
     status += fmt::format("{}{:.0f} {}/s", status.empty() ? "" : ", ", rate, o.unit);
     if (step % 100 == 0) std::fill(recent.begin(), recent.end(), 0.0), recent_n = 0;
     for (const std::string& m : r.messages) progress.message(m);
@@ -201,7 +202,7 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     progress.update(static_cast<uint64_t>(step), status);
     if (run.preview_every > 0 && !run.preview.empty() && step % run.preview_every == 0 && step < o.steps) {
       task.preview(run.preview);
-      progress.message(fmt::format("step {}: preview in {}", step, run.preview));
+      progress.message(fmt::format("step {}: {}; preview in {}", step, figures, run.preview));
     }
     if (run.save_every > 0 && step % run.save_every == 0 && step < o.steps) save();
     if (stop_requested()) {

@@ -38,6 +38,8 @@ struct Column {
   std::string label;
   // Measured now and then (a validation loss): drawn as dots; an empty cell when not measured.
   bool occasional = false;
+  // Not a loss, but shown on the progress line too (as `label`, averaged like the losses).
+  bool shown = false;
 };
 
 // A figure; a loss (labelled for messages: "loss", "D loss"); an occasional one.
@@ -49,6 +51,11 @@ inline Column figure_column(std::string name, std::string format = "{:.6f}") {
 inline Column loss_column(std::string name, std::string label, bool occasional = false) {
   Column c = figure_column(std::move(name));
   c.loss = true, c.label = std::move(label), c.occasional = occasional;
+  return c;
+}
+inline Column shown_column(std::string name, std::string label, std::string format = "{:.4f}") {
+  Column c = figure_column(std::move(name), std::move(format));
+  c.shown = true, c.label = std::move(label);
   return c;
 }
 inline Column occasional_column(std::string name, std::string format = "{:.6f}") {

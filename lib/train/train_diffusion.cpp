@@ -177,9 +177,6 @@ void train_diffusion(DiffusionTrainJob& job) {
       throw Error(job.data, fmt::format("images are {}x{}x{} but the checkpoint's model wants {}x{}x{}",
                                         data.set.width, data.set.height, data.set.channels, info.unet.image_size,
                                         info.unet.image_size, info.unet.image_channels));
-    if (checkpoint->train->data != fingerprint)
-      throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels "
-                                        "included)", run.resume));
   }
   if (info.unet.classes > 0) {
     if (!data.set.labelled())
@@ -188,6 +185,9 @@ void train_diffusion(DiffusionTrainJob& job) {
       if (l >= info.unet.classes)
         throw Error(job.data, fmt::format("label {} is outside the model's {} classes", l, info.unet.classes));
   }
+  if (checkpoint && checkpoint->train->data != fingerprint)
+    throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels included)",
+                                      run.resume));
   if (s.decay_steps == 0) s.decay_steps = total;
 
   DiffusionTask task(job, info, data.set, total, fingerprint);

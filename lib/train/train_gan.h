@@ -1,0 +1,46 @@
+// Training the GAN (ggan train): images in, a checkpoint with both networks out; exact resume.
+// The step is the adversarial step (models/adversarial.h), watched by the collapse monitor;
+// train_loop() does the rest. The preview is a grid from fixed latents.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "train/options.h"
+#include "train/settings.h"
+
+namespace gen {
+
+// Saved in the checkpoint and restored by --resume.
+struct GanTrainSettings {
+  int64_t batch = 64;
+  float lr = 2e-4f;
+  float beta1 = 0.5f, beta2 = 0.999f;
+  int64_t d_steps = 1;  // discriminator steps per generator step
+  float gp = 10.0f;     // WGAN-GP's penalty weight
+  int64_t limit = 0;    // the first N images only (0: all)
+};
+
+SettingList gan_setting_list(GanTrainSettings& s);
+
+struct GanTrainJob {
+  RunOptions run;
+  std::string data = "fashion-mnist", labels, loss = "bce";
+  int64_t latent = 64, g_channels = 256, d_channels = 64;
+  bool conditional = false;
+  GanTrainSettings settings;
+};
+
+// WGAN-GP's own recipe (Gulrajani et al. 2017) for the settings not given: --d-steps 5, --lr
+// 1e-4, --beta1 0, --beta2 0.9. given(option) says whether an option was on the command line.
+template <typename Given>
+void wgan_defaults(GanTrainSettings& s, Given given) {
+  if (!given("--d-steps")) s.d_steps = 5;
+  if (!given("--lr")) s.lr = 1e-4f;
+  if (!given("--beta1")) s.beta1 = 0.0f;
+  if (!given("--beta2")) s.beta2 = 0.9f;
+}
+
+void train_gan(GanTrainJob& job);
+
+}  // namespace gen
