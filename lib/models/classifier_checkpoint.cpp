@@ -14,8 +14,8 @@ constexpr const char* kFormat = "gen-classifier";
 constexpr const char* kVersion = "1";
 }  // namespace
 
-void classifier_save(const std::string& path, const ClassifierModel& model, const std::vector<float>& weights,
-                     int64_t step, uint64_t seed, double test_accuracy, const ClassifierTrainState* train) {
+void classifier_save(const std::string& path, const ClassifierModel& model, const float* weights, int64_t step,
+                     uint64_t seed, double test_accuracy, const TrainState* train, const AdamW* adam) {
   const ClassifierConfig& c = model.net;
   SafetensorsWriter w;
   w.metadata = {{"format", kFormat}, {"version", kVersion}};
@@ -32,13 +32,8 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
   w.metadata["test_accuracy"] = test_accuracy >= 0 ? fmt::format("{:.6f}", test_accuracy) : "";
   Classifier layout(c);
   for (const auto& view : layout.params().views())
-    w.add_f32_borrowed(view.name, view.shape, weights.data() + view.offset);
-  if (train) {
-    int64_t n = static_cast<int64_t>(layout.params().size());
-    w.add_f32_borrowed("optimizer.m", {n}, train->m.data());
-    w.add_f32_borrowed("optimizer.v", {n}, train->v.data());
-    w.metadata["train"] = train_metadata({{"adam_steps", train->adam_steps}}, train->settings, train->rng);
-  }
+    w.add_f32_borrowed(view.name, view.shape, weights + view.offset);
+  if (train) add_train_state(w, *train, {{"", adam}});
   w.save(path);
 }
 
@@ -82,24 +77,9 @@ ClassifierCheckpoint classifier_load(const std::string& path) {
   ckpt.weights.resize(static_cast<size_t>(n));
   for (const auto& view : layout.params().views())
     st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
-  if (st.metadata().count("train") || st.has("optimizer.m")) {
-    ClassifierTrainState train;
-    train.m.resize(static_cast<size_t>(n));
-    train.v.resize(static_cast<size_t>(n));
-    st.read_f32("optimizer.m", {n}, train.m.data());
-    st.read_f32("optimizer.v", {n}, train.v.data());
-    try {
-      auto state = nlohmann::json::parse(st.meta("train"));
-      train.adam_steps = state.at("adam_steps").get<int64_t>();
-      train.rng = rng_from_json(state);
-      train.settings = state.at("settings").dump();
-    } catch (const std::exception& e) {
-      throw Error(path, fmt::format("the training state in the metadata is not valid ({})", e.what()));
-    }
-    ckpt.train = std::move(train);
-  }
+  ckpt.train = read_train_state(st, {{"", n}});
   for (const auto& entry : st.entries()) {
-    bool known = entry.name == "optimizer.m" || entry.name == "optimizer.v" || layout.params().find(entry.name);
+    bool known = is_train_tensor(entry.name, {{"", n}}) || layout.params().find(entry.name);
     if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));
   }
   return ckpt;

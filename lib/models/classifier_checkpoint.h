@@ -4,8 +4,8 @@
 // Tensors: every classifier weight under its name (F32); with training state, "optimizer.m" and
 // "optimizer.v". Metadata: format "gen-classifier", version "1", config (JSON: the network's
 // shape and the class names), step, seed, test_accuracy (a fraction, or "" if never measured),
-// and with training state "train" (JSON: the settings, AdamW's step count, the RNG state), so
-// that a resumed run continues exactly.
+// and with training state "train" (train/train_state.h: the settings, the data's fingerprint,
+// AdamW's step count, the RNG state), so that a resumed run continues exactly.
 #pragma once
 
 #include <cstdint>
@@ -13,21 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
 #include "models/classifier.h"
+#include "tensor/optimizer.h"
+#include "train/train_state.h"
 
 namespace gen {
 
 struct ClassifierModel {
   ClassifierConfig net;
   std::vector<std::string> class_names;  // net.classes of them
-};
-
-struct ClassifierTrainState {
-  std::vector<float> m, v;
-  int64_t adam_steps = 0;
-  Rng::State rng{};
-  std::string settings;  // JSON
 };
 
 struct ClassifierCheckpoint {
@@ -37,12 +31,13 @@ struct ClassifierCheckpoint {
   int64_t step = 0;
   uint64_t seed = 1;
   double test_accuracy = -1;  // -1: not measured
-  std::optional<ClassifierTrainState> train;
+  std::optional<TrainState> train;
 };
 
-// Writes atomically. train may be null (weights only).
-void classifier_save(const std::string& path, const ClassifierModel& model, const std::vector<float>& weights,
-                     int64_t step, uint64_t seed, double test_accuracy, const ClassifierTrainState* train);
+// Writes atomically, the weights (in the classifier's parameter order) and adam's moments from
+// their buffers. train may be null (weights only).
+void classifier_save(const std::string& path, const ClassifierModel& model, const float* weights, int64_t step,
+                     uint64_t seed, double test_accuracy, const TrainState* train, const AdamW* adam);
 // Validates the format, the config and every tensor's shape; throws Error naming the file (a
 // GPT or diffusion checkpoint: "not an image classifier: its format is 'gen-unet', ...").
 ClassifierCheckpoint classifier_load(const std::string& path);

@@ -1,0 +1,263 @@
+#include "train/train_classifier.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "io/image_files.h"
+#include "models/classifier.h"
+#include "models/classifier_checkpoint.h"
+#include "models/classifier_training.h"
+#include "tensor/graph.h"
+#include "tensor/optimizer.h"
+#include "train/loop.h"
+#include "train/train_state.h"
+
+namespace gen {
+
+SettingList classifier_setting_list(ClassifierTrainSettings& s) {
+  SettingList list;
+  list.add("--batch", s.batch, 1, 1 << 14, "Images per step");
+  list.add("--decay-steps", s.decay_steps, 0, int64_t{1} << 30, "Step where the cosine reaches --min-lr (0: the last)");
+  list.add("--lr", s.lr, 0, 1e6, "Peak learning rate (AdamW)", Bound::open_low);
+  list.add("--min-lr", s.min_lr, 0, 1e6, "Final learning rate (cosine)");
+  list.add("--warmup", s.warmup, 0, int64_t{1} << 30, "Linear warmup steps");
+  list.add("--weight-decay", s.weight_decay, 0, 10, "AdamW weight decay (weights, not biases)");
+  list.add("--grad-clip", s.grad_clip, 0, 1e6, "Clip gradients to this global norm (0: off)");
+  list.add_flag("--no-flip", s.no_flip, "No random left-right mirroring of training images");
+  list.add("--shift", s.shift, 0, 64, "Random shifts of training images by up to N pixels (0: none)");
+  list.add("--limit", s.limit, 0, int64_t{1} << 31, "Use only the first N training images (0: all)");
+  list.add("--test-limit", s.test_limit, 0, int64_t{1} << 31, "Use only the first N test images (0: all)");
+  list.add_check([&s] { return s.min_lr > s.lr ? std::string("--min-lr is above --lr") : std::string(); });
+  return list;
+}
+
+namespace {
+
+void check_dataset(const Dataset& set, const std::string& name, const ClassifierConfig& c) {
+  if (set.width != c.image_size || set.height != c.image_size || set.channels != c.image_channels)
+    throw Error(name, fmt::format("images are {}x{} {}; the classifier wants {}x{} {}", set.width, set.height,
+                                  set.channels == 1 ? "gray" : "RGB", c.image_size, c.image_size,
+                                  c.image_channels == 1 ? "gray" : "RGB"));
+}
+
+void check_labels(const Dataset& set, const std::string& name, int64_t classes) {
+  for (uint8_t l : set.labels)
+    if (l >= classes) throw Error(name, fmt::format("label {} is outside the model's {} classes", l, classes));
+}
+
+class ClassifierTask : public TrainTask {
+ public:
+  ClassifierTask(ClassifierTrainJob& job, const ClassifierModel& info, const Dataset& set, const Dataset& test,
+                 int64_t total, std::string fingerprint)
+      : job_(job), s_(job.settings), info_(info), set_(set), test_(test), total_(total),
+        fingerprint_(std::move(fingerprint)), model_(info.net), rng_(job.run.seed),
+        adam_(model_.params().size(), {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = s_.weight_decay}),
+        order_(job.run.seed, set.count) {
+    const int64_t P = info.net.image_channels * info.net.image_size * info.net.image_size;
+    x_.resize(static_cast<size_t>(s_.batch * P));
+    labels_.resize(static_cast<size_t>(s_.batch));
+    if (test.count > 0) test_x_ = dataset_floats(test);
+  }
+  Classifier& model() { return model_; }
+  Rng& rng() { return rng_; }
+  AdamW& adam() { return adam_; }
+  double test_accuracy = -1;  // -1: not measured
+
+  int64_t per_epoch() const { return (set_.count + s_.batch - 1) / s_.batch; }
+
+  std::vector<Column> columns() const override {
+    return {figure_column("epoch", "{:.4f}"),  figure_column("lr", "{:.6e}"),
+            loss_column("loss", "loss"),       figure_column("accuracy", "{:.4f}"),
+            figure_column("grad_norm", "{:.4f}"), occasional_column("test_accuracy", "{:.4f}")};
+  }
+
+  StepResult step(int64_t step) override {
+    const int64_t B = s_.batch, C = info_.net.image_channels, S = info_.net.image_size, P = C * S * S;
+    const int64_t epoch = step / per_epoch(), in_epoch = step % per_epoch();
+    const std::vector<uint32_t>& order = order_.of(epoch);
+    const int64_t first = in_epoch * B, n = std::min<int64_t>(B, set_.count - first);
+    for (int64_t b = 0; b < n; ++b) {
+      const uint32_t i = order[static_cast<size_t>(first + b)];
+      const bool flip = !s_.no_flip && rng_.below(2) == 1;
+      const int span = static_cast<int>(2 * s_.shift + 1), shift = static_cast<int>(s_.shift);
+      const int dx = s_.shift > 0 ? static_cast<int>(rng_.below(static_cast<uint32_t>(span))) - shift : 0;
+      const int dy = s_.shift > 0 ? static_cast<int>(rng_.below(static_cast<uint32_t>(span))) - shift : 0;
+      augment(set_.image_data(static_cast<int>(i)), static_cast<int>(S), static_cast<int>(C), flip, dx, dy,
+              x_.data() + b * P);
+      labels_[static_cast<size_t>(b)] = set_.labels[i];
+    }
+    arena_.reset();
+    Graph g(arena_, true);
+    model_.params().zero_grads();
+    Classifier::Output out = model_.forward(g, g.constant({n, C, S, S}, x_.data()));
+    const Graph::Loss loss = g.cross_entropy(out.logits, labels_.data());
+    const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
+    StepResult r;
+    float norm = NAN;
+    if (std::isfinite(loss.mean)) {
+      g.backward();
+      norm = grad_norm(model_.params());
+      adam_.step(model_.params(), lr, clip_scale(norm, s_.grad_clip));
+    }
+    epoch_loss_ += loss.mean * static_cast<double>(n);
+    epoch_right_ += static_cast<double>(loss.correct);
+    epoch_seen_ += static_cast<double>(n);
+    const int64_t done = step + 1;
+    double test_field = NAN;
+    if (done % per_epoch() == 0 || done == total_) {
+      std::string line = fmt::format("epoch {} (step {}): train loss {:.4f}, accuracy {:.1f}%", epoch + 1, done,
+                                     epoch_loss_ / epoch_seen_, 100 * epoch_right_ / epoch_seen_);
+      if (!test_x_.empty()) {
+        test_field = test_accuracy = gen::accuracy(model_, test_x_, test_);
+        line += fmt::format("; test accuracy {:.2f}%", 100 * test_accuracy);
+      }
+      r.messages.push_back(line);
+      epoch_loss_ = epoch_right_ = epoch_seen_ = 0;
+    }
+    r.status = fmt::format("epoch {}", epoch + 1);
+    r.values = {static_cast<double>(done) / static_cast<double>(per_epoch()), lr, loss.mean,
+                static_cast<double>(loss.correct) / static_cast<double>(n), norm, test_field};
+    return r;
+  }
+
+  void save(const std::string& path, int64_t steps, bool optimizer) override {
+    TrainState state{.steps = total_, .settings = classifier_setting_list(s_).to_json(), .data = fingerprint_,
+                     .rng = rng_.save(), .optimizers = {}};
+    classifier_save(path, info_, model_.params().values(), steps, job_.run.seed, test_accuracy,
+                    optimizer ? &state : nullptr, &adam_);
+  }
+
+  std::string summary() override {
+    return test_accuracy >= 0 ? fmt::format("test accuracy {:.2f}% ({} images)", 100 * test_accuracy, test_.count) : "";
+  }
+
+ private:
+  ClassifierTrainJob& job_;
+  ClassifierTrainSettings& s_;
+  const ClassifierModel& info_;
+  const Dataset& set_;
+  const Dataset& test_;
+  int64_t total_;
+  std::string fingerprint_;
+  Classifier model_;
+  Rng rng_;
+  AdamW adam_;
+  EpochOrder order_;
+  Arena arena_;
+  std::vector<float> x_, test_x_;
+  std::vector<uint32_t> labels_;
+  double epoch_loss_ = 0, epoch_right_ = 0, epoch_seen_ = 0;
+};
+
+}  // namespace
+
+void train_classifier(ClassifierTrainJob& job) {
+  use_threads(job.run.threads);
+  check_outputs(job.run);
+  RunOptions& run = job.run;
+  ClassifierTrainSettings& s = job.settings;
+  ClassifierModel info;
+  std::optional<ClassifierCheckpoint> checkpoint;
+  int64_t step = 0, saved_total = 0;
+  if (!run.resume.empty()) {
+    checkpoint = classifier_load(run.resume);
+    if (!checkpoint->train) throw Error(run.resume, "has no training state to resume from (saved with --no-optimizer)");
+    classifier_setting_list(s).from_json(checkpoint->train->settings, run.resume);
+    info = checkpoint->model;
+    step = checkpoint->step;
+    saved_total = checkpoint->train->steps;
+    run.seed = checkpoint->seed;
+  }
+
+  // The data, checked against the model.
+  ImageData data = load_image_data(job.data, job.labels);
+  limit_images(data.set, s.limit);
+  if (data.set.count < 1) throw Error(job.data, "no images");
+  if (!data.set.labelled())
+    throw Error(job.data, "has no labels: training needs labelled images (fashion-mnist, or IDX files with --labels)");
+  if (data.set.height != data.set.width)
+    throw Error(job.data, fmt::format("images are {}x{}: the classifier wants square images", data.set.width,
+                                      data.set.height));
+  if (data.class_names.size() < 2) throw Error(job.data, "the labels name fewer than 2 classes");
+  if (!checkpoint) {
+    info.net.image_channels = data.set.channels;
+    info.net.image_size = data.set.height;
+    info.net.channels = parse_int_list(job.channels, "--channels", "32,64,128");
+    info.net.features = job.features;
+    info.net.classes = static_cast<int64_t>(data.class_names.size());
+    info.net.pool = job.pool;
+    info.class_names = data.class_names;
+    try {
+      info.net.validate();
+    } catch (const UsageError& e) {
+      throw UsageError(fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
+    }
+  } else {
+    check_dataset(data.set, job.data, info.net);
+  }
+  check_labels(data.set, job.labels.empty() ? job.data : job.labels, info.net.classes);
+  const std::string fingerprint = data_fingerprint(data.set);
+  if (checkpoint && checkpoint->train->data != fingerprint)
+    throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels included)",
+                                      run.resume));
+
+  // The test set: --test, or Fashion-MNIST's own when training on it.
+  std::string test_spec = job.test;
+  if (test_spec.empty() && is_fashion_mnist(job.data) && job.data != "fashion-mnist:test")
+    test_spec = "fashion-mnist:test";
+  ImageData test;
+  if (!test_spec.empty()) {
+    test = load_image_data(test_spec, job.test_labels);
+    limit_images(test.set, s.test_limit);
+    if (!test.set.labelled()) throw Error(test_spec, "has no labels: a test set needs them (--test-labels)");
+    check_dataset(test.set, test_spec, info.net);
+    check_labels(test.set, test_spec, info.net.classes);
+  }
+
+  const int64_t B = s.batch, S = info.net.image_size;
+  const int64_t per_epoch = (data.set.count + B - 1) / B;
+  const int64_t total = checkpoint ? resume_total(run, saved_total, step)
+                                   : (run.steps_given ? run.steps : job.epochs * per_epoch);
+  if (s.decay_steps == 0) s.decay_steps = total;
+
+  ClassifierTask task(job, info, data.set, test.set, total, fingerprint);
+  if (checkpoint) {
+    std::copy(checkpoint->weights.begin(), checkpoint->weights.end(), task.model().params().values());
+    restore(task.adam(), checkpoint->train->optimizers[0]);
+    task.rng().restore(checkpoint->train->rng);
+    task.test_accuracy = checkpoint->test_accuracy;
+    checkpoint.reset();
+  } else {
+    task.model().init(task.rng());
+  }
+
+  std::string channels;
+  for (int64_t c : info.net.channels) {
+    if (!channels.empty()) channels += ',';
+    channels += std::to_string(c);
+  }
+  LoopOptions loop;
+  loop.run = run;
+  loop.first_step = step;
+  loop.steps = total;
+  loop.items_per_step = static_cast<double>(B);
+  loop.unit = "img";
+  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total) : fmt::format("{} steps", total);
+  loop.banner = fmt::format("{} parameters (channels {}, {} features, {} classes), {} training images of {}x{}{}; {} of "
+                            "{} images ({} per epoch), {:.2f} GFLOP per step",
+                            task.model().params().size(), channels, info.net.features, info.net.classes,
+                            data.set.count, S, S, test.set.count ? fmt::format(", {} test images", test.set.count) : "",
+                            plan, B, per_epoch, 3 * info.net.flops_per_image() * static_cast<double>(B) / 1e9);
+  loop.plot_title = fmt::format("gscore: classifier {}, batch {}", channels, B);
+  loop.plot_y_label = "loss (cross-entropy)";
+  train_loop(task, loop);
+}
+
+}  // namespace gen
