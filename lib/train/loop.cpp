@@ -126,7 +126,11 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     log->write(header + fmt::format("\t{}_per_s\tseconds\n", o.unit == "tok" ? "tokens" : "images"));
     log->flush();
   }
-  if (!run.quiet && !o.banner.empty()) std::fprintf(stderr, "%s: %s\n", tool_name(), o.banner.c_str());
+  if (!run.quiet) {
+    const std::string plan = o.first_step > 0 ? fmt::format("steps {} to {}", o.first_step + 1, o.steps)
+                                              : fmt::format("{} step{}", o.steps, o.steps == 1 ? "" : "s");
+    std::fprintf(stderr, "%s: %s; %s of %s\n", tool_name(), o.banner.c_str(), plan.c_str(), o.batch.c_str());
+  }
 
   std::vector<Curve> curves(columns.size());
   std::vector<double> recent(columns.size(), 0);

@@ -85,12 +85,15 @@ class TrainTask {
 };
 
 struct LoopOptions {
+  LoopOptions(const RunOptions& run_options, int64_t first, int64_t total, double items, std::string item_unit)
+      : run(run_options), first_step(first), steps(total), items_per_step(items), unit(std::move(item_unit)) {}
   RunOptions run;             // what the command line asked for
   int64_t first_step = 0;     // steps done before (a resumed run)
   int64_t steps = 0;          // the total to reach
   double items_per_step = 0;  // for the rate: tokens or images per step
-  std::string unit = "img";   // "tok", "img"
-  std::string banner;         // the start-up line (without the tool's name)
+  std::string unit;           // "tok", "img"
+  // The start-up line: "TOOL: BANNER; 2000 steps of BATCH" (or "steps 1001 to 2000 of BATCH").
+  std::string banner, batch;
   std::string plot_title, plot_y_label;
 };
 

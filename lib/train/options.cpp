@@ -88,3 +88,15 @@ int64_t resume_total(const RunOptions& run, int64_t saved_total, int64_t done) {
 }
 
 }  // namespace gen
+
+namespace gen {
+
+int64_t resume_from(const std::optional<TrainState>& train, int64_t step, uint64_t seed, SettingList& settings,
+                    RunOptions& run) {
+  if (!train) throw Error(run.resume, "has no training state to resume from (saved with --no-optimizer)");
+  settings.from_json(train->settings, run.resume);
+  run.seed = seed;
+  return resume_total(run, train->steps, step);
+}
+
+}  // namespace gen

@@ -10,8 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "train/settings.h"
+#include "train/train_state.h"
 
 namespace CLI {
 class App;
@@ -53,5 +57,11 @@ void warn_ignored(const CLI::App& app, const std::vector<std::string>& names, co
 // The one resume rule: a resumed run goes on to the saved total unless --steps names a new one,
 // which must be above the steps done (UsageError otherwise).
 int64_t resume_total(const RunOptions& run, int64_t saved_total, int64_t done);
+
+// What --resume takes from a checkpoint of any kind (its step and seed, and its train state if
+// it was saved with one): the settings back in place (each checked as on the command line),
+// the seed into run; returns the total to reach. Error if the checkpoint has no train state.
+int64_t resume_from(const std::optional<TrainState>& train, int64_t step, uint64_t seed, SettingList& settings,
+                    RunOptions& run);
 
 }  // namespace gen

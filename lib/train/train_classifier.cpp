@@ -18,6 +18,7 @@
 #include "tensor/optimizer.h"
 #include "train/loop.h"
 #include "train/train_state.h"
+#include "train/training_images.h"
 
 namespace gen {
 
@@ -45,11 +46,6 @@ void check_dataset(const Dataset& set, const std::string& name, const Classifier
     throw Error(name, fmt::format("images are {}x{} {}; the classifier wants {}x{} {}", set.width, set.height,
                                   set.channels == 1 ? "gray" : "RGB", c.image_size, c.image_size,
                                   c.image_channels == 1 ? "gray" : "RGB"));
-}
-
-void check_labels(const Dataset& set, const std::string& name, int64_t classes) {
-  for (uint8_t l : set.labels)
-    if (l >= classes) throw Error(name, fmt::format("label {} is outside the model's {} classes", l, classes));
 }
 
 class ClassifierTask : public TrainTask {
@@ -165,26 +161,20 @@ void train_classifier(ClassifierTrainJob& job) {
   ClassifierTrainSettings& s = job.settings;
   ClassifierModel info;
   std::optional<ClassifierCheckpoint> checkpoint;
-  int64_t step = 0, saved_total = 0;
+  int64_t step = 0, resumed_total = 0;
   if (!run.resume.empty()) {
     checkpoint = classifier_load(run.resume);
-    if (!checkpoint->train) throw Error(run.resume, "has no training state to resume from (saved with --no-optimizer)");
-    classifier_setting_list(s).from_json(checkpoint->train->settings, run.resume);
+    SettingList settings = classifier_setting_list(s);
     info = checkpoint->model;
     step = checkpoint->step;
-    saved_total = checkpoint->train->steps;
-    run.seed = checkpoint->seed;
+    resumed_total = resume_from(checkpoint->train, step, checkpoint->seed, settings, run);
   }
 
   // The data, checked against the model.
-  ImageData data = load_image_data(job.data, job.labels);
-  limit_images(data.set, s.limit);
-  if (data.set.count < 1) throw Error(job.data, "no images");
+  ImageData data = load_training_images(job.data, job.labels, s.limit, "the classifier");
   if (!data.set.labelled())
     throw Error(job.data, "has no labels: training needs labelled images (fashion-mnist, or IDX files with --labels)");
-  if (data.set.height != data.set.width)
-    throw Error(job.data, fmt::format("images are {}x{}: the classifier wants square images", data.set.width,
-                                      data.set.height));
+  const std::string fingerprint = data_fingerprint(data.set);
   if (data.class_names.size() < 2) throw Error(job.data, "the labels name fewer than 2 classes");
   if (!checkpoint) {
     info.net.image_channels = data.set.channels;
@@ -200,13 +190,10 @@ void train_classifier(ClassifierTrainJob& job) {
       throw UsageError(fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
     }
   } else {
-    check_dataset(data.set, job.data, info.net);
+    check_resumed_images(data.set, job.data, info.net.image_size, info.net.image_channels, fingerprint,
+                         checkpoint->train->data, run.resume);
   }
   check_labels(data.set, job.labels.empty() ? job.data : job.labels, info.net.classes);
-  const std::string fingerprint = data_fingerprint(data.set);
-  if (checkpoint && checkpoint->train->data != fingerprint)
-    throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels included)",
-                                      run.resume));
 
   // The test set: --test, or Fashion-MNIST's own when training on it.
   std::string test_spec = job.test;
@@ -223,8 +210,7 @@ void train_classifier(ClassifierTrainJob& job) {
 
   const int64_t B = s.batch, S = info.net.image_size;
   const int64_t per_epoch = (data.set.count + B - 1) / B;
-  const int64_t total = checkpoint ? resume_total(run, saved_total, step)
-                                   : (run.steps_given ? run.steps : job.epochs * per_epoch);
+  const int64_t total = checkpoint ? resumed_total : run.steps_given ? run.steps : job.epochs * per_epoch;
   if (s.decay_steps == 0) s.decay_steps = total;
 
   ClassifierTask task(job, info, data.set, test.set, total, fingerprint);
@@ -238,23 +224,13 @@ void train_classifier(ClassifierTrainJob& job) {
     task.model().init(task.rng());
   }
 
-  std::string channels;
-  for (int64_t c : info.net.channels) {
-    if (!channels.empty()) channels += ',';
-    channels += std::to_string(c);
-  }
-  LoopOptions loop;
-  loop.run = run;
-  loop.first_step = step;
-  loop.steps = total;
-  loop.items_per_step = static_cast<double>(B);
-  loop.unit = "img";
-  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total) : fmt::format("{} steps", total);
-  loop.banner = fmt::format("{} parameters (channels {}, {} features, {} classes), {} training images of {}x{}{}; {} of "
-                            "{} images ({} per epoch), {:.2f} GFLOP per step",
+  const std::string channels = format_int_list(info.net.channels);
+  LoopOptions loop(run, step, total, static_cast<double>(B), "img");
+  loop.banner = fmt::format("{} parameters (channels {}, {} features, {} classes), {} training images of {}x{}{}",
                             task.model().params().size(), channels, info.net.features, info.net.classes,
-                            data.set.count, S, S, test.set.count ? fmt::format(", {} test images", test.set.count) : "",
-                            plan, B, per_epoch, 3 * info.net.flops_per_image() * static_cast<double>(B) / 1e9);
+                            data.set.count, S, S, test.set.count ? fmt::format(", {} test images", test.set.count) : "");
+  loop.batch = fmt::format("{} images ({} per epoch), {:.2f} GFLOP per step", B, per_epoch,
+                           3 * info.net.flops_per_image() * static_cast<double>(B) / 1e9);
   loop.plot_title = fmt::format("gscore: classifier {}, batch {}", channels, B);
   loop.plot_y_label = "loss (cross-entropy)";
   train_loop(task, loop);

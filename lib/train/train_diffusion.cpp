@@ -19,6 +19,7 @@
 #include "tensor/optimizer.h"
 #include "train/loop.h"
 #include "train/train_state.h"
+#include "train/training_images.h"
 
 namespace gen {
 
@@ -139,21 +140,14 @@ void train_diffusion(DiffusionTrainJob& job) {
   int64_t step = 0, total = run.steps;
   if (!run.resume.empty()) {
     checkpoint = diffusion_load(run.resume);
-    if (!checkpoint->train) throw Error(run.resume, "has no training state to resume from (saved with --no-optimizer)");
-    diffusion_setting_list(s).from_json(checkpoint->train->settings, run.resume);
+    SettingList settings = diffusion_setting_list(s);
     info = checkpoint->model;
     step = checkpoint->step;
-    total = resume_total(run, checkpoint->train->steps, step);
-    run.seed = checkpoint->seed;
+    total = resume_from(checkpoint->train, step, checkpoint->seed, settings, run);
   }
 
   // The data, checked against the model.
-  ImageData data = load_image_data(job.data, job.labels);
-  limit_images(data.set, s.limit);
-  if (data.set.count < 1) throw Error(job.data, "no images");
-  if (data.set.height != data.set.width)
-    throw Error(job.data, fmt::format("images are {}x{}: the U-Net wants square images", data.set.width,
-                                      data.set.height));
+  ImageData data = load_training_images(job.data, job.labels, s.limit, "the U-Net");
   const std::string fingerprint = data_fingerprint(data.set);
   if (!checkpoint) {
     info.unet.image_channels = data.set.channels;
@@ -172,22 +166,15 @@ void train_diffusion(DiffusionTrainJob& job) {
     } catch (const UsageError& e) {
       throw UsageError(fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
     }
-  } else {
-    if (data.set.height != info.unet.image_size || data.set.channels != info.unet.image_channels)
-      throw Error(job.data, fmt::format("images are {}x{}x{} but the checkpoint's model wants {}x{}x{}",
-                                        data.set.width, data.set.height, data.set.channels, info.unet.image_size,
-                                        info.unet.image_size, info.unet.image_channels));
   }
   if (info.unet.classes > 0) {
     if (!data.set.labelled())
       throw Error(job.data, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
-    for (uint8_t l : data.set.labels)
-      if (l >= info.unet.classes)
-        throw Error(job.data, fmt::format("label {} is outside the model's {} classes", l, info.unet.classes));
+    check_labels(data.set, job.data, info.unet.classes);
   }
-  if (checkpoint && checkpoint->train->data != fingerprint)
-    throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels included)",
-                                      run.resume));
+  if (checkpoint)
+    check_resumed_images(data.set, job.data, info.unet.image_size, info.unet.image_channels, fingerprint,
+                         checkpoint->train->data, run.resume);
   if (s.decay_steps == 0) s.decay_steps = total;
 
   DiffusionTask task(job, info, data.set, total, fingerprint);
@@ -204,24 +191,14 @@ void train_diffusion(DiffusionTrainJob& job) {
   }
 
   const int64_t B = s.batch, S = info.unet.image_size;
-  std::string channels;
-  for (int64_t c : info.unet.channels) {
-    if (!channels.empty()) channels += ',';
-    channels += std::to_string(c);
-  }
-  LoopOptions loop;
-  loop.run = run;
-  loop.first_step = step;
-  loop.steps = total;
-  loop.items_per_step = static_cast<double>(B);
-  loop.unit = "img";
-  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total) : fmt::format("{} steps", total);
-  loop.banner = fmt::format("{} parameters (channels {}, {} classes{}), {} images of {}x{}, {} schedule, T {}; {} of "
-                            "{} images, {:.2f} GFLOP per step",
+  const std::string channels = format_int_list(info.unet.channels);
+  LoopOptions loop(run, step, total, static_cast<double>(B), "img");
+  loop.banner = fmt::format("{} parameters (channels {}, {} classes{}), {} images of {}x{}, {} schedule, T {}",
                             task.model().params().size(), channels, info.unet.classes,
                             info.unet.attention ? ", attention" : "", data.set.count, S, S,
-                            Schedule::name(info.schedule), info.T, plan, B,
-                            3 * info.unet.flops_per_image() * static_cast<double>(B) / 1e9);
+                            Schedule::name(info.schedule), info.T);
+  loop.batch = fmt::format("{} images, {:.2f} GFLOP per step", B,
+                           3 * info.unet.flops_per_image() * static_cast<double>(B) / 1e9);
   loop.plot_title = fmt::format("gdiffuse: U-Net {}, batch {}", channels, B);
   loop.plot_y_label = "loss (mean squared error of the predicted noise)";
   train_loop(task, loop);

@@ -15,6 +15,7 @@
 #include "models/gan_checkpoint.h"
 #include "train/loop.h"
 #include "train/train_state.h"
+#include "train/training_images.h"
 
 namespace gen {
 
@@ -106,17 +107,13 @@ void train_gan(GanTrainJob& job) {
   int64_t step = 0, total = run.steps;
   if (!run.resume.empty()) {
     checkpoint = gan_load(run.resume);
-    if (!checkpoint->train) throw Error(run.resume, "has no training state to resume from (saved with --no-optimizer)");
-    gan_setting_list(s).from_json(checkpoint->train->settings, run.resume);
+    SettingList settings = gan_setting_list(s);
     info = checkpoint->model;
     step = checkpoint->step;
-    total = resume_total(run, checkpoint->train->steps, step);
-    run.seed = checkpoint->seed;
+    total = resume_from(checkpoint->train, step, checkpoint->seed, settings, run);
   }
 
-  ImageData data = load_image_data(job.data, job.labels);
-  limit_images(data.set, s.limit);
-  if (data.set.count < 1) throw Error(job.data, "no images");
+  ImageData data = load_training_images(job.data, job.labels, s.limit, "the GAN");
   const std::string fingerprint = data_fingerprint(data.set);
   if (!checkpoint) {
     info.net.image_channels = data.set.channels;
@@ -131,31 +128,20 @@ void train_gan(GanTrainJob& job) {
       info.net.classes = static_cast<int64_t>(data.class_names.size());
       info.class_names = data.class_names;
     }
-    if (data.set.width != data.set.height)
-      throw Error(job.data, fmt::format("images are {}x{}: the GAN wants square images", data.set.width,
-                                        data.set.height));
     try {
       info.net.validate();
     } catch (const UsageError& e) {
       throw Error(job.data, fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
     }
-  } else {
-    if (data.set.width != info.net.image_size || data.set.height != info.net.image_size ||
-        data.set.channels != info.net.image_channels)
-      throw Error(job.data, fmt::format("images are {}x{}x{} but the checkpoint's model wants {}x{}x{}",
-                                        data.set.width, data.set.height, data.set.channels, info.net.image_size,
-                                        info.net.image_size, info.net.image_channels));
   }
   if (info.net.classes > 0) {
     if (!data.set.labelled())
       throw Error(job.data, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
-    for (uint8_t l : data.set.labels)
-      if (l >= info.net.classes)
-        throw Error(job.data, fmt::format("label {} is outside the model's {} classes", l, info.net.classes));
+    check_labels(data.set, job.data, info.net.classes);
   }
-  if (checkpoint && checkpoint->train->data != fingerprint)
-    throw Error(job.data, fmt::format("not the images {} was trained on (resume on the same data, --labels included)",
-                                      run.resume));
+  if (checkpoint)
+    check_resumed_images(data.set, job.data, info.net.image_size, info.net.image_channels, fingerprint,
+                         checkpoint->train->data, run.resume);
 
   GanTask task(job, info, data.set, total, fingerprint);
   if (checkpoint) {
@@ -178,18 +164,11 @@ void train_gan(GanTrainJob& job) {
                        (3 * c.g_flops_per_image() +
                         static_cast<double>(s.d_steps) * (3 * 2 * c.d_flops_per_image() + (wgan ? 4 * c.d_flops_per_image() : 0)) +
                         3 * c.d_flops_per_image());
-  LoopOptions loop;
-  loop.run = run;
-  loop.first_step = step;
-  loop.steps = total;
-  loop.items_per_step = static_cast<double>(B);
-  loop.unit = "img";
-  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total) : fmt::format("{} steps", total);
-  loop.banner = fmt::format("generator {} parameters, discriminator {} ({} loss{}), {} images of {}x{}; {} of {} images, "
-                            "{:.2f} GFLOP per step",
+  LoopOptions loop(run, step, total, static_cast<double>(B), "img");
+  loop.banner = fmt::format("generator {} parameters, discriminator {} ({} loss{}), {} images of {}x{}",
                             task.G().params().size(), task.D().params().size(), objective_name(info.objective),
-                            c.classes > 0 ? fmt::format(", {} classes", c.classes) : "", data.set.count, S, S, plan, B,
-                            flops / 1e9);
+                            c.classes > 0 ? fmt::format(", {} classes", c.classes) : "", data.set.count, S, S);
+  loop.batch = fmt::format("{} images, {:.2f} GFLOP per step", B, flops / 1e9);
   loop.plot_title = fmt::format("ggan: {} loss, batch {}", objective_name(info.objective), B);
   loop.plot_y_label = "loss (moving average)";
   train_loop(task, loop);

@@ -137,12 +137,9 @@ void train_gpt(GptTrainJob& job) {
     tokenizer_bytes = checkpoint->tokenizer;
     job.config = checkpoint->config;
     if (!run.resume.empty()) {
-      if (!checkpoint->train)
-        throw Error(path, "has no optimizer state to resume from (saved with --no-optimizer); use --init");
-      gpt_setting_list(s).from_json(checkpoint->train->settings, path);
+      SettingList settings = gpt_setting_list(s);
       step = checkpoint->step;
-      total = resume_total(run, checkpoint->train->steps, step);
-      run.seed = checkpoint->seed;
+      total = resume_from(checkpoint->train, step, checkpoint->seed, settings, run);
     }
   } else {
     if (job.tokenizer.empty()) throw UsageError("give --tokenizer tok.model (or --init/--resume lm.st)");
@@ -191,19 +188,13 @@ void train_gpt(GptTrainJob& job) {
     model.init(init_rng);
   }
 
-  LoopOptions loop;
-  loop.run = run;
-  loop.first_step = step;
-  loop.steps = total;
-  loop.items_per_step = static_cast<double>(B * T);
-  loop.unit = "tok";
+  LoopOptions loop(run, step, total, static_cast<double>(B * T), "tok");
   const GptConfig& c = job.config;
-  const std::string plan = step > 0 ? fmt::format("steps {} to {}", step + 1, total)
-                                    : fmt::format("{} step{}", total, total == 1 ? "" : "s");
   loop.banner = fmt::format("{} parameters ({} layers, {} heads, {} embd, context {}, vocab {}); {} train tokens, {} "
-                            "validation tokens; {} of {} x {} tokens",
-                            model.params().size(), c.layers, c.heads, c.embd, T, c.vocab, train_tokens, val_tokens,
-                            plan, B, T);
+                            "validation tokens",
+                            model.params().size(), c.layers, c.heads, c.embd, T, c.vocab, train_tokens, val_tokens);
+  loop.batch = fmt::format("{} x {} tokens, {:.2f} GFLOP per step", B, T,
+                           3 * c.flops_per_token() * static_cast<double>(B * T) / 1e9);
   loop.plot_title = fmt::format("gtrain: {} layers, {} heads, {} embd, context {}, vocab {}, batch {}", c.layers, c.heads,
                                 c.embd, T, c.vocab, B);
   loop.plot_y_label = "loss (cross-entropy, nats per token)";

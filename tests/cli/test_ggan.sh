@@ -213,7 +213,7 @@ idx big.idx 64 16 16
 run "$GGAN" train --resume gan.st --steps 150 --data big.idx --labels labels.idx -o x.st
 expect_error 1 "big.idx: images are 16x16x1 but the checkpoint's model wants 8x8x1$" "resume on images of another size"
 run "$GGAN" train --resume gan.st --steps 150 --data wide.idx --labels labels.idx -o x.st
-expect_error 1 "wide.idx: images are 8x4x1 but the checkpoint's model wants 8x8x1$" "resume on non-square images"
+expect_error 1 "wide.idx: images are 8x4: the GAN wants square images$" "resume on non-square images"
 LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", 1 - i % 2 }' >flipped.idx
 run "$GGAN" train --resume gan.st --steps 150 --data images.idx --labels flipped.idx -o x.st
 expect_error 1 "images.idx: not the images gan.st was trained on" "resume on other data (the same images, other labels)"

@@ -89,7 +89,7 @@ run "$GTRAIN" --init cut.st corpus.ids -o x.st
 expect_error 1 "cut.st: not a valid safetensors file" "a truncated checkpoint"
 "$GTRAIN" -q "${small[@]}" --steps 5 --no-optimizer corpus.ids -o weights.st
 run "$GTRAIN" --resume weights.st --steps 10 corpus.ids -o x.st
-expect_error 1 "weights.st: has no optimizer state to resume from" "resume without optimizer state"
+expect_error 1 "weights.st: has no training state to resume from" "resume without optimizer state"
 run "$GTRAIN" --resume full.st --steps 100 corpus.ids -o x.st
 expect_error 2 "the checkpoint is at step 200 already" "resume to an earlier step"
 run "$GTRAIN" "${small[@]}" --heads 3 corpus.ids -o x.st
