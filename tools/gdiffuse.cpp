@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -29,7 +30,6 @@
 #include "models/checkpoint.h"
 #include "models/unet.h"
 #include "models/unet_checkpoint.h"
-#include "train/options.h"
 #include "train/train_diffusion.h"
 
 namespace {
@@ -218,8 +218,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
 
 int run(int argc, char** argv) {
   CLI::App app("gdiffuse: diffusion on images: noise, train a denoiser, sample with guidance", "gdiffuse");
-  app.set_version_flag("--version", "gdiffuse 0.1.0");
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  gen::setup_app(app, "gdiffuse");
   app.require_subcommand(1);
 
   NoiseArgs noise;
@@ -239,28 +238,8 @@ int run(int argc, char** argv) {
   gdiffuse noise shirt.png --strip 0,10,25,50,100 --steps 100 -o strip.png   # the image dissolving)");
 
   gen::DiffusionTrainJob train;
-  train.run.steps = 4000;
   auto* cmd_train = app.add_subcommand("train", "Train a U-Net denoiser (epsilon prediction)");
-  cmd_train->add_option("--data", train.data,
-                        "fashion-mnist (Debian's dataset-fashion-mnist), an IDX image file (with --labels), or a "
-                        "folder of PNGs")
-      ->capture_default_str();
-  cmd_train->add_option("--labels", train.labels, "IDX labels for an IDX --data file");
-  gen::add_run_options(*cmd_train, train.run,
-                       {.output = "ddpm.st",
-                        .seed = "Seed for initialization, batches and noise",
-                        .preview = "A sample grid from fixed noise (PNG), at the end and every --preview-every steps"});
-  cmd_train->add_option("--channels", train.channels, "U-Net channels per level (the image halves between levels)")
-      ->capture_default_str();
-  cmd_train->add_option("--groups", train.groups, "GroupNorm groups")->check(CLI::Range(1, 4096))->capture_default_str();
-  cmd_train->add_option("--time-dim", train.time_dim, "Width of the time embedding")->check(CLI::Range(2, 65536))
-      ->capture_default_str();
-  cmd_train->add_flag("--attention", train.attention, "Self-attention over the pixels after the middle block (7x7)");
-  cmd_train->add_option("--schedule", train.schedule, "Noise schedule: linear or cosine")->capture_default_str();
-  cmd_train->add_option("--T", train.T, "Diffusion steps")->check(CLI::Range(1, 100000))->capture_default_str();
-  cmd_train->add_flag("--unconditional", train.unconditional, "Ignore the labels (no guidance later)");
-  gen::SettingList settings = gen::diffusion_setting_list(train.settings);
-  settings.register_options(*cmd_train);
+  gen::add_diffusion_train_options(*cmd_train, train);
   cmd_train->footer(R"(Ctrl-C finishes the step, saves the checkpoint and exits 130.
 Examples:
   gdiffuse train -o ddpm.st --steps 4000 --preview preview.png --preview-every 500 --log train.tsv
@@ -309,22 +288,10 @@ Examples:
   gdiffuse denoise ddpm.st shirt.png --t 300 -n 8 -o variations.png
   gdiffuse denoise ddpm.st shirt.png --t 600 --prompt dress -o dress.png)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    throw UsageError(e.what());
-  }
+  if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (*cmd_noise) return run_noise(noise);
   if (*cmd_train) {
-    settings.check();
-    gen::finish_run_options(*cmd_train, train.run);
-    if (!train.run.resume.empty())
-      gen::warn_ignored(*cmd_train,
-                        settings.options({"--channels", "--groups", "--time-dim", "--attention", "--schedule", "--T",
-                                          "--unconditional", "--seed"}),
-                        "--resume continues with the checkpoint's settings");
-    gen::train_diffusion(train);
+    gen::train_diffusion_command(*cmd_train, train);
     return 0;
   }
   if (*cmd_sample) return run_sample(sample, false);

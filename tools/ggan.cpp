@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -26,7 +27,6 @@
 #include "models/gan.h"
 #include "models/adversarial.h"
 #include "models/gan_checkpoint.h"
-#include "train/options.h"
 #include "train/train_gan.h"
 
 namespace {
@@ -210,8 +210,7 @@ int run_score(const ScoreArgs& a) {
 int run(int argc, char** argv) {
   CLI::App app("ggan: a generative adversarial network: the forger (generator) against the detective (discriminator)",
                "ggan");
-  app.set_version_flag("--version", "ggan 0.1.0");
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  gen::setup_app(app, "ggan");
   app.require_subcommand(1);
   app.footer(R"(Examples:
   ggan train -o gan.st --steps 5000 --preview preview.png --preview-every 500 --log train.tsv
@@ -221,33 +220,8 @@ int run(int argc, char** argv) {
 See ggan SUBCOMMAND --help, and man ggan.)");
 
   gen::GanTrainJob train;
-  train.run.steps = 5000;
   auto* cmd_train = app.add_subcommand("train", "Train a DCGAN: generator against discriminator");
-  cmd_train->add_option("--data", train.data,
-                        "fashion-mnist (Debian's dataset-fashion-mnist, training set), an IDX image file (with "
-                        "--labels), or a folder of PNGs")
-      ->capture_default_str();
-  cmd_train->add_option("--labels", train.labels, "IDX labels for an IDX --data file");
-  gen::add_run_options(*cmd_train, train.run,
-                       {.output = "gan.st",
-                        .steps = "Generator steps in all (with --resume: the new total; default there: the saved one)",
-                        .seed = "Seed for initialization, batches and latents",
-                        .plot = "Draw both losses against step as a PNG",
-                        .preview = "A sample grid from fixed latents (PNG), at the end and every --preview-every steps"});
-  cmd_train->add_option("--loss", train.loss,
-                        "bce (non-saturating, DCGAN), hinge, or wgan-gp (Wasserstein with gradient penalty; "
-                        "defaults then: --d-steps 5, --lr 1e-4, --beta1 0, --beta2 0.9)")
-      ->capture_default_str();
-  cmd_train->add_flag("--conditional", train.conditional, "Condition both networks on the class (labelled data)");
-  cmd_train->add_option("--latent", train.latent, "Size of the latent z")->capture_default_str();
-  cmd_train->add_option("--g-channels", train.g_channels,
-                        "Generator channels at its smallest size (7x7 for 28x28; halved per level)")
-      ->capture_default_str();
-  cmd_train->add_option("--d-channels", train.d_channels,
-                        "Discriminator channels at half the image size (doubled per level)")
-      ->capture_default_str();
-  gen::SettingList settings = gen::gan_setting_list(train.settings);
-  settings.register_options(*cmd_train);
+  gen::add_gan_train_options(*cmd_train, train);
   cmd_train->footer(R"(The trace: D loss and G loss, D(x) (the detective's verdict on real images) and
 D(G(z)) (on the forger's): the arms race. Warnings when it collapses.
 Ctrl-C finishes the step, saves the checkpoint and exits 130.
@@ -310,21 +284,9 @@ Examples:
   ggan score gan.st data/ankle-boot.png
   ggan sample gan.st -n 4 -o fake-%d.png && ggan score gan.st fake-*.png)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    throw UsageError(e.what());
-  }
+  if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (*cmd_train) {
-    gen::finish_run_options(*cmd_train, train.run);
-    if (!train.run.resume.empty())
-      gen::warn_ignored(*cmd_train,
-                        settings.options({"--loss", "--conditional", "--latent", "--g-channels", "--d-channels", "--seed"}),
-                        "--resume continues with the checkpoint's settings");
-    else if (gen::parse_objective(train.loss) == gen::GanObjective::wgan_gp)
-      gen::wgan_defaults(train.settings, [&](const char* name) { return cmd_train->count(name) > 0; });
-    gen::train_gan(train);
+    gen::train_gan_command(*cmd_train, train);
     return 0;
   }
   if (*cmd_sample) return run_sample(sample);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/sha256.h"
@@ -300,8 +301,7 @@ int run_sample(Args& args) {
 int run(int argc, char** argv) {
   Args args;
   CLI::App app("gsample: generate text from a language model (gtrain), token by token", "gsample");
-  app.set_version_flag("--version", "gsample 0.1.0");
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  gen::setup_app(app, "gsample");
   app.add_option("checkpoint", args.checkpoint, "The model, e.g. lm.st")->required();
   auto* prompt = app.add_option("-p,--prompt", args.prompt,
                                 "Text to continue (without it: token ids from stdin if it is not a terminal, else a "
@@ -336,12 +336,7 @@ int run(int argc, char** argv) {
   gsample lm.st --prompt "To be" -n 20 --trace                           # the pipeline, step by step
   gsample lm.st --ids -n 100 | gtok decode -m tok.model
 Past the model's context the window slides: the KV cache restarts from the last half window.)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    throw gen::UsageError(e.what());
-  }
+  if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (args.ids && args.trace) throw gen::UsageError("--ids and --trace do not go together");
   return run_sample(args);
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -28,7 +29,6 @@
 #include "models/checkpoint.h"
 #include "models/classifier.h"
 #include "models/classifier_checkpoint.h"
-#include "train/options.h"
 #include "train/train_classifier.h"
 
 namespace {
@@ -204,8 +204,7 @@ int run_fid(const ScoreArgs& a) {
 int run(int argc, char** argv) {
   CLI::App app("gscore: an image classifier, and scores for generated images (labels, FID, class histogram)",
                "gscore");
-  app.set_version_flag("--version", "gscore 0.1.0");
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  gen::setup_app(app, "gscore");
   app.require_subcommand(1);
   app.footer(R"(Examples:
   gscore train -o classifier.st --log train.tsv          # Fashion-MNIST, about 92% test accuracy
@@ -215,29 +214,7 @@ See gscore SUBCOMMAND --help, and man gscore.)");
 
   gen::ClassifierTrainJob train;
   auto* cmd_train = app.add_subcommand("train", "Train the CNN classifier");
-  cmd_train->add_option("--data", train.data,
-                        "fashion-mnist (Debian's dataset-fashion-mnist, training set) or an IDX image file with "
-                        "--labels")
-      ->capture_default_str();
-  cmd_train->add_option("--labels", train.labels, "IDX labels for an IDX --data file");
-  cmd_train->add_option("--test", train.test,
-                        "Test set measured after every epoch (default: fashion-mnist:test when training on "
-                        "fashion-mnist)");
-  cmd_train->add_option("--test-labels", train.test_labels, "IDX labels for an IDX --test file");
-  gen::add_run_options(*cmd_train, train.run,
-                       {.output = "classifier.st",
-                        .steps = "Optimizer steps in all, instead of --epochs (with --resume: the new total; default "
-                                 "there: the saved one)",
-                        .seed = "Seed for initialization, shuffling and augmentation"});
-  cmd_train->add_option("--channels", train.channels, "Convolution channels per level (stride 2 from the second)")
-      ->capture_default_str();
-  cmd_train->add_option("--features", train.features, "Width of the penultimate layer (the FID features)")
-      ->check(CLI::Range(1, 65536))->capture_default_str();
-  cmd_train->add_flag("--pool", train.pool, "Global average pooling instead of flattening before the features");
-  cmd_train->add_option("--epochs", train.epochs, "Passes over the training images")->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  gen::SettingList settings = gen::classifier_setting_list(train.settings);
-  settings.register_options(*cmd_train);
+  gen::add_classifier_train_options(*cmd_train, train);
   cmd_train->footer(R"(Ctrl-C finishes the step, saves the checkpoint and exits 130.
 Examples:
   gscore train -o classifier.st --log train.tsv --plot loss.png   # Fashion-MNIST, 5 epochs
@@ -275,19 +252,9 @@ Examples:
   gscore fid classifier.st --ref fashion-mnist:test samples/
   gscore fid classifier.st --ref real/ fake/ --expect sneaker)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    throw UsageError(e.what());
-  }
+  if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (*cmd_train) {
-    settings.check();
-    gen::finish_run_options(*cmd_train, train.run);
-    if (!train.run.resume.empty())
-      gen::warn_ignored(*cmd_train, settings.options({"--channels", "--features", "--pool", "--epochs", "--seed"}),
-                        "--resume continues with the checkpoint's settings");
-    gen::train_classifier(train);
+    gen::train_classifier_command(*cmd_train, train);
     return 0;
   }
   if (*cmd_classify) return run_classify(classify);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -399,8 +400,7 @@ int run_vocab(Common& args) {
 int run(int argc, char** argv) {
   CLI::App app("gtok: train a sentencepiece tokenizer; turn text into token ids and back, exactly", "gtok");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "gtok 0.1.0");
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later options override
+  gen::setup_app(app, "gtok");
   app.footer(R"(Examples:
   gtok train corpus.txt -o tok.model
   gtok encode -m tok.model corpus.txt > corpus.ids

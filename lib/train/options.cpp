@@ -43,6 +43,15 @@ void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
   app.add_flag("-q,--quiet", run.quiet, "No progress or summary on stderr");
 }
 
+void add_image_data_options(CLI::App& app, std::string& data, std::string& labels, bool folders) {
+  app.add_option("--data", data,
+                 fmt::format("fashion-mnist (Debian's dataset-fashion-mnist, training set), an IDX image file (with "
+                             "--labels){}",
+                             folders ? ", or a folder of PNGs" : ""))
+      ->capture_default_str();
+  app.add_option("--labels", labels, "IDX labels for an IDX --data file");
+}
+
 void check_outputs(const RunOptions& run) {
   namespace fs = std::filesystem;
   std::vector<std::pair<const char*, const std::string*>> outputs = {
@@ -78,6 +87,16 @@ void warn_ignored(const CLI::App& app, const std::vector<std::string>& names, co
   for (const std::string& name : names)
     if (app.count(name) > 0) given += (given.empty() ? "" : ", ") + name;
   if (!given.empty()) warn(fmt::format("{} ignored: {}", given, why));
+}
+
+void finish_train_options(const CLI::App& app, RunOptions& run, const SettingList& settings,
+                          const std::vector<std::string>& model_options) {
+  settings.check();
+  finish_run_options(app, run);
+  if (run.resume.empty()) return;
+  std::vector<std::string> others = model_options;
+  others.push_back("--seed");
+  warn_ignored(app, settings.options(others), "--resume continues with the checkpoint's settings");
 }
 
 int64_t resume_total(const RunOptions& run, int64_t saved_total, int64_t done) {

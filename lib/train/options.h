@@ -44,11 +44,20 @@ struct RunHelp {
 
 // Adds the shared options (run.threads defaults to the CPUs; run.steps keeps the tool's default).
 void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help);
+// --data and --labels: the images an image trainer learns from (a folder of PNGs too, unless
+// the model needs labels).
+void add_image_data_options(CLI::App& app, std::string& data, std::string& labels, bool folders);
+
 // After parsing: notes whether --steps was given, and checks the outputs (check_outputs).
 void finish_run_options(const CLI::App& app, RunOptions& run);
 // Every output (-o, --log, --plot, --preview) can be written, and no two share a path; throws
 // Error naming the output (UsageError for a shared path). Writes nothing.
 void check_outputs(const RunOptions& run);
+
+// After parsing a trainer's command line: the checks between settings, finish_run_options, and
+// with --resume the warning that the settings and model_options given are the checkpoint's.
+void finish_train_options(const CLI::App& app, RunOptions& run, const SettingList& settings,
+                          const std::vector<std::string>& model_options);
 
 // One warning for the options among `names` given on the command line: "--lr, --batch ignored:
 // WHY" (the options a checkpoint decides).

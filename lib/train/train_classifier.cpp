@@ -1,5 +1,6 @@
 #include "train/train_classifier.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -234,6 +235,35 @@ void train_classifier(ClassifierTrainJob& job) {
   loop.plot_title = fmt::format("gscore: classifier {}, batch {}", channels, B);
   loop.plot_y_label = "loss (cross-entropy)";
   train_loop(task, loop);
+}
+
+void add_classifier_train_options(CLI::App& app, ClassifierTrainJob& job) {
+  add_image_data_options(app, job.data, job.labels, /*folders=*/false);
+  app.add_option("--test", job.test,
+                 "Test set measured after every epoch (default: fashion-mnist:test when training on "
+                 "fashion-mnist)");
+  app.add_option("--test-labels", job.test_labels, "IDX labels for an IDX --test file");
+  add_run_options(app, job.run,
+                  {.output = "classifier.st",
+                   .steps = "Optimizer steps in all, instead of --epochs (with --resume: the new total; default "
+                            "there: the saved one)",
+                   .seed = "Seed for initialization, shuffling and augmentation"});
+  app.add_option("--channels", job.channels, "Convolution channels per level (stride 2 from the second)")
+      ->capture_default_str();
+  app.add_option("--features", job.features, "Width of the penultimate layer (the FID features)")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_flag("--pool", job.pool, "Global average pooling instead of flattening before the features");
+  app.add_option("--epochs", job.epochs, "Passes over the training images")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  classifier_setting_list(job.settings).register_options(app);
+}
+
+void train_classifier_command(const CLI::App& app, ClassifierTrainJob& job) {
+  finish_train_options(app, job.run, classifier_setting_list(job.settings),
+                       {"--channels", "--features", "--pool", "--epochs"});
+  train_classifier(job);
 }
 
 }  // namespace gen

@@ -10,6 +10,10 @@
 #include "train/options.h"
 #include "train/settings.h"
 
+namespace CLI {
+class App;
+}
+
 namespace gen {
 
 // Saved in the checkpoint and restored by --resume.
@@ -37,5 +41,10 @@ struct ClassifierTrainJob {
 };
 
 void train_classifier(ClassifierTrainJob& job);
+
+// The command line: the options (every setting, the shared run options, the model, the data)
+// into app, bound to job; after parsing, train_classifier_command checks them and trains.
+void add_classifier_train_options(CLI::App& app, ClassifierTrainJob& job);
+void train_classifier_command(const CLI::App& app, ClassifierTrainJob& job);
 
 }  // namespace gen

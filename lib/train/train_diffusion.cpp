@@ -1,5 +1,6 @@
 #include "train/train_diffusion.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -202,6 +203,32 @@ void train_diffusion(DiffusionTrainJob& job) {
   loop.plot_title = fmt::format("gdiffuse: U-Net {}, batch {}", channels, B);
   loop.plot_y_label = "loss (mean squared error of the predicted noise)";
   train_loop(task, loop);
+}
+
+void add_diffusion_train_options(CLI::App& app, DiffusionTrainJob& job) {
+  job.run.steps = 4000;
+  add_image_data_options(app, job.data, job.labels, /*folders=*/true);
+  add_run_options(app, job.run,
+                  {.output = "ddpm.st",
+                   .seed = "Seed for initialization, batches and noise",
+                   .preview = "A sample grid from fixed noise (PNG), at the end and every --preview-every steps"});
+  app.add_option("--channels", job.channels, "U-Net channels per level (the image halves between levels)")
+      ->capture_default_str();
+  app.add_option("--groups", job.groups, "GroupNorm groups")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--time-dim", job.time_dim, "Width of the time embedding")
+      ->check(CLI::Range(2, 65536))
+      ->capture_default_str();
+  app.add_flag("--attention", job.attention, "Self-attention over the pixels after the middle block (7x7)");
+  app.add_option("--schedule", job.schedule, "Noise schedule: linear or cosine")->capture_default_str();
+  app.add_option("--T", job.T, "Diffusion steps")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_flag("--unconditional", job.unconditional, "Ignore the labels (no guidance later)");
+  diffusion_setting_list(job.settings).register_options(app);
+}
+
+void train_diffusion_command(const CLI::App& app, DiffusionTrainJob& job) {
+  finish_train_options(app, job.run, diffusion_setting_list(job.settings),
+                       {"--channels", "--groups", "--time-dim", "--attention", "--schedule", "--T", "--unconditional"});
+  train_diffusion(job);
 }
 
 }  // namespace gen

@@ -10,6 +10,10 @@
 #include "train/options.h"
 #include "train/settings.h"
 
+namespace CLI {
+class App;
+}
+
 namespace gen {
 
 // Saved in the checkpoint and restored by --resume.
@@ -39,5 +43,10 @@ struct DiffusionTrainJob {
 };
 
 void train_diffusion(DiffusionTrainJob& job);
+
+// The command line: the options (every setting, the shared run options, the model, the data)
+// into app, bound to job; after parsing, train_diffusion_command checks them and trains.
+void add_diffusion_train_options(CLI::App& app, DiffusionTrainJob& job);
+void train_diffusion_command(const CLI::App& app, DiffusionTrainJob& job);
 
 }  // namespace gen

@@ -1,5 +1,6 @@
 #include "train/train_gan.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -32,6 +33,16 @@ SettingList gan_setting_list(GanTrainSettings& s) {
 }
 
 namespace {
+
+// WGAN-GP's own recipe (Gulrajani et al. 2017) for the settings not given: --d-steps 5, --lr
+// 1e-4, --beta1 0, --beta2 0.9. given(option) says whether an option was on the command line.
+template <typename Given>
+void wgan_defaults(GanTrainSettings& s, Given given) {
+  if (!given("--d-steps")) s.d_steps = 5;
+  if (!given("--lr")) s.lr = 1e-4f;
+  if (!given("--beta1")) s.beta1 = 0.0f;
+  if (!given("--beta2")) s.beta2 = 0.9f;
+}
 
 class GanTask : public TrainTask {
  public:
@@ -172,6 +183,37 @@ void train_gan(GanTrainJob& job) {
   loop.plot_title = fmt::format("ggan: {} loss, batch {}", objective_name(info.objective), B);
   loop.plot_y_label = "loss (moving average)";
   train_loop(task, loop);
+}
+
+void add_gan_train_options(CLI::App& app, GanTrainJob& job) {
+  job.run.steps = 5000;
+  add_image_data_options(app, job.data, job.labels, /*folders=*/true);
+  add_run_options(app, job.run,
+                  {.output = "gan.st",
+                   .steps = "Generator steps in all (with --resume: the new total; default there: the saved one)",
+                   .seed = "Seed for initialization, batches and latents",
+                   .plot = "Draw both losses against step as a PNG",
+                   .preview = "A sample grid from fixed latents (PNG), at the end and every --preview-every steps"});
+  app.add_option("--loss", job.loss,
+                 "bce (non-saturating, DCGAN), hinge, or wgan-gp (Wasserstein with gradient penalty; "
+                 "defaults then: --d-steps 5, --lr 1e-4, --beta1 0, --beta2 0.9)")
+      ->capture_default_str();
+  app.add_flag("--conditional", job.conditional, "Condition both networks on the class (labelled data)");
+  app.add_option("--latent", job.latent, "Size of the latent z")->capture_default_str();
+  app.add_option("--g-channels", job.g_channels,
+                 "Generator channels at its smallest size (7x7 for 28x28; halved per level)")
+      ->capture_default_str();
+  app.add_option("--d-channels", job.d_channels, "Discriminator channels at half the image size (doubled per level)")
+      ->capture_default_str();
+  gan_setting_list(job.settings).register_options(app);
+}
+
+void train_gan_command(const CLI::App& app, GanTrainJob& job) {
+  finish_train_options(app, job.run, gan_setting_list(job.settings),
+                       {"--loss", "--conditional", "--latent", "--g-channels", "--d-channels"});
+  if (job.run.resume.empty() && parse_objective(job.loss) == GanObjective::wgan_gp)
+    wgan_defaults(job.settings, [&](const char* name) { return app.count(name) > 0; });
+  train_gan(job);
 }
 
 }  // namespace gen

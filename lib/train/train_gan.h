@@ -9,6 +9,10 @@
 #include "train/options.h"
 #include "train/settings.h"
 
+namespace CLI {
+class App;
+}
+
 namespace gen {
 
 // Saved in the checkpoint and restored by --resume.
@@ -31,16 +35,11 @@ struct GanTrainJob {
   GanTrainSettings settings;
 };
 
-// WGAN-GP's own recipe (Gulrajani et al. 2017) for the settings not given: --d-steps 5, --lr
-// 1e-4, --beta1 0, --beta2 0.9. given(option) says whether an option was on the command line.
-template <typename Given>
-void wgan_defaults(GanTrainSettings& s, Given given) {
-  if (!given("--d-steps")) s.d_steps = 5;
-  if (!given("--lr")) s.lr = 1e-4f;
-  if (!given("--beta1")) s.beta1 = 0.0f;
-  if (!given("--beta2")) s.beta2 = 0.9f;
-}
-
 void train_gan(GanTrainJob& job);
+
+// The command line: the options (every setting, the shared run options, the model, the data)
+// into app, bound to job; after parsing, train_gan_command checks them and trains.
+void add_gan_train_options(CLI::App& app, GanTrainJob& job);
+void train_gan_command(const CLI::App& app, GanTrainJob& job);
 
 }  // namespace gen

@@ -1,5 +1,6 @@
 #include "train/train_gpt.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cmath>
@@ -199,6 +200,35 @@ void train_gpt(GptTrainJob& job) {
                                 c.embd, T, c.vocab, B);
   loop.plot_y_label = "loss (cross-entropy, nats per token)";
   train_loop(task, loop);
+}
+
+void add_gpt_train_options(CLI::App& app, GptTrainJob& job) {
+  job.run.steps = 2000;
+  app.add_option("ids", job.input, "Token ids, text or binary (gtok encode); - is stdin (default)");
+  add_run_options(app, job.run, {.output = "lm.st", .plot = "Draw train and validation loss against step as a PNG"});
+  auto* tokenizer = app.add_option("--tokenizer", job.tokenizer, "The tokenizer model the ids came from (gtok train)");
+  auto* init = app.add_option("--init", job.init, "Start from this checkpoint's weights and tokenizer (fine-tune)");
+  tokenizer->excludes(init)->excludes(app.get_option("--resume"));
+  init->excludes(app.get_option("--resume"));
+  app.add_option("--val", job.val, "Validation ids (default: the last --val-fraction of the input)");
+  GptConfig& c = job.config;
+  app.add_option("--layers", c.layers, "Transformer blocks")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--heads", c.heads, "Attention heads")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--embd", c.embd, "Embedding width")->check(CLI::Range(1, 65536))->capture_default_str();
+  app.add_option("--context", c.context, "Context length in tokens")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  gpt_setting_list(job.settings).register_options(app);
+  app.add_option("--eval-every", job.eval_every, "Steps between validation losses")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
+}
+
+void train_gpt_command(const CLI::App& app, GptTrainJob& job) {
+  const std::vector<std::string> shape = {"--layers", "--heads", "--embd", "--context"};
+  finish_train_options(app, job.run, gpt_setting_list(job.settings), shape);
+  if (!job.init.empty()) warn_ignored(app, shape, "--init keeps the checkpoint's model shape");
+  train_gpt(job);
 }
 
 }  // namespace gen

@@ -5,6 +5,7 @@
 //   gen::GptTrainJob job;  job.run.output = "lm.st";  job.tokenizer = "char.model";
 //   job.input = "corpus.ids";
 //   gen::train_gpt(job);
+// or from a command line: add_gpt_train_options(app, job); parse; train_gpt_command(app, job).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,10 @@
 #include "models/gpt.h"
 #include "train/options.h"
 #include "train/settings.h"
+
+namespace CLI {
+class App;
+}
 
 namespace gen {
 
@@ -45,5 +50,10 @@ struct GptTrainJob {
 };
 
 void train_gpt(GptTrainJob& job);
+
+// gtrain's command line: the options (every setting, the shared run options, the model's shape,
+// the data) into app, bound to job; then, after parsing, train_gpt_command checks them and trains.
+void add_gpt_train_options(CLI::App& app, GptTrainJob& job);
+void train_gpt_command(const CLI::App& app, GptTrainJob& job);
 
 }  // namespace gen
