@@ -10,6 +10,8 @@ packages=(
   # libraries
   libcli11-dev libsentencepiece-dev libfmt-dev doctest-dev nlohmann-json3-dev
   zlib1g-dev libpng-dev libgif-dev libopenblas-dev libcairo2-dev fonts-dejavu-core
+  # Open MPI: data-parallel training over mpirun (libopenmpi-dev to build, openmpi-bin to run)
+  libopenmpi-dev openmpi-bin
   # tools and data used by tests, demos and benchmarks
   sentencepiece fortunes dataset-fashion-mnist python3 python3-numpy python3-torch
 )

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/signals.h"
@@ -29,15 +30,25 @@ std::string one_line(const std::string& message) {
   return line;
 }
 
+// One line. In an MPI job a usage error (the same command line on every rank) is said by rank 0
+// alone; after any other error the whole job ends (the other ranks may be waiting on this one).
 int report(const std::string& message, int code) {
+  Cluster* c = cluster_if_started();
+  if (code == 2 && c && c->rank() != 0) return code;
   std::fprintf(stderr, "%s: %s\n", g_tool, one_line(message).c_str());
+  std::fflush(stderr);
+  if (c && code != 2) c->fail(code);
   return code;
 }
 }  // namespace
 
 const char* tool_name() { return g_tool; }
 
-void warn(const std::string& message) { std::fprintf(stderr, "%s: warning: %s\n", g_tool, one_line(message).c_str()); }
+void warn(const std::string& message) {
+  const Cluster* c = cluster_if_started();
+  if (c && c->rank() != 0) return;  // said once, by rank 0
+  std::fprintf(stderr, "%s: warning: %s\n", g_tool, one_line(message).c_str());
+}
 
 int tool_main(const char* tool, int argc, char** argv, const std::function<int(int, char**)>& body) {
   g_tool = tool;

@@ -325,18 +325,20 @@ Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, in
 }
 
 Gpt::BatchLoss Gpt::batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
-                               int64_t T, bool training) {
+                               int64_t T, bool training, Cluster* cluster) {
   const int shards = params_.shards();
   if (B % shards != 0) throw std::logic_error("Gpt::batch_loss: the batch does not split into the shards");
   const int64_t rows = B / shards * T;
-  std::vector<int64_t> correct(static_cast<size_t>(shards));
+  const std::vector<ShardFigures> parts = run_shards(
+      params_, arenas, training,
+      [&](int s, Graph& g) {
+        const Graph::Loss part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
+        return ShardFigures{part.mean, static_cast<double>(part.correct)};
+      },
+      cluster);
   BatchLoss result;
-  result.mean = run_shards(params_, arenas, training, [&](int s, Graph& g) {
-    auto part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
-    correct[static_cast<size_t>(s)] = part.correct;
-    return static_cast<double>(part.mean);
-  });
-  for (int64_t c : correct) result.correct += c;
+  result.mean = mean_loss(parts);
+  for (const ShardFigures& part : parts) result.correct += static_cast<int64_t>(part.extra);
   return result;
 }
 

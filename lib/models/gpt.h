@@ -74,13 +74,13 @@ class Gpt {
     int64_t correct = 0;  // tokens whose most likely prediction is the target
   };
   // A training step's forward and backward pass (or, without training, an evaluation's forward
-  // pass) over a batch split into params().shards() equal parts (B a multiple of them), the
-  // parts run in parallel on the OpenMP threads, each on its own arena (arenas.size() >= shards).
-  // Training zeroes the gradients first and leaves the batch's gradient in params().grads().
-  // Results depend on the number of shards, not on the number of threads: one shard per thread
-  // runs each part's layers on one thread, without a parallel region per matrix product.
+  // pass) over a batch split into params().shards() equal parts (B a multiple of them), this
+  // process's parts run in parallel on the OpenMP threads, each on its own arena (arenas.size()
+  // >= its shards), the rest on the cluster's other ranks (run_shards). Training zeroes the
+  // gradients first and leaves the batch's gradient in params().grads(). Results depend on the
+  // number of shards, not on the number of threads or ranks.
   BatchLoss batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
-                       int64_t T, bool training);
+                       int64_t T, bool training, Cluster* cluster = nullptr);
 
  private:
   struct Block {

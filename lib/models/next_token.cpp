@@ -14,13 +14,13 @@ void next_token_batch(const std::vector<uint32_t>& data, Rng& rng, int64_t B, in
 }
 
 Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t batches,
-                    uint64_t seed, std::vector<Arena>& arenas) {
+                    uint64_t seed, std::vector<Arena>& arenas, Cluster* cluster) {
   Rng rng(seed, /*stream=*/7);
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   Evaluation e;
   for (int64_t k = 0; k < batches; ++k) {
     next_token_batch(data, rng, B, T, x.data(), y.data());
-    const Gpt::BatchLoss loss = model.batch_loss(arenas, x.data(), y.data(), B, T, /*training=*/false);
+    const Gpt::BatchLoss loss = model.batch_loss(arenas, x.data(), y.data(), B, T, /*training=*/false, cluster);
     e.loss += loss.mean;
     e.accuracy += static_cast<double>(loss.correct) / static_cast<double>(B * T);
   }

@@ -28,6 +28,6 @@ struct Evaluation {
 // The loss and accuracy over `batches` fixed batches of held-out data (drawn from `seed`'s own
 // stream, the same every time, so that the curve is comparable from one evaluation to the next).
 Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t batches,
-                    uint64_t seed, std::vector<Arena>& arenas);
+                    uint64_t seed, std::vector<Arena>& arenas, Cluster* cluster = nullptr);
 
 }  // namespace gen

@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include "core/cluster.h"
 #include "tensor/activations.h"
 #include "tensor/conv.h"
 #include "tensor/kernels.h"
@@ -443,21 +444,23 @@ Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, 
   return out;
 }
 
-double run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
-                  const std::function<double(int shard, Graph& g)>& part) {
-  const int shards = params.shards();
-  if (arenas.size() < static_cast<size_t>(shards)) throw std::logic_error("run_shards: fewer arenas than shards");
-  std::vector<double> losses(static_cast<size_t>(shards));
+std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
+                                     const std::function<ShardFigures(int shard, Graph& g)>& part,
+                                     Cluster* cluster) {
+  const int local = params.local_shards(), first = params.first_shard();
+  if (arenas.size() < static_cast<size_t>(local)) throw std::logic_error("run_shards: fewer arenas than shards");
+  std::vector<ShardFigures> mine(static_cast<size_t>(local));
   std::exception_ptr failure;
   if (training) params.zero_grads();
-  const int threads = std::min(shards, omp_get_max_threads());
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (int s = 0; s < shards; ++s) {
+  // The region is active even for one shard, so that every kernel inside runs on one thread.
+  const int threads = std::min(local, omp_get_max_threads());
+#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(static)
+  for (int k = 0; k < local; ++k) {
     try {
-      Arena& arena = arenas[static_cast<size_t>(s)];
+      Arena& arena = arenas[static_cast<size_t>(k)];
       arena.reset();
       Graph g(arena, training);
-      losses[static_cast<size_t>(s)] = part(s, g);
+      mine[static_cast<size_t>(k)] = part(first + k, g);
       if (training) g.backward();
     } catch (...) {
 #pragma omp critical(gen_run_shards)
@@ -465,15 +468,25 @@ double run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
     }
   }
   if (failure) std::rethrow_exception(failure);
-  if (training) params.reduce_shards();
-  double sum = 0;
-  for (double loss : losses) sum += loss;
-  return sum / shards;
+  if (training) params.reduce_shards(cluster);
+  if (!cluster || cluster->size() == 1) return mine;
+  std::vector<double> flat(2 * mine.size()), all(flat.size() * static_cast<size_t>(cluster->size()));
+  for (size_t k = 0; k < mine.size(); ++k) flat[2 * k] = mine[k].loss, flat[2 * k + 1] = mine[k].extra;
+  cluster->gather(flat.data(), flat.size(), all.data());
+  std::vector<ShardFigures> every(all.size() / 2);
+  for (size_t k = 0; k < every.size(); ++k) every[k] = {all[2 * k], all[2 * k + 1]};
+  return every;
 }
 
-int batch_shards(int64_t batch, int threads) {
-  int shards = static_cast<int>(std::clamp<int64_t>(threads, 1, std::max<int64_t>(batch, 1)));
-  while (batch % shards != 0) --shards;
+double mean_loss(const std::vector<ShardFigures>& shards) {
+  double sum = 0;
+  for (const ShardFigures& s : shards) sum += s.loss;
+  return sum / static_cast<double>(shards.size());
+}
+
+int batch_shards(int64_t batch) {
+  int shards = 1;
+  while (shards < kMaxShards && batch % (2 * shards) == 0) shards *= 2;
   return shards;
 }
 

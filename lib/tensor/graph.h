@@ -159,19 +159,30 @@ class Graph {
 // Whether a gradient flows to t (a weight's, an input's, or a training graph's layer output).
 inline bool has_grad(const Tensor& t) { return t.grad != nullptr || t.node != nullptr; }
 
-// Data parallelism over a batch in equal shards (Parameters::set_shards): runs
-// part(shard, graph) for shard = 0 .. params.shards() - 1, each on its own arena (arenas.size()
-// >= shards) and graph, in parallel on up to as many OpenMP threads (a shard's layers then run
-// on its thread: no parallel region per matrix product, and the elementwise layers in parallel
-// too). Training zeroes the gradients first, runs each shard's backward pass, and leaves the
-// batch's gradient in params.grads() (reduce_shards). part returns a shard's mean loss; the
-// result is the batch's, their mean (the shards are equal), added in shard order. The first
-// exception thrown by a part is rethrown. Results depend on the number of shards, not on the
-// number of threads.
-double run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
-                  const std::function<double(int shard, Graph& g)>& part);
+// What a shard of a batch reports: its mean loss, and one more figure (a count of correct
+// predictions, say).
+struct ShardFigures {
+  double loss = 0, extra = 0;
+};
 
-// The shards for a batch on `threads` threads: the most that divide it evenly, one per thread.
-int batch_shards(int64_t batch, int threads);
+// Data parallelism over a batch in equal shards (Parameters::set_shards): runs
+// part(shard, graph) for this process's shards, each on its own arena (arenas.size() >= its
+// local shards) and graph, in parallel on the OpenMP threads (a shard's layers then run on its
+// thread, each kernel on one thread: the bits do not depend on how many threads there are).
+// Training zeroes the gradients first, runs each shard's backward pass, and leaves the batch's
+// gradient in params.grads() (reduce_shards, across the cluster's ranks too). Returns every
+// shard's figures, in shard order (gathered from the ranks). The first exception thrown by a
+// part is rethrown.
+std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
+                                     const std::function<ShardFigures(int shard, Graph& g)>& part,
+                                     Cluster* cluster = nullptr);
+// The batch's mean loss: the mean of the equal shards' losses, added in shard order.
+double mean_loss(const std::vector<ShardFigures>& shards);
+
+// The shards of a batch: the largest power of two up to kMaxShards that divides it. Fixed by
+// the batch alone, so that a run gives the same bytes on any number of threads or ranks (up
+// to that many work at once); more shards would mean smaller, slower matrix products.
+inline constexpr int kMaxShards = 8;
+int batch_shards(int64_t batch);
 
 }  // namespace gen

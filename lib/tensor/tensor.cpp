@@ -1,9 +1,14 @@
 #include "tensor/tensor.h"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+
+#include "core/cluster.h"
+#include "core/error.h"
 
 namespace gen {
 
@@ -93,40 +98,57 @@ void Parameters::zero_grads() {
     if (!g->empty()) std::memset(g->data(), 0, g->size() * sizeof(float));
 }
 
-void Parameters::set_shards(int count) {
-  if (count < 1) throw std::logic_error("Parameters::set_shards: at least one shard");
-  shard_grads_.assign_zeros(static_cast<size_t>(count - 1) * total_);
+void Parameters::set_shards(int count, const Cluster* cluster) {
+  const int ranks = cluster ? cluster->size() : 1, rank = cluster ? cluster->rank() : 0;
+  if (count < 1 || (count & (count - 1)) != 0)
+    throw std::logic_error("Parameters::set_shards: the shards must be a power of two");
+  if ((ranks & (ranks - 1)) != 0 || count % ranks != 0) {
+    std::string choices = "1";
+    for (int n = 2; n <= count; n *= 2) choices += (n == count ? " or " : ", ") + std::to_string(n);
+    throw UsageError(fmt::format("mpirun -np {}: the batch is {} shard{}, which go to {} rank{}", ranks, count,
+                                 count == 1 ? "" : "s", choices, count == 1 ? "" : "s"));
+  }
+  count_ = count;
+  local_ = count / ranks;
+  first_ = rank * local_;
+  shard_grads_.assign_zeros(static_cast<size_t>(local_ - 1) * total_);
 }
 
 Tensor Parameters::in_shard(const Tensor& t, int shard) {
-  if (shard == 0 || !t.grad) return t;
-  if (shard < 0 || shard >= shards() || t.grad < grads_.data() || t.grad >= grads_.data() + total_)
-    throw std::logic_error("Parameters::in_shard: no such shard, or not this buffer's tensor");
+  const int local = shard - first_;
+  if (local == 0 || !t.grad) return t;
+  if (local < 0 || local >= local_ || t.grad < grads_.data() || t.grad >= grads_.data() + total_)
+    throw std::logic_error("Parameters::in_shard: not one of this process's shards, or not this buffer's tensor");
   Tensor r = t;
-  r.grad = shard_grads_.data() + static_cast<size_t>(shard - 1) * total_ + (t.grad - grads_.data());
+  r.grad = shard_grads_.data() + static_cast<size_t>(local - 1) * total_ + (t.grad - grads_.data());
   return r;
 }
 
-void Parameters::reduce_shards() {
-  const int count = shards();
-  if (count == 1) return;
-  const float scale = 1.0f / static_cast<float>(count);
+void Parameters::reduce_shards(Cluster* cluster) {
+  // Local shard k's gradient: k == 0 is grads_, else shard_grads_'s (k - 1)th copy.
+  auto shard = [&](int k) { return k == 0 ? grads_.data() : shard_grads_.data() + static_cast<size_t>(k - 1) * total_; };
   constexpr size_t kChunk = size_t{1} << 14;
-  const size_t chunks = (total_ + kChunk - 1) / kChunk;
-  float* g = grads_.data();
-  const float* others = shard_grads_.data();
-  const size_t total = total_;
+  const size_t total = total_, chunks = (total + kChunk - 1) / kChunk;
+  const int local = local_;
+  if (local > 1) {
 #pragma omp parallel for schedule(static) if (total >= (size_t{1} << 17))
-  for (size_t chunk = 0; chunk < chunks; ++chunk) {
-    const size_t end = std::min(total, (chunk + 1) * kChunk);
-    for (int s = 1; s < count; ++s) {
-      const float* o = others + static_cast<size_t>(s - 1) * total;
+    for (size_t chunk = 0; chunk < chunks; ++chunk) {
+      const size_t begin = chunk * kChunk, end = std::min(total, begin + kChunk);
+      for (int half = 1; half < local; half *= 2)
+        for (int k = 0; k + half < local; k += 2 * half) {
+          float* a = shard(k);
+          const float* b = shard(k + half);
 #pragma omp simd
-      for (size_t i = chunk * kChunk; i < end; ++i) g[i] += o[i];
+          for (size_t i = begin; i < end; ++i) a[i] += b[i];
+        }
     }
-#pragma omp simd
-    for (size_t i = chunk * kChunk; i < end; ++i) g[i] *= scale;
   }
+  if (cluster && cluster->size() > 1) cluster->tree_sum(grads_.data(), total);
+  if (count_ == 1) return;
+  const float scale = 1.0f / static_cast<float>(count_);
+  float* g = grads_.data();
+#pragma omp parallel for simd schedule(static) if (total >= (size_t{1} << 17))
+  for (size_t i = 0; i < total; ++i) g[i] *= scale;
 }
 
 }  // namespace gen

@@ -24,6 +24,7 @@
 namespace gen {
 
 struct GradSlot;  // graph.h
+class Cluster;   // core/cluster.h
 
 struct Tensor {
   float* data = nullptr;
@@ -114,24 +115,32 @@ class Parameters {
   // Zeroes the gradients (of every shard).
   void zero_grads();
 
-  // Data parallelism: a batch split into `count` shards, each shard's backward pass adding into
-  // its own copy of the gradients (shard 0's is grads()), so that shards can run on different
-  // threads; reduce_shards() then gives grads() the gradient of the whole batch.
-  void set_shards(int count);
-  int shards() const { return static_cast<int>(shard_grads_.size() / std::max<size_t>(total_, 1)) + 1; }
-  // t (one of this buffer's tensors) with its gradient in shard's copy.
+  // Data parallelism: a batch in `count` equal shards (a power of two, or 1), of which this
+  // process computes shards first_shard() .. first_shard() + local_shards() - 1: all of them, or
+  // its rank's share of a cluster (core/cluster.h; its size a power of two dividing count). Each
+  // shard's backward pass adds into its own copy of the gradients (the first local shard's is
+  // grads()), so that shards can run on different threads; reduce_shards() then gives grads()
+  // the gradient of the whole batch: the shards' gradients added in a fixed binary tree over
+  // the shard numbers (pairs (2i, 2i+1), then pairs of pairs, ...: within this process, then
+  // across the ranks), over count. The same bits for any number of threads and ranks.
+  void set_shards(int count, const Cluster* cluster = nullptr);
+  int shards() const { return count_; }
+  int first_shard() const { return first_; }
+  int local_shards() const { return local_; }
+  // t (one of this buffer's tensors) with its gradient in shard's copy (shard: its number in the
+  // batch, one of this process's).
   Tensor in_shard(const Tensor& t, int shard);
-  // grads() = (sum of the shards' gradients, in shard order) / shards: the gradient of a batch
-  // whose loss is the mean of the equal shards' mean losses. The same result on any number of
-  // threads.
-  void reduce_shards();
+  // grads() = the tree sum of the shards' gradients / count (a batch whose loss is the mean of
+  // the equal shards' mean losses), every rank of the cluster given to set_shards taking part.
+  void reduce_shards(Cluster* cluster = nullptr);
 
  private:
   std::vector<View> views_;
   size_t total_ = 0;
   ZeroedFloats values_;
   ZeroedFloats grads_;
-  ZeroedFloats shard_grads_;  // shards 1.. (shard 0 is grads_), total_ floats each
+  ZeroedFloats shard_grads_;  // local shards 1.. (the first is grads_), total_ floats each
+  int count_ = 1, first_ = 0, local_ = 1;
 };
 
 }  // namespace gen

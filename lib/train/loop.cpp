@@ -9,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -113,7 +114,12 @@ std::string loss_plot(const std::vector<Column>& columns, const std::vector<Curv
 }  // namespace
 
 void train_loop(TrainTask& task, const LoopOptions& o) {
-  const RunOptions& run = o.run;
+  // In an MPI job every rank runs the steps; rank 0 alone writes (checkpoints, log, plot,
+  // preview) and reports progress.
+  Cluster& ranks = cluster();
+  const bool leader = ranks.rank() == 0;
+  RunOptions run = o.run;
+  if (!leader) run.quiet = true, run.log.clear(), run.plot.clear(), run.preview.clear();
   GracefulStop graceful;  // Ctrl-C finishes the step and saves
   const std::vector<Column> columns = task.columns();
   std::optional<Output> plot;  // opened now, so that a bad path fails before training
@@ -141,7 +147,7 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
   int64_t step = o.first_step;
   int64_t saved = -1;
   auto save = [&] {
-    task.save(run.output, step, !run.no_optimizer);
+    if (leader) task.save(run.output, step, !run.no_optimizer);
     saved = step;
   };
   auto finish_outputs = [&] {
@@ -209,13 +215,14 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
       progress.message(fmt::format("step {}: {}; preview in {}", step, figures, run.preview));
     }
     if (run.save_every > 0 && step % run.save_every == 0 && step < o.steps) save();
-    if (stop_requested()) {
+    // Every rank stops at the same step (a collective: one rank may see the signal a step late).
+    if (ranks.any(stop_requested())) {
       save();
       finish_outputs();
       progress.message(fmt::format("interrupted: saved step {} to {}", step, run.output));
       throw Interrupted();
     }
-    if (run.time_limit > 0 && seconds >= 60 * run.time_limit && step < o.steps) {
+    if (run.time_limit > 0 && ranks.any(seconds >= 60 * run.time_limit) && step < o.steps) {
       progress.message(fmt::format("time limit: {} minutes are up at step {}", run.time_limit, step));
       break;
     }

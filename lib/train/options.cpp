@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/threads.h"
@@ -54,6 +55,7 @@ void add_image_data_options(CLI::App& app, std::string& data, std::string& label
 
 void check_outputs(const RunOptions& run) {
   namespace fs = std::filesystem;
+  if (cluster().rank() != 0) return;  // rank 0 writes
   std::vector<std::pair<const char*, const std::string*>> outputs = {
       {"-o", &run.output}, {"--log", &run.log}, {"--plot", &run.plot}, {"--preview", &run.preview}};
   std::vector<std::pair<const char*, fs::path>> seen;
@@ -91,6 +93,7 @@ void warn_ignored(const CLI::App& app, const std::vector<std::string>& names, co
 
 void finish_train_options(const CLI::App& app, RunOptions& run, const SettingList& settings,
                           const std::vector<std::string>& model_options) {
+  cluster();  // under mpirun, MPI starts now: warnings and errors come from rank 0 once
   settings.check();
   finish_run_options(app, run);
   if (run.resume.empty()) return;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -50,10 +51,10 @@ class DiffusionTask : public TrainTask {
       : job_(job), s_(job.settings), info_(info), set_(set), total_(total), fingerprint_(std::move(fingerprint)),
         schedule_(info.schedule, info.T), model_(info.unet), rng_(job.run.seed),
         adam_(model_.params().size(), {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = s_.weight_decay}) {
-    // Each step's batch in equal shards, one per thread, their gradients added in shard order
-    // (run_shards): the same threads, seed and data give the same checkpoint.
-    model_.params().set_shards(batch_shards(s_.batch, job.run.threads));
-    arenas_.resize(static_cast<size_t>(model_.params().shards()));
+    // Each step's batch in shards fixed by the batch, their gradients added in a fixed tree
+    // (run_shards): the same seed and data give the same checkpoint on any threads and ranks.
+    model_.params().set_shards(batch_shards(s_.batch), &cluster());
+    arenas_.resize(static_cast<size_t>(model_.params().local_shards()));
   }
   Unet& model() { return model_; }
   Rng& rng() { return rng_; }
@@ -68,12 +69,15 @@ class DiffusionTask : public TrainTask {
     const int64_t B = s_.batch, C = info_.unet.image_channels, S = info_.unet.image_size;
     const int64_t shards = model_.params().shards(), Bs = B / shards, P = C * S * S;
     diffusion_batch(set_, schedule_, info_.unet.classes, s_.cond_drop, rng_, B, batch_);
-    const double loss = run_shards(model_.params(), arenas_, true, [&](int shard, Graph& g) {
-      const int64_t b0 = shard * Bs;
-      Tensor pred = model_.forward(g, g.constant({Bs, C, S, S}, batch_.xt.data() + b0 * P), batch_.t.data() + b0,
-                                   batch_.labels.data() + b0, shard);
-      return static_cast<double>(g.mse(pred, g.constant({Bs, C, S, S}, batch_.eps.data() + b0 * P)));
-    });
+    const double loss = mean_loss(run_shards(
+        model_.params(), arenas_, true,
+        [&](int shard, Graph& g) {
+          const int64_t b0 = shard * Bs;
+          Tensor pred = model_.forward(g, g.constant({Bs, C, S, S}, batch_.xt.data() + b0 * P), batch_.t.data() + b0,
+                                       batch_.labels.data() + b0, shard);
+          return ShardFigures{g.mse(pred, g.constant({Bs, C, S, S}, batch_.eps.data() + b0 * P)), 0};
+        },
+        &cluster()));
     const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
     const float norm = grad_norm(model_.params());
     if (std::isfinite(loss)) {

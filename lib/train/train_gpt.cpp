@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/rng.h"
@@ -65,8 +66,8 @@ class GptTask : public TrainTask {
         adam_(model.params().size(), {.beta1 = s_.beta1, .beta2 = s_.beta2, .eps = 1e-8f,
                                       .weight_decay = s_.weight_decay}) {
     const int64_t B = s_.batch, T = model.config().context;
-    model_.params().set_shards(batch_shards(B, job.run.threads));
-    arenas_.resize(static_cast<size_t>(model_.params().shards()));
+    model_.params().set_shards(batch_shards(B), &cluster());
+    arenas_.resize(static_cast<size_t>(model_.params().local_shards()));
     x_.resize(static_cast<size_t>(B * T));
     y_.resize(static_cast<size_t>(B * T));
   }
@@ -82,7 +83,7 @@ class GptTask : public TrainTask {
   StepResult step(int64_t step) override {
     const int64_t B = s_.batch, T = model_.config().context;
     next_token_batch(train_, rng_, B, T, x_.data(), y_.data());
-    const Gpt::BatchLoss loss = model_.batch_loss(arenas_, x_.data(), y_.data(), B, T, /*training=*/true);
+    const Gpt::BatchLoss loss = model_.batch_loss(arenas_, x_.data(), y_.data(), B, T, /*training=*/true, &cluster());
     StepResult r;
     const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
     const float norm = grad_norm(model_.params());
@@ -91,7 +92,7 @@ class GptTask : public TrainTask {
     double val_loss = NAN, val_acc = NAN;
     const int64_t done = step + 1;
     if (val_.size() > static_cast<size_t>(T) && (done % job_.eval_every == 0 || done == total_)) {
-      const Evaluation e = evaluate(model_, val_, B, T, s_.eval_batches, job_.run.seed, arenas_);
+      const Evaluation e = evaluate(model_, val_, B, T, s_.eval_batches, job_.run.seed, arenas_, &cluster());
       val_loss = e.loss, val_acc = e.accuracy;
       r.messages.push_back(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}, val accuracy {:.1f}%, lr {:.2e}",
                                        done, loss.mean, e.loss, 100 * e.accuracy, lr));

@@ -79,7 +79,7 @@ TEST_CASE("GPT: a batch in shards gives the whole batch's loss and gradient, the
     ids[i] = rng.below(11);
     targets[i] = rng.below(11);
   }
-  std::vector<Arena> arenas(4);
+  std::vector<Arena> arenas(8);
   const int saved_threads = omp_get_max_threads();
   auto run = [&](int shards, int threads) {
     model.params().set_shards(shards);
@@ -116,7 +116,8 @@ TEST_CASE("GPT: a batch in shards gives the whole batch's loss and gradient, the
     }
     CHECK(std::sqrt(diff / norm) < 1e-5);
   }
-  model.params().set_shards(3);
+  CHECK_THROWS_AS(model.params().set_shards(3), std::logic_error);  // not a power of two
+  model.params().set_shards(8);                                       // more shards than sequences
   CHECK_THROWS_AS(model.batch_loss(arenas, ids.data(), targets.data(), B, T, true), std::logic_error);
   omp_set_num_threads(saved_threads);
 }

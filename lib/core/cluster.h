@@ -1,0 +1,46 @@
+// The processes a job runs on: one, or the ranks of an MPI job started by mpirun (Open MPI).
+//
+// A tool not started by mpirun never initializes MPI (a singleton MPI_Init costs over a second);
+// it runs as a cluster of one, and a tool that does not link gen_mpi (gtok, gsample) has no MPI
+// at all. Under mpirun (OMPI_COMM_WORLD_SIZE in the environment) the first call to cluster()
+// initializes MPI; the data-parallel trainers then split each batch's shards over the ranks.
+//
+//   gen::Cluster& c = gen::cluster();
+//   if (c.rank() == 0) write_checkpoint();
+//   c.tree_sum(partial, n);      // every rank: the sum over ranks, the same bits on each
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+namespace gen {
+
+class Cluster {
+ public:
+  virtual ~Cluster() = default;
+  virtual int rank() const { return 0; }
+  virtual int size() const { return 1; }
+  // data[n] summed over the ranks in a fixed binary tree over rank numbers (ranks r and r + 2^l
+  // paired at level l: recursive doubling), so that every rank ends with the same bits, and the
+  // sum continues a tree over shards whose subtrees the ranks hold. size() a power of two.
+  virtual void tree_sum(float* /*data*/, size_t /*n*/) {}
+  // Every rank's n values, in rank order, into all[n * size()].
+  virtual void gather(const double* mine, size_t n, double* all);
+  // Whether any rank's flag is set (a stop request): the same answer on every rank.
+  virtual bool any(bool flag) { return flag; }
+  // Wait for every rank.
+  virtual void barrier() {}
+  // Ends the whole job after an error on this rank (the others may be waiting on it: MPI_Abort,
+  // never a hang). One process: nothing.
+  virtual void fail(int /*code*/) {}
+};
+
+// This process's cluster (see above).
+Cluster& cluster();
+// The cluster if cluster() has been called, else null (an error path that must not start MPI).
+Cluster* cluster_if_started();
+
+// Defined by gen_mpi (lib/mpi) in the tools that link it; elsewhere a weak stand-in returns null.
+std::unique_ptr<Cluster> make_mpi_cluster();
+
+}  // namespace gen
