@@ -1,0 +1,95 @@
+# Training over MPI (Open MPI's mpirun) and on threads: the same seed and settings give the same
+# bytes on any layout (--threads 1, 2, 4; mpirun -np 2, 4 with one thread each), a run resumes
+# under another layout, Ctrl-C under mpirun stops every rank at one step and rank 0 saves, a rank
+# that dies fails the run and leaves the last checkpoint intact, and a tool not started by
+# mpirun never starts MPI.
+source "$TESTS/cli/lib.sh"
+GTRAIN=${GTRAIN:?}
+GDIFFUSE=${GDIFFUSE:?}
+GSAMPLE=${GSAMPLE:?}
+TOOL=gtrain
+# As root mpirun needs these; beyond the 2 cores here, --oversubscribe.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi() { mpirun --oversubscribe -np "$@"; }
+check "mpirun is installed (scripts/install-deps.sh: openmpi-bin)" command -v mpirun
+
+make_corpus corpus.txt
+"$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
+"$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
+lm=(--tokenizer char.model --layers 2 --heads 2 --embd 32 --context 16 --batch 8 --eval-every 20 --eval-batches 2)
+
+# gtrain: a batch of 8 is 8 shards.
+for t in 1 2 4; do "$GTRAIN" -q "${lm[@]}" --steps 40 --threads $t corpus.ids -o lm-t$t.st; done
+check "gtrain: --threads 1 and 2, the same bytes" cmp -s lm-t1.st lm-t2.st
+check "gtrain: --threads 1 and 4, the same bytes" cmp -s lm-t1.st lm-t4.st
+mpi 2 "$GTRAIN" -q "${lm[@]}" --steps 40 --threads 1 corpus.ids -o lm-n2.st
+check "gtrain: mpirun -np 2 gives the bytes of one process" cmp -s lm-t1.st lm-n2.st
+mpi 4 "$GTRAIN" -q "${lm[@]}" --steps 40 --threads 1 corpus.ids -o lm-n4.st
+check "gtrain: mpirun -np 4 gives the bytes of one process" cmp -s lm-t1.st lm-n4.st
+mpi 2 "$GTRAIN" -q "${lm[@]}" --steps 20 --decay-steps 40 --threads 1 corpus.ids -o lm-half.st
+"$GTRAIN" -q --resume lm-half.st --steps 40 --threads 2 corpus.ids -o lm-resumed.st
+check "gtrain: 20 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s lm-t1.st lm-resumed.st
+mpi 4 "$GTRAIN" -q --resume lm-half.st --steps 40 --threads 1 corpus.ids -o lm-resumed4.st
+check "gtrain: resumed on 4 ranks: the same bytes" cmp -s lm-t1.st lm-resumed4.st
+run mpi 2 "$GTRAIN" "${lm[@]}" --steps 40 --threads 1 --log lm.tsv --plot lm.png corpus.ids -o lm-logged.st
+check "gtrain under mpirun: one banner (rank 0 reports)" test "$(grep -c ' parameters (' err)" -eq 1
+check "and one log row per step" test "$(wc -l <lm.tsv)" -eq 41
+run mpi 3 "$GTRAIN" -q "${lm[@]}" --steps 4 --threads 1 corpus.ids -o x.st
+check "mpirun -np 3 for 8 shards: refused" test "$status" -ne 0
+check "with one line that says why" grep -q "^gtrain: mpirun -np 3: the batch is 8 shards, which go to 1, 2, 4 or 8 ranks" err
+
+# gdiffuse train: a batch of 8 images is 8 shards.
+LC_ALL=C awk 'BEGIN {
+  printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
+  for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
+    printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
+}' >images.idx
+LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
+unet=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 8 --T 50 --warmup 5)
+for t in 1 2 4; do "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads $t -o d-t$t.st; done
+check "gdiffuse: --threads 1 and 2, the same bytes" cmp -s d-t1.st d-t2.st
+check "gdiffuse: --threads 1 and 4, the same bytes" cmp -s d-t1.st d-t4.st
+mpi 2 "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads 1 -o d-n2.st
+check "gdiffuse: mpirun -np 2 gives the bytes of one process" cmp -s d-t1.st d-n2.st
+mpi 4 "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads 1 -o d-n4.st
+check "gdiffuse: mpirun -np 4 gives the bytes of one process" cmp -s d-t1.st d-n4.st
+mpi 2 "$GDIFFUSE" train -q "${unet[@]}" --steps 6 --decay-steps 12 --threads 1 -o d-half.st
+"$GDIFFUSE" train -q --resume d-half.st --data images.idx --labels labels.idx --steps 12 --threads 1 -o d-resumed.st
+check "gdiffuse: 6 steps on 2 ranks, resumed in one process: the same bytes" cmp -s d-t1.st d-resumed.st
+
+# Ctrl-C under mpirun (it gives the ranks SIGTERM): every rank stops at one step, rank 0 saves.
+mpirun --oversubscribe -np 2 "$GTRAIN" "${lm[@]}" --steps 1000000 --threads 1 corpus.ids -o stopped.st 2>err &
+pid=$!
+sleep 3
+kill -INT $pid
+wait $pid
+check "Ctrl-C under mpirun saves a checkpoint" test -s stopped.st
+check "and says so once" test "$(grep -c 'interrupted: saved step' err)" -eq 1
+check "the saved checkpoint samples" "$GSAMPLE" stopped.st -n 4 --seed 1 -p the
+at=$(sed -n 's/.*interrupted: saved step \([0-9]*\) .*/\1/p' err)
+mpi 2 "$GTRAIN" -q --resume stopped.st --steps $((at + 5)) --threads 1 corpus.ids -o stopped.st
+check "and resumes under mpirun" test $? -eq 0
+no_temp_files "after Ctrl-C under mpirun"
+
+# A rank that dies: the run fails and says so; the last checkpoint stays intact.
+mpirun --oversubscribe -np 2 "$GTRAIN" "${lm[@]}" --steps 1000000 --save-every 100 --threads 1 corpus.ids \
+  -o dies.st >out 2>err &
+pid=$!
+for _ in $(seq 50); do [ -s dies.st ] && break; sleep 0.2; done
+rank1=""
+for p in $(pgrep -f "gtrain.*dies.st"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$p
+done
+check "rank 1 found" test -n "$rank1"
+kill -KILL "$rank1"
+wait $pid
+status=$?
+check "a dead rank fails the run (status $status)" test "$status" -ne 0
+check "mpirun says which rank died" grep -q "rank 1 .* exited on signal 9" err
+check "the last checkpoint is intact (it samples)" "$GSAMPLE" dies.st -n 4 --seed 1 -p the
+
+# Not started by mpirun: MPI is never started, and Open MPI's runtime need not be on PATH.
+run env PATH=/nonexistent "$GTRAIN" -q "${lm[@]}" --steps 4 corpus.ids -o nompi.st
+check "gtrain without Open MPI on PATH" test "$status" -eq 0 -a -s nompi.st
+check "gsample does not even link MPI" bash -c "! ldd '$GSAMPLE' | grep -q libmpi"
+finish
