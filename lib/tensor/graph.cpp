@@ -451,7 +451,6 @@ std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& are
   if (arenas.size() < static_cast<size_t>(local)) throw std::logic_error("run_shards: fewer arenas than shards");
   std::vector<ShardFigures> mine(static_cast<size_t>(local));
   std::exception_ptr failure;
-  if (training) params.zero_grads();
   // The region is active even for one shard, so that every kernel inside runs on one thread.
   const int threads = std::min(local, omp_get_max_threads());
 #pragma omp parallel for num_threads(std::max(threads, 1)) schedule(static)
@@ -459,6 +458,7 @@ std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& are
     try {
       Arena& arena = arenas[static_cast<size_t>(k)];
       arena.reset();
+      if (training) params.zero_shard_grads(first + k);
       Graph g(arena, training);
       mine[static_cast<size_t>(k)] = part(first + k, g);
       if (training) g.backward();
@@ -484,9 +484,9 @@ double mean_loss(const std::vector<ShardFigures>& shards) {
   return sum / static_cast<double>(shards.size());
 }
 
-int batch_shards(int64_t batch) {
+int batch_shards(int64_t batch, int64_t min_per_shard) {
   int shards = 1;
-  while (shards < kMaxShards && batch % (2 * shards) == 0) shards *= 2;
+  while (shards < kMaxShards && batch % (2 * shards) == 0 && batch / (2 * shards) >= min_per_shard) shards *= 2;
   return shards;
 }
 

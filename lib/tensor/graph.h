@@ -179,10 +179,11 @@ std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& are
 // The batch's mean loss: the mean of the equal shards' losses, added in shard order.
 double mean_loss(const std::vector<ShardFigures>& shards);
 
-// The shards of a batch: the largest power of two up to kMaxShards that divides it. Fixed by
-// the batch alone, so that a run gives the same bytes on any number of threads or ranks (up
-// to that many work at once); more shards would mean smaller, slower matrix products.
+// The shards of a batch: the largest power of two up to kMaxShards that divides it and leaves
+// each shard at least min_per_shard items (sequences, images). Fixed by the batch (and the
+// model) alone, so that a run gives the same bytes on any number of threads or ranks (up to
+// that many work at once); smaller shards would mean smaller, slower matrix products.
 inline constexpr int kMaxShards = 8;
-int batch_shards(int64_t batch);
+int batch_shards(int64_t batch, int64_t min_per_shard = 1);
 
 }  // namespace gen

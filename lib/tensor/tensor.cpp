@@ -98,6 +98,13 @@ void Parameters::zero_grads() {
     if (!g->empty()) std::memset(g->data(), 0, g->size() * sizeof(float));
 }
 
+void Parameters::zero_shard_grads(int shard) {
+  const int local = shard - first_;
+  if (local < 0 || local >= local_) throw std::logic_error("Parameters::zero_shard_grads: not a local shard");
+  float* g = local == 0 ? grads_.data() : shard_grads_.data() + static_cast<size_t>(local - 1) * total_;
+  if (total_ > 0) std::memset(g, 0, total_ * sizeof(float));
+}
+
 void Parameters::set_shards(int count, const Cluster* cluster) {
   const int ranks = cluster ? cluster->size() : 1, rank = cluster ? cluster->rank() : 0;
   if (count < 1 || (count & (count - 1)) != 0)
@@ -130,7 +137,10 @@ void Parameters::reduce_shards(Cluster* cluster) {
   constexpr size_t kChunk = size_t{1} << 14;
   const size_t total = total_, chunks = (total + kChunk - 1) / kChunk;
   const int local = local_;
-  if (local > 1) {
+  const bool across = cluster && cluster->size() > 1;
+  const float scale = 1.0f / static_cast<float>(count_);
+  if (local > 1 || (!across && count_ > 1)) {
+    // Chunk by chunk (in cache): the tree, then (in one process) the division.
 #pragma omp parallel for schedule(static) if (total >= (size_t{1} << 17))
     for (size_t chunk = 0; chunk < chunks; ++chunk) {
       const size_t begin = chunk * kChunk, end = std::min(total, begin + kChunk);
@@ -141,11 +151,14 @@ void Parameters::reduce_shards(Cluster* cluster) {
 #pragma omp simd
           for (size_t i = begin; i < end; ++i) a[i] += b[i];
         }
+      if (across) continue;
+      float* g = grads_.data();
+#pragma omp simd
+      for (size_t i = begin; i < end; ++i) g[i] *= scale;
     }
   }
-  if (cluster && cluster->size() > 1) cluster->tree_sum(grads_.data(), total);
-  if (count_ == 1) return;
-  const float scale = 1.0f / static_cast<float>(count_);
+  if (!across || count_ == 1) return;
+  cluster->tree_sum(grads_.data(), total);
   float* g = grads_.data();
 #pragma omp parallel for simd schedule(static) if (total >= (size_t{1} << 17))
   for (size_t i = 0; i < total; ++i) g[i] *= scale;

@@ -114,6 +114,9 @@ class Parameters {
   const float* grads() const { return grads_.data(); }
   // Zeroes the gradients (of every shard).
   void zero_grads();
+  // Zeroes one local shard's copy of the gradients (shard: its number in the batch): run_shards
+  // has each shard's thread clear its own copy, in parallel and into its cache.
+  void zero_shard_grads(int shard);
 
   // Data parallelism: a batch in `count` equal shards (a power of two, or 1), of which this
   // process computes shards first_shard() .. first_shard() + local_shards() - 1: all of them, or

@@ -53,7 +53,7 @@ class DiffusionTask : public TrainTask {
         adam_(model_.params().size(), {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = s_.weight_decay}) {
     // Each step's batch in shards fixed by the batch, their gradients added in a fixed tree
     // (run_shards): the same seed and data give the same checkpoint on any threads and ranks.
-    model_.params().set_shards(batch_shards(s_.batch), &cluster());
+    model_.params().set_shards(batch_shards(s_.batch, 16), &cluster());
     arenas_.resize(static_cast<size_t>(model_.params().local_shards()));
   }
   Unet& model() { return model_; }

@@ -16,9 +16,9 @@ check "mpirun is installed (scripts/install-deps.sh: openmpi-bin)" command -v mp
 make_corpus corpus.txt
 "$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
 "$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
-lm=(--tokenizer char.model --layers 2 --heads 2 --embd 32 --context 16 --batch 8 --eval-every 20 --eval-batches 2)
+lm=(--tokenizer char.model --layers 2 --heads 2 --embd 32 --context 16 --batch 64 --eval-every 20 --eval-batches 2)
 
-# gtrain: a batch of 8 is 8 shards.
+# gtrain: a batch of 64 sequences of 16 tokens is 4 shards (of at least 256 tokens).
 for t in 1 2 4; do "$GTRAIN" -q "${lm[@]}" --steps 40 --threads $t corpus.ids -o lm-t$t.st; done
 check "gtrain: --threads 1 and 2, the same bytes" cmp -s lm-t1.st lm-t2.st
 check "gtrain: --threads 1 and 4, the same bytes" cmp -s lm-t1.st lm-t4.st
@@ -35,17 +35,17 @@ run mpi 2 "$GTRAIN" "${lm[@]}" --steps 40 --threads 1 --log lm.tsv --plot lm.png
 check "gtrain under mpirun: one banner (rank 0 reports)" test "$(grep -c ' parameters (' err)" -eq 1
 check "and one log row per step" test "$(wc -l <lm.tsv)" -eq 41
 run mpi 3 "$GTRAIN" -q "${lm[@]}" --steps 4 --threads 1 corpus.ids -o x.st
-check "mpirun -np 3 for 8 shards: refused" test "$status" -ne 0
-check "with one line that says why" grep -q "^gtrain: mpirun -np 3: the batch is 8 shards, which go to 1, 2, 4 or 8 ranks" err
+check "mpirun -np 3 for 4 shards: refused" test "$status" -ne 0
+check "with one line that says why" grep -q "^gtrain: mpirun -np 3: the batch is 4 shards, which go to 1, 2 or 4 ranks" err
 
-# gdiffuse train: a batch of 8 images is 8 shards.
+# gdiffuse train: a batch of 64 images is 4 shards (of at least 16 images).
 LC_ALL=C awk 'BEGIN {
   printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
   for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
     printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
 }' >images.idx
 LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
-unet=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 8 --T 50 --warmup 5)
+unet=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 64 --T 50 --warmup 5)
 for t in 1 2 4; do "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads $t -o d-t$t.st; done
 check "gdiffuse: --threads 1 and 2, the same bytes" cmp -s d-t1.st d-t2.st
 check "gdiffuse: --threads 1 and 4, the same bytes" cmp -s d-t1.st d-t4.st
