@@ -30,9 +30,16 @@ class Cluster {
   virtual bool any(bool flag) { return flag; }
   // Wait for every rank.
   virtual void barrier() {}
+  // Seconds this rank has spent in the exchanges above, and waiting for slower ranks before the
+  // gradient's.
+  double exchange_seconds() const { return exchange_seconds_; }
+  double wait_seconds() const { return wait_seconds_; }
   // Ends the whole job after an error on this rank (the others may be waiting on it: MPI_Abort,
   // never a hang). One process: nothing.
   virtual void fail(int /*code*/) {}
+
+ protected:
+  double exchange_seconds_ = 0, wait_seconds_ = 0;
 };
 
 // This process's cluster (see above).

@@ -241,6 +241,12 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     std::fputs(loss_chart(curves[k], val ? *val : Curve{}, columns[k].label, val_name).c_str(), stderr);
     break;  // the first loss only
   }
+  if (ranks.size() > 1 && step > o.first_step) {
+    const double steps = static_cast<double>(step - o.first_step);
+    std::fprintf(stderr, "%s: %d ranks; rank 0 spent %.2f ms a step exchanging gradients and figures, and %.2f ms "
+                 "waiting for the other ranks\n",
+                 tool_name(), ranks.size(), 1000 * ranks.exchange_seconds() / steps, 1000 * ranks.wait_seconds() / steps);
+  }
   const std::string summary = task.summary();
   if (!summary.empty()) std::fprintf(stderr, "%s: %s\n", tool_name(), summary.c_str());
   std::fprintf(stderr, "%s: wrote %s (step %lld)\n", tool_name(), run.output.c_str(), static_cast<long long>(step));
