@@ -20,9 +20,10 @@ class Cluster {
   virtual ~Cluster() = default;
   virtual int rank() const { return 0; }
   virtual int size() const { return 1; }
-  // data[n] summed over the ranks in a fixed binary tree over rank numbers (ranks r and r + 2^l
-  // paired at level l: recursive doubling), so that every rank ends with the same bits, and the
-  // sum continues a tree over shards whose subtrees the ranks hold. size() a power of two.
+  // data[n] summed over the ranks in a fixed binary tree over rank numbers (ranks r and r ^ 2^l
+  // paired at level l), so that every rank ends with the same bits, and the sum continues a tree
+  // over shards whose subtrees the ranks hold. size() a power of two. (MPI: Rabenseifner's
+  // reduce-scatter and all-gather, each rank sending 2 (N - 1) / N of the buffer.)
   virtual void tree_sum(float* /*data*/, size_t /*n*/) {}
   // Every rank's n values, in rank order, into all[n * size()].
   virtual void gather(const double* mine, size_t n, double* all);

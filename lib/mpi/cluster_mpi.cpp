@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
@@ -51,6 +52,11 @@ class MpiCluster : public Cluster {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  // Rabenseifner's all-reduce: a reduce-scatter by recursive halving, then an all-gather by
+  // recursive doubling. At level l ranks r and r ^ 2^(l-1) split the stretch they both hold in
+  // two, each keeps one half and adds the partner's copy of it: so every value is summed in the
+  // binary tree over ranks (pairs, then pairs of pairs), and each rank sends 2 (N - 1) / N of the
+  // buffer in all, not log2(N) times all of it. The gather only copies.
   void tree_sum(float* data, size_t n) override {
     if (size_ == 1 || n == 0) return;
     {
@@ -61,22 +67,41 @@ class MpiCluster : public Cluster {
     Timed timed(exchange_seconds_);
     if ((size_ & (size_ - 1)) != 0)
       throw Error("mpirun", fmt::format("{} ranks: the gradient sum needs a power of two", size_));
-    // In pieces of 256 KiB, each added as it arrives (still in cache), into a buffer kept from
-    // step to step (a fresh one cost page faults every step).
-    constexpr size_t kPiece = size_t{1} << 16;
-    other_.resize(std::min(n, kPiece));
+    if (n > static_cast<size_t>(INT32_MAX)) throw Error("mpi", "a gradient of more than 2^31 values");
+    struct Stretch {
+      size_t begin, end;
+    };
+    std::vector<Stretch> held;  // what this rank held before each level
+    size_t begin = 0, end = n;
     for (int level = 1; level < size_; level <<= 1) {
       const int partner = rank_ ^ level;
-      for (size_t at = 0; at < n; at += kPiece) {
-        const int count = static_cast<int>(std::min(kPiece, n - at));
-        check(MPI_Sendrecv(data + at, count, MPI_FLOAT, partner, level, other_.data(), count, MPI_FLOAT, partner,
-                           level, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-              "MPI_Sendrecv");
-        // a + b rounds as b + a: both partners get the same bits.
-        float* d = data + at;
-        const float* o = other_.data();
-        for (int i = 0; i < count; ++i) d[i] += o[i];
-      }
+      const size_t middle = begin + (end - begin) / 2;
+      const bool low = (rank_ & level) == 0;
+      const size_t keep_begin = low ? begin : middle, keep_end = low ? middle : end;
+      const size_t give_begin = low ? middle : begin, give_end = low ? end : middle;
+      other_.resize(keep_end - keep_begin);
+      check(MPI_Sendrecv(data + give_begin, static_cast<int>(give_end - give_begin), MPI_FLOAT, partner, level,
+                         other_.data(), static_cast<int>(keep_end - keep_begin), MPI_FLOAT, partner, level,
+                         MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+            "MPI_Sendrecv");
+      // a + b rounds as b + a: the partner that holds the other half computes its sums alike.
+      float* d = data + keep_begin;
+      const float* o = other_.data();
+      for (size_t i = 0; i < keep_end - keep_begin; ++i) d[i] += o[i];
+      held.push_back({begin, end});
+      begin = keep_begin, end = keep_end;
+    }
+    // The gather, levels in reverse: give the stretch this rank has summed, take the partner's.
+    for (int level = size_ >> 1, k = static_cast<int>(held.size()) - 1; level >= 1; level >>= 1, --k) {
+      const int partner = rank_ ^ level;
+      const Stretch whole = held[static_cast<size_t>(k)];
+      const size_t other_begin = begin == whole.begin ? end : whole.begin;
+      const size_t other_end = begin == whole.begin ? whole.end : begin;
+      check(MPI_Sendrecv(data + begin, static_cast<int>(end - begin), MPI_FLOAT, partner, size_ + level,
+                         data + other_begin, static_cast<int>(other_end - other_begin), MPI_FLOAT, partner,
+                         size_ + level, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+            "MPI_Sendrecv");
+      begin = whole.begin, end = whole.end;
     }
   }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -109,6 +110,8 @@ class GanTask : public TrainTask {
 }  // namespace
 
 void train_gan(GanTrainJob& job) {
+  if (cluster().size() > 1)  // its batch is not split into shards yet: every rank would do the same
+    throw UsageError(fmt::format("mpirun -np {}: ggan train runs in one process (its threads) for now", cluster().size()));
   use_threads(job.run.threads);
   check_outputs(job.run);
   RunOptions& run = job.run;
