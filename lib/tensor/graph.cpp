@@ -451,9 +451,10 @@ std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& are
   if (arenas.size() < static_cast<size_t>(local)) throw std::logic_error("run_shards: fewer arenas than shards");
   std::vector<ShardFigures> mine(static_cast<size_t>(local));
   std::exception_ptr failure;
-  // The region is active even for one shard, so that every kernel inside runs on one thread.
-  const int threads = std::min(local, omp_get_max_threads());
-#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(static)
+  // The region is active with all the threads even for fewer shards (then some wait), so that
+  // every kernel inside runs on one thread: the bits do not depend on the threads, and no kernel
+  // opens a region nested in an inactive one (whose threads, and their scratch, come and go).
+#pragma omp parallel for num_threads(omp_get_max_threads()) schedule(static)
   for (int k = 0; k < local; ++k) {
     try {
       Arena& arena = arenas[static_cast<size_t>(k)];

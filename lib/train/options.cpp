@@ -24,9 +24,7 @@ void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
                  "Continue this checkpoint's run exactly: its settings, data and random state (--steps may grow)");
   app.add_option("--steps", run.steps, help.steps)->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
   app.add_option("--seed", run.seed, help.seed)->capture_default_str();
-  app.add_option("--threads", run.threads,
-                 "Threads (any count gives the same checkpoint; default: the CPUs)")
-      ->check(CLI::Range(1, 256));
+  app.add_option("--threads", run.threads, help.threads)->check(CLI::Range(1, 256));
   app.add_option("--save-every", run.save_every, "Steps between checkpoints (0: only at the end)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   app.add_flag("--no-optimizer", run.no_optimizer, "Save the weights only (smaller; cannot be resumed)");
@@ -74,6 +72,12 @@ void check_outputs(const RunOptions& run) {
       continue;
     }
     check_output_pattern(*path, option);
+    // A device or FIFO (/dev/null, a named pipe) is not probed: opening it would be a write
+    // (a FIFO's reader would see its end).
+    std::error_code type_ec;
+    const fs::file_status type = fs::status(*path, type_ec);
+    if (fs::is_directory(type)) throw Error(*path, "is a directory");
+    if (fs::exists(type) && !fs::is_regular_file(type)) continue;
     // The probe: a temporary file beside the destination, removed again (Output without commit).
     Output probe(*path);
   }

@@ -39,6 +39,7 @@ struct RunHelp {
   const char* steps = "Optimizer steps in all (with --resume: the new total; default there: the saved one)";
   const char* seed = "Seed for the initialization and the batches";
   const char* plot = "Draw the loss against step as a PNG";
+  const char* threads = "Threads (any count, or mpirun's ranks, gives the same checkpoint; default: the CPUs)";
   const char* preview = nullptr;  // the --preview help, if the model has a preview
 };
 

@@ -250,7 +250,8 @@ void add_classifier_train_options(CLI::App& app, ClassifierTrainJob& job) {
                   {.output = "classifier.st",
                    .steps = "Optimizer steps in all, instead of --epochs (with --resume: the new total; default "
                             "there: the saved one)",
-                   .seed = "Seed for initialization, shuffling and augmentation"});
+                   .seed = "Seed for initialization, shuffling and augmentation",
+                   .threads = "Threads (the same count gives the same checkpoint; default: the CPUs)"});
   app.add_option("--channels", job.channels, "Convolution channels per level (stride 2 from the second)")
       ->capture_default_str();
   app.add_option("--features", job.features, "Width of the penultimate layer (the FID features)")

@@ -196,6 +196,7 @@ void add_gan_train_options(CLI::App& app, GanTrainJob& job) {
                    .steps = "Generator steps in all (with --resume: the new total; default there: the saved one)",
                    .seed = "Seed for initialization, batches and latents",
                    .plot = "Draw both losses against step as a PNG",
+                   .threads = "Threads (the same count gives the same checkpoint; default: the CPUs)",
                    .preview = "A sample grid from fixed latents (PNG), at the end and every --preview-every steps"});
   app.add_option("--loss", job.loss,
                  "bce (non-saturating, DCGAN), hinge, or wgan-gp (Wasserstein with gradient penalty; "
