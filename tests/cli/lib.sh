@@ -62,3 +62,14 @@ finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
+
+# A labelled data set of 64 8x8 gray images as IDX, images.idx and labels.idx: class 0 bright
+# on the left, class 1 on the right.
+make_images() {
+  LC_ALL=C awk 'BEGIN {
+    printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
+    for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
+      printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
+  }' >images.idx
+  LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
+}

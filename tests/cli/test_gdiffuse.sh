@@ -21,12 +21,7 @@ check "same seed, same noise" cmp -s a.png b.png
 check "another seed, other noise" bash -c '! cmp -s a.png c.png'
 
 # A labelled data set of 8x8 images as IDX: class 0 bright on the left, class 1 on the right.
-LC_ALL=C awk 'BEGIN {
-  printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
-  for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
-    printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
-}' >images.idx
-LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
+make_images
 tiny=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 8 --T 50 --warmup 5)
 
 run "$GDIFFUSE" train "${tiny[@]}" --steps 40 --log train.tsv --plot loss.png --preview preview.png -o ddpm.st

@@ -42,12 +42,7 @@ check "mpirun -np 3 for 4 shards: refused" test "$status" -ne 0
 check "with one line that says why" grep -q "^gtrain: mpirun -np 3: the batch is 4 shards, which go to 1, 2 or 4 ranks" err
 
 # gdiffuse train: a batch of 64 images is 4 shards (of at least 16 images).
-LC_ALL=C awk 'BEGIN {
-  printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
-  for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
-    printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
-}' >images.idx
-LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
+make_images
 unet=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 64 --T 50 --warmup 5)
 for t in 1 2 4; do "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads $t -o d-t$t.st; done
 check "gdiffuse: --threads 1 and 2, the same bytes" cmp -s d-t1.st d-t2.st

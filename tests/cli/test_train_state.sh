@@ -84,12 +84,7 @@ check "a log whose reader goes away stops the run (status $status)" test "$statu
 check "and the checkpoint is saved first" test -s cut.st
 
 # The GAN: a discriminator step count of 0 (it crashed the tool before) and a batch of 0.
-LC_ALL=C awk 'BEGIN {
-  printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 0, 8, 0, 0, 0, 8
-  for (i = 0; i < 64; i++) for (y = 0; y < 8; y++) for (x = 0; x < 8; x++)
-    printf "%c", ((i % 2 == 0) == (x < 4)) ? 230 : 20
-}' >images.idx
-LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
+make_images
 images=(--data images.idx --labels labels.idx)
 TOOL=ggan
 "$GGAN" train -q "${images[@]}" --latent 8 --g-channels 16 --d-channels 8 --batch 8 --steps 2 -o gan.st || exit 1
