@@ -85,9 +85,11 @@ void Classifier::init(Rng& rng) {
   }
 }
 
-Classifier::Output Classifier::forward(Graph& g, const Tensor& x) {
+Classifier::Output Classifier::forward(Graph& g, const Tensor& x, int shard) {
+  auto p = [&](const Tensor& t) { return params_.in_shard(t, shard); };
   Tensor h = x;
-  for (size_t l = 0; l < conv_w_.size(); ++l) h = g.relu(g.conv2d(h, conv_w_[l], conv_b_[l], l == 0 ? 1 : 2, 1));
+  for (size_t l = 0; l < conv_w_.size(); ++l)
+    h = g.relu(g.conv2d(h, p(conv_w_[l]), p(conv_b_[l]), l == 0 ? 1 : 2, 1));
   if (config_.pool) {
     h = g.global_avg_pool(h);
   } else {
@@ -96,8 +98,8 @@ Classifier::Output Classifier::forward(Graph& g, const Tensor& x) {
     h.shape = {B, h.size() / B};
   }
   Output out;
-  out.features = g.relu(g.linear(h, fc_w_, fc_b_));
-  out.logits = g.linear(out.features, out_w_, out_b_);
+  out.features = g.relu(g.linear(h, p(fc_w_), p(fc_b_)));
+  out.logits = g.linear(out.features, p(out_w_), p(out_b_));
   return out;
 }
 

@@ -59,8 +59,9 @@ class Classifier {
     Tensor logits;    // [B, classes]
     Tensor features;  // [B, features]: the penultimate layer, after its ReLU
   };
-  // x [B,C,S,S], values in [-1, 1] (io/image.h's to_floats).
-  Output forward(Graph& g, const Tensor& x);
+  // x [B,C,S,S], values in [-1, 1] (io/image.h's to_floats). The weights' gradients go to the
+  // shard's copy (Parameters::set_shards, run_shards).
+  Output forward(Graph& g, const Tensor& x, int shard = 0);
 
  private:
   ClassifierConfig config_;

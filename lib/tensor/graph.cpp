@@ -201,7 +201,7 @@ Tensor Graph::transpose(const Tensor& x) {
   return out;
 }
 
-Graph::Loss Graph::cross_entropy(const Tensor& logits, const uint32_t* targets) {
+Graph::Loss Graph::cross_entropy(const Tensor& logits, const uint32_t* targets, float weight) {
   int64_t V = logits.dim(-1), N = logits.size() / V;
   Loss loss;
   loss.probs = Tensor{arena_.allocate(logits.size()), nullptr, logits.shape};
@@ -217,7 +217,7 @@ Graph::Loss Graph::cross_entropy(const Tensor& logits, const uint32_t* targets) 
   loss.mean = static_cast<float>(sum / static_cast<double>(N));
   if (training_ && has_grad(logits)) {
     float* dloss = arena_.allocate(N);
-    std::fill(dloss, dloss + N, 1.0f / static_cast<float>(N));
+    std::fill(dloss, dloss + N, weight / static_cast<float>(N));
     float* probs = loss.probs.data;
     record([=, this] {
       auto [dlogits, first] = write(logits);

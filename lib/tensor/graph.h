@@ -88,8 +88,9 @@ class Graph {
     Tensor probs;     // softmax of the logits, [N,V]
     int64_t correct;  // rows whose most likely token is the target
   };
-  // Mean cross-entropy of logits[N,V] against targets[N]; backward() starts from here.
-  Loss cross_entropy(const Tensor& logits, const uint32_t* targets);
+  // Mean cross-entropy of logits[N,V] against targets[N]; backward() starts from here, with the
+  // gradient of weight times the mean (a shard's share of a batch whose shards differ in size).
+  Loss cross_entropy(const Tensor& logits, const uint32_t* targets, float weight = 1);
 
   void backward();
   bool training() const { return training_; }

@@ -55,6 +55,27 @@ mpi 2 "$GDIFFUSE" train -q "${unet[@]}" --steps 6 --decay-steps 12 --threads 1 -
 "$GDIFFUSE" train -q --resume d-half.st --data images.idx --labels labels.idx --steps 12 --threads 1 -o d-resumed.st
 check "gdiffuse: 6 steps on 2 ranks, resumed in one process: the same bytes" cmp -s d-t1.st d-resumed.st
 
+# gscore train: a batch of 128 is 4 shards of 32 images; 100 images make one short batch (shards
+# of 32, 32, 32 and 4 images, each loss weighted by its share).
+GSCORE=${GSCORE:?}
+cls=(--data images.idx --labels labels.idx --limit 100 --channels 4,8 --features 8 --batch 128)
+for t in 1 2 4; do "$GSCORE" train -q "${cls[@]}" --steps 6 --threads $t -o c-t$t.st; done
+check "gscore: --threads 1 and 2, the same bytes" cmp -s c-t1.st c-t2.st
+check "gscore: --threads 1 and 4, the same bytes" cmp -s c-t1.st c-t4.st
+mpi 2 "$GSCORE" train -q "${cls[@]}" --steps 6 --threads 1 -o c-n2.st
+check "gscore: mpirun -np 2 gives the bytes of one process" cmp -s c-t1.st c-n2.st
+mpi 4 "$GSCORE" train -q "${cls[@]}" --steps 6 --threads 1 -o c-n4.st
+check "gscore: mpirun -np 4 gives the bytes of one process" cmp -s c-t1.st c-n4.st
+mpi 2 "$GSCORE" train -q "${cls[@]}" --steps 3 --decay-steps 6 --threads 1 -o c-half.st
+"$GSCORE" train -q --resume c-half.st --data images.idx --labels labels.idx --steps 6 --threads 2 -o c-resumed.st
+check "gscore: 3 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s c-t1.st c-resumed.st
+
+# ggan train: not in shards yet (batch normalization), so one process.
+GGAN=${GGAN:?}
+run mpi 2 "$GGAN" train -q --data images.idx --labels labels.idx --latent 8 --g-channels 16 --d-channels 8 --batch 8 \
+  --steps 2 --threads 1 -o g.st
+check "ggan train under mpirun -np 2: refused" grep -q "^ggan: mpirun -np 2: ggan train runs in one process" err
+
 # Ctrl-C under mpirun (it gives the ranks SIGTERM): every rank stops at one step, rank 0 saves.
 mpirun --oversubscribe -np 2 "$GTRAIN" "${lm[@]}" --steps 1000000 --threads 1 corpus.ids -o stopped.st 2>err &
 pid=$!
