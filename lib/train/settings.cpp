@@ -19,7 +19,7 @@ std::string key_of(const std::string& option) {
   return key;
 }
 
-bool is_integer(const std::variant<int64_t*, float*, double*, bool*, std::string*>& v) {
+bool is_integer(const std::variant<int64_t*, float*, double*, bool*>& v) {
   return std::holds_alternative<int64_t*>(v);
 }
 
@@ -47,27 +47,19 @@ std::string check_number(const std::string& text, double lo, double hi, Bound bo
 
 void SettingList::add(const std::string& option, int64_t& value, int64_t lo, int64_t hi, std::string help) {
   items_.push_back({option, key_of(option), std::move(help), &value, static_cast<double>(lo), static_cast<double>(hi),
-                    Bound::closed, false});
+                    Bound::closed});
 }
 
 void SettingList::add(const std::string& option, float& value, double lo, double hi, std::string help, Bound bound) {
-  items_.push_back({option, key_of(option), std::move(help), &value, lo, hi, bound, false});
+  items_.push_back({option, key_of(option), std::move(help), &value, lo, hi, bound});
 }
 
 void SettingList::add(const std::string& option, double& value, double lo, double hi, std::string help, Bound bound) {
-  items_.push_back({option, key_of(option), std::move(help), &value, lo, hi, bound, false});
+  items_.push_back({option, key_of(option), std::move(help), &value, lo, hi, bound});
 }
 
 void SettingList::add_flag(const std::string& option, bool& value, std::string help) {
-  items_.push_back({option, key_of(option), std::move(help), &value, 0, 0, Bound::closed, false});
-}
-
-void SettingList::add_hidden(const std::string& key, std::string& value) {
-  items_.push_back({"", key, "", &value, 0, 0, Bound::closed, true});
-}
-
-void SettingList::add_hidden(const std::string& key, int64_t& value, int64_t lo, int64_t hi) {
-  items_.push_back({"", key, "", &value, static_cast<double>(lo), static_cast<double>(hi), Bound::closed, true});
+  items_.push_back({option, key_of(option), std::move(help), &value, 0, 0, Bound::closed});
 }
 
 void SettingList::add_check(std::function<std::string()> check) { checks_.push_back(std::move(check)); }
@@ -78,7 +70,6 @@ std::string SettingList::out_of_range(const Item& item, double v) {
 
 void SettingList::register_options(CLI::App& app) {
   for (Item& item : items_) {
-    if (item.hidden) continue;
     if (auto* flag = std::get_if<bool*>(&item.value)) {
       app.add_flag(item.option, **flag, item.help);
       continue;
@@ -90,7 +81,6 @@ void SettingList::register_options(CLI::App& app) {
           if constexpr (!std::is_same_v<T, bool>) option = app.add_option(item.option, *p, item.help);
         },
         item.value);
-    if (std::holds_alternative<std::string*>(item.value)) continue;
     const double lo = item.lo, hi = item.hi;
     const Bound bound = item.bound;
     const bool integer = is_integer(item.value);
@@ -122,10 +112,7 @@ void SettingList::from_json(const nlohmann::json& saved, const std::string& file
     auto bad = [&](const std::string& problem) {
       return Error(file, fmt::format("saved setting '{}': {}", item.key, problem));
     };
-    if (auto* s = std::get_if<std::string*>(&item.value)) {
-      if (!v.is_string()) throw bad("not a string");
-      **s = v.get<std::string>();
-    } else if (auto* b = std::get_if<bool*>(&item.value)) {
+    if (auto* b = std::get_if<bool*>(&item.value)) {
       if (!v.is_boolean()) throw bad("not true or false");
       **b = v.get<bool>();
     } else if (auto* i = std::get_if<int64_t*>(&item.value)) {
@@ -165,7 +152,7 @@ void SettingList::check() const {
 std::vector<std::string> SettingList::options(std::vector<std::string> others) const {
   std::vector<std::string> names;
   for (const Item& item : items_)
-    if (!item.hidden) names.push_back(item.option);
+    names.push_back(item.option);
   names.insert(names.end(), others.begin(), others.end());
   return names;
 }

@@ -41,10 +41,6 @@ class SettingList {
            Bound bound = Bound::closed);
   // A flag (saved as true or false).
   void add_flag(const std::string& option, bool& value, std::string help);
-  // A saved value with no option of its own (a derived setting: the data's fingerprint, a flag
-  // stored the other way round).
-  void add_hidden(const std::string& key, std::string& value);
-  void add_hidden(const std::string& key, int64_t& value, int64_t lo, int64_t hi);
   // A check between settings ("--min-lr is above --lr"): returns the problem, or "" if none.
   void add_check(std::function<std::string()> check);
 
@@ -63,10 +59,9 @@ class SettingList {
  private:
   struct Item {
     std::string option, key, help;
-    std::variant<int64_t*, float*, double*, bool*, std::string*> value;
+    std::variant<int64_t*, float*, double*, bool*> value;
     double lo = 0, hi = 0;
     Bound bound = Bound::closed;
-    bool hidden = false;
   };
   // "" if v is inside the item's range, else the problem ("is outside 1..65536").
   static std::string out_of_range(const Item& item, double v);
