@@ -67,11 +67,9 @@ void check_outputs(const RunOptions& run) {
       if (other_path == resolved)
         throw UsageError(fmt::format("{} and {} name the same file '{}'", other, option, *path));
     seen.emplace_back(option, resolved);
-    if (option == std::string("--preview") && path->find('%') != std::string::npos) {
-      check_output_pattern(*path, option);
-      continue;
-    }
     check_output_pattern(*path, option);
+    // Numbered previews (img-%03d.png): the pattern and its folder are what can be checked.
+    if (option == std::string("--preview") && path->find('%') != std::string::npos) continue;
     // A device or FIFO (/dev/null, a named pipe) is not probed: opening it would be a write
     // (a FIFO's reader would see its end).
     std::error_code type_ec;

@@ -172,11 +172,7 @@ void train_diffusion(DiffusionTrainJob& job) {
       throw UsageError(fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
     }
   }
-  if (info.unet.classes > 0) {
-    if (!data.set.labelled())
-      throw Error(job.data, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
-    check_labels(data.set, job.data, info.unet.classes);
-  }
+  check_labels(data.set, job.data, info.unet.classes);
   if (checkpoint)
     check_resumed_images(data.set, job.data, info.unet.image_size, info.unet.image_channels, fingerprint,
                          checkpoint->train->data, run.resume);

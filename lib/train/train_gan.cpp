@@ -148,11 +148,7 @@ void train_gan(GanTrainJob& job) {
       throw Error(job.data, fmt::format("{} (images {}x{})", e.what(), data.set.width, data.set.height));
     }
   }
-  if (info.net.classes > 0) {
-    if (!data.set.labelled())
-      throw Error(job.data, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
-    check_labels(data.set, job.data, info.net.classes);
-  }
+  check_labels(data.set, job.data, info.net.classes);
   if (checkpoint)
     check_resumed_images(data.set, job.data, info.net.image_size, info.net.image_channels, fingerprint,
                          checkpoint->train->data, run.resume);

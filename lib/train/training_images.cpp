@@ -26,6 +26,9 @@ void check_resumed_images(const Dataset& set, const std::string& name, int64_t s
 }
 
 void check_labels(const Dataset& set, const std::string& name, int64_t classes) {
+  if (classes <= 0) return;  // unconditional: the labels, if any, are not used
+  if (!set.labelled())
+    throw Error(name, "has no labels: this model is class-conditional (fashion-mnist, or IDX with --labels)");
   for (uint8_t l : set.labels)
     if (l >= classes) throw Error(name, fmt::format("label {} is outside the model's {} classes", l, classes));
 }

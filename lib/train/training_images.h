@@ -24,7 +24,8 @@ ImageData load_training_images(const std::string& spec, const std::string& label
 void check_resumed_images(const Dataset& set, const std::string& name, int64_t size, int64_t channels,
                           const std::string& fingerprint, const std::string& saved, const std::string& checkpoint);
 
-// Every label below `classes`.
+// A class-conditional model's images (classes > 0): labelled, every label below `classes`
+// (nothing to check for an unconditional one, classes 0).
 void check_labels(const Dataset& set, const std::string& name, int64_t classes);
 
 // "32,64,128" for {32, 64, 128}: parse_int_list's input.
