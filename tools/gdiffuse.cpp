@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/cli.h"
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -141,9 +142,17 @@ int run_sample(const SampleArgs& a, bool denoise) {
   }
   if (a.output.find('%') == std::string::npos) (void)gen::parse_grid(grid, n);  // a bad --grid fails now
 
+  // Under mpirun each rank samples its share of the images (their own noise streams), and rank
+  // 0 writes what one process would.
+  gen::Cluster& cluster = gen::cluster();
+  const gen::Share mine = gen::share_of(n, cluster);
+  const int64_t m = mine.size();
+  const bool writer = cluster.rank() == 0;
+  std::vector<gen::Rng> rngs = gen::image_streams(a.seed, mine.begin, mine.end);
+  std::vector<uint32_t> my_labels(labels.begin() + mine.begin, labels.begin() + mine.end);
+
   // The start: pure noise at step T-1, or (denoise) the image noised to step t.
-  gen::Rng rng(a.seed);
-  std::vector<float> x(static_cast<size_t>(n * P));
+  std::vector<float> x(static_cast<size_t>(m * P));
   int64_t start = info.T - 1;
   if (denoise) {
     if (a.t < 0 || a.t > info.T) throw UsageError(fmt::format("--t {} is outside 0..{}", a.t, info.T));
@@ -153,8 +162,8 @@ int run_sample(const SampleArgs& a, bool denoise) {
                                        image.width, image.height, image.channels, image.channels == 1 ? "" : "s", S,
                                        S, C));
     std::vector<float> x0 = gen::to_floats(image), eps(static_cast<size_t>(P));
-    for (int64_t i = 0; i < n; ++i) {
-      for (auto& e : eps) e = rng.normal();
+    for (int64_t i = 0; i < m; ++i) {
+      for (auto& e : eps) e = rngs[static_cast<size_t>(i)].normal();
       if (a.t == 0)
         std::copy(x0.begin(), x0.end(), x.begin() + i * P);
       else
@@ -162,49 +171,65 @@ int run_sample(const SampleArgs& a, bool denoise) {
     }
     start = a.t - 1;
   } else {
-    for (auto& v : x) v = rng.normal();
+    for (int64_t i = 0; i < m * P; ++i) x[static_cast<size_t>(i)] = rngs[static_cast<size_t>(i / P)].normal();
   }
 
   gen::DiffusionSampler sampler;
   sampler.steps = a.sampler == "ddpm" && a.steps == 50 && !denoise ? info.T : a.steps;
   sampler.eta = a.eta >= 0 ? a.eta : (a.sampler == "ddpm" ? 1.0 : 0.0);
   sampler.clamp = !a.no_clamp;
-  gen::GuidedDenoiser denoiser(model, labels, a.prompt == "all" || (!labels.empty() && labels[0] != none) ? a.guidance : 1.0);
+  gen::GuidedDenoiser denoiser(model, my_labels,
+                               a.prompt == "all" || (!labels.empty() && labels[0] != none) ? a.guidance : 1.0);
 
   // The trajectory: the first images (up to 8) at 10 points of the reverse process.
   std::vector<int64_t> ts = sampler.timesteps(std::max<int64_t>(start, 0));
   const int64_t rows = std::min<int64_t>(n, 8), points = 10;
+  // The first rows images as they are now, gathered from the ranks that hold them.
+  auto first_rows = [&](const float* xt) {
+    const int64_t held = std::clamp<int64_t>(rows - mine.begin, 0, m);
+    std::vector<float> all(static_cast<size_t>(rows * P));
+    cluster.gather_rows(xt, held, P, all.data());
+    return all;
+  };
   std::vector<gen::Image> snapshots;
   std::vector<size_t> at;
   for (int64_t k = 1; k < points; ++k) at.push_back(static_cast<size_t>((static_cast<int64_t>(ts.size()) * k) / (points - 1)) - 1);
   std::vector<std::vector<gen::Image>> trajectory(static_cast<size_t>(rows));
-  if (!a.trajectory.empty())
+  auto snapshot = [&](const float* xt) {
+    const std::vector<float> first = first_rows(xt);
     for (int64_t r = 0; r < rows; ++r)
-      trajectory[static_cast<size_t>(r)].push_back(gen::from_floats(x.data() + r * P, static_cast<int>(C),
-                                                                    static_cast<int>(S), static_cast<int>(S)));
+      trajectory[static_cast<size_t>(r)].push_back(
+          gen::from_floats(first.data() + r * P, static_cast<int>(C), static_cast<int>(S), static_cast<int>(S)));
+  };
+  if (!a.trajectory.empty()) snapshot(x.data());
   // The animation: the same images side by side, at up to 50 evenly spaced steps and the start.
   std::vector<gen::Image> frames;
   const int64_t every = (static_cast<int64_t>(ts.size()) + 49) / 50;
   auto add_frame = [&](const float* xt) {
+    const std::vector<float> first = first_rows(xt);
     frames.push_back(gen::enlarge(
-        gen::make_grid(gen::tiles_from_floats(xt, rows, C, S), static_cast<int>(rows), 1), a.scale));
+        gen::make_grid(gen::tiles_from_floats(first.data(), rows, C, S), static_cast<int>(rows), 1), a.scale));
   };
   if (!a.gif.empty()) add_frame(x.data());
-  gen::Progress progress(denoise ? "denoise" : "sample", static_cast<uint64_t>(ts.size()), "", a.quiet);
+  gen::Progress progress(denoise ? "denoise" : "sample", static_cast<uint64_t>(ts.size()), "", a.quiet || !writer);
   if (start >= 0)
     sampler.run(
-        schedule, x.data(), n, P, start, [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rng,
+        schedule, x.data(), m, P, start,
+        [&](const float* xt, int64_t t, float* eps) {
+          if (m > 0) denoiser(xt, t, eps, m);
+        },
+        rngs,
         [&](int64_t index, int64_t, const float* xt) {
           progress.update(static_cast<uint64_t>(index + 1));
           if (!a.trajectory.empty() && std::find(at.begin(), at.end(), static_cast<size_t>(index)) != at.end())
-            for (int64_t r = 0; r < rows; ++r)
-              trajectory[static_cast<size_t>(r)].push_back(gen::from_floats(
-                  xt + r * P, static_cast<int>(C), static_cast<int>(S), static_cast<int>(S)));
+            snapshot(xt);
           if (!a.gif.empty() && ((index + 1) % every == 0 || index + 1 == static_cast<int64_t>(ts.size())))
             add_frame(xt);
         });
   progress.finish();
-  gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, C, S), grid, a.scale);
+  const std::vector<float> images = gen::gather_shares(cluster, x.data(), n, P);
+  if (!writer) return 0;
+  gen::write_images(a.output, gen::tiles_from_floats(images.data(), n, C, S), grid, a.scale);
   if (!a.trajectory.empty()) {
     std::vector<gen::Image> tiles;
     for (auto& row : trajectory) tiles.insert(tiles.end(), row.begin(), row.end());

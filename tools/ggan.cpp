@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/cli.h"
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -115,14 +116,22 @@ int run_sample(const SampleArgs& a) {
   std::string grid = a.grid;
   std::vector<uint32_t> labels = prompt_labels(l, a, n, grid);
   if (a.output.find('%') == std::string::npos) (void)gen::parse_grid(grid, n);  // a bad --grid fails now
-  std::vector<float> z(static_cast<size_t>(n * c.latent));
-  for (int64_t i = 0; i < n; ++i) {
+  // Under mpirun each rank draws its share of the images (each from its own latent), and rank 0
+  // writes what one process would.
+  gen::Cluster& cluster = gen::cluster();
+  const gen::Share mine = gen::share_of(n, cluster);
+  std::vector<float> z(static_cast<size_t>(mine.size() * c.latent));
+  for (int64_t i = mine.begin; i < mine.end; ++i) {
     // With --prompt all, image i of each class row has the latent of image i.
     const int64_t index = a.prompt == "all" ? i % a.n : i;
-    gen::draw_latent(z.data() + i * c.latent, c.latent, a.seed, index, a.psi);
+    gen::draw_latent(z.data() + (i - mine.begin) * c.latent, c.latent, a.seed, index, a.psi);
   }
-  std::vector<float> x = gen::generate(*l.G, z, labels, n);
-  gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, c.image_channels, c.image_size), grid, a.scale);
+  const std::vector<uint32_t> my_labels(labels.begin() + mine.begin, labels.begin() + mine.end);
+  const int64_t P = c.image_channels * c.image_size * c.image_size;
+  const std::vector<float> x =
+      gen::gather_shares(cluster, gen::generate(*l.G, z, my_labels, mine.size()).data(), n, P);
+  if (cluster.rank() == 0)
+    gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, c.image_channels, c.image_size), grid, a.scale);
   return 0;
 }
 

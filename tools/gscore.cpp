@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/cli.h"
+#include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -161,21 +162,34 @@ int run_fid(const ScoreArgs& a) {
   if (!a.expect.empty()) want = expected_class(names, a.expect);
   std::vector<std::string> paths = expand_paths(a.images);
   if (paths.size() < 2) throw UsageError("the Fréchet distance needs at least 2 sample images");
-  std::vector<float> x = read_images(paths, net);
   const int64_t n = static_cast<int64_t>(paths.size()), K = net.classes, F = net.features;
+  // Under mpirun each rank reads and classifies its share of the samples and of the reference;
+  // the rows come together in order, so every rank fits the Gaussians of one process.
+  gen::Cluster& cluster = gen::cluster();
+  const gen::Share mine = gen::share_of(n, cluster);
+  const bool writer = cluster.rank() == 0;
+  std::vector<float> x = read_images({paths.begin() + mine.begin, paths.begin() + mine.end}, net);
 
   // The reference: Fashion-MNIST's test or training set, or a folder of PNGs.
   gen::ImageData ref = gen::load_image_data(a.ref, "");
   gen::limit_images(ref.set, a.ref_limit);
   check_dataset(ref.set, a.ref, net);
   if (ref.set.count < 2) throw Error(a.ref, "the reference needs at least 2 images");
-  if (!a.quiet)
+  if (!a.quiet && writer)
     std::fprintf(stderr, "gscore: features of %lld samples and %d reference images\n", static_cast<long long>(n),
                  ref.set.count);
-  gen::Classified samples = gen::classify(*l.model, x.data(), n, true, true);
-  gen::Classified reference = gen::classify(*l.model, gen::dataset_floats(ref.set).data(), ref.set.count, false, true);
+  const gen::Classified share = gen::classify(*l.model, x.data(), mine.size(), true, true);
+  gen::Classified samples{gen::gather_shares(cluster, share.probs.data(), n, K),
+                          gen::gather_shares(cluster, share.features.data(), n, F)};
+  const gen::Share ref_mine = gen::share_of(ref.set.count, cluster);
+  const std::vector<float> ref_x = gen::dataset_floats(ref.set);
+  const int64_t P = net.image_channels * net.image_size * net.image_size;
+  const std::vector<float> reference = gen::gather_shares(
+      cluster, gen::classify(*l.model, ref_x.data() + ref_mine.begin * P, ref_mine.size(), false, true).features.data(),
+      ref.set.count, F);
   const double fid = gen::frechet_distance(gen::fit_gaussian(samples.features.data(), n, F),
-                                           gen::fit_gaussian(reference.features.data(), ref.set.count, F));
+                                           gen::fit_gaussian(reference.data(), ref.set.count, F));
+  if (!writer) return 0;
   if (n < F)
     gen::warn(fmt::format("{} samples for {}-d features: the covariance is singular and the FID biased upward; "
                           "compare FIDs of equally many samples (1000 or more is better)", n, F));

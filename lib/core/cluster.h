@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace gen {
 
@@ -25,8 +27,13 @@ class Cluster {
   // over shards whose subtrees the ranks hold. size() a power of two. (MPI: Rabenseifner's
   // reduce-scatter and all-gather, each rank sending 2 (N - 1) / N of the buffer.)
   virtual void tree_sum(float* /*data*/, size_t /*n*/) {}
+  // The same for doubles (small sums: batch normalization's statistics).
+  virtual void tree_sum(double* /*data*/, size_t /*n*/) {}
   // Every rank's n values, in rank order, into all[n * size()].
   virtual void gather(const double* mine, size_t n, double* all);
+  // Every rank's rows of `width` floats (as many as each has, maybe none), in rank order, into
+  // all (on every rank; room for every rank's rows).
+  virtual void gather_rows(const float* mine, int64_t rows, int64_t width, float* all);
   // Whether any rank's flag is set (a stop request): the same answer on every rank.
   virtual bool any(bool flag) { return flag; }
   // Wait for every rank.
@@ -42,6 +49,17 @@ class Cluster {
  protected:
   double exchange_seconds_ = 0, wait_seconds_ = 0;
 };
+
+// The items [begin, end) of n (images to sample, rows to score) that this rank takes: contiguous
+// and in rank order, the shares differing by at most one.
+struct Share {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+Share share_of(int64_t n, const Cluster& cluster);
+// The rows [begin, end) of `width` floats of every rank's share of n (mine: this rank's),
+// gathered on every rank into n rows in order.
+std::vector<float> gather_shares(Cluster& cluster, const float* mine, int64_t n, int64_t width);
 
 // This process's cluster (see above).
 Cluster& cluster();

@@ -1,6 +1,7 @@
 #include "diffusion/diffusion.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -56,8 +57,15 @@ std::vector<int64_t> DiffusionSampler::timesteps(int64_t start) const {
   return ts;
 }
 
-void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start, const Predict& predict,
-                  Rng& rng, const Observe& observe) const {
+std::vector<Rng> image_streams(uint64_t seed, int64_t begin, int64_t end) {
+  std::vector<Rng> streams;
+  for (int64_t i = begin; i < end; ++i) streams.emplace_back(seed, static_cast<uint64_t>(i));
+  return streams;
+}
+
+void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start,
+                           const Predict& predict, std::vector<Rng>& rngs, const Observe& observe) const {
+  if (rngs.size() != static_cast<size_t>(images)) throw std::logic_error("DiffusionSampler::run: one rng per image");
   const int64_t n = images * pixels;
   std::vector<float> eps(static_cast<size_t>(n));
   std::vector<int64_t> ts = timesteps(start);
@@ -75,7 +83,7 @@ void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t 
         if (clamped != x0) e = (x[k] - std::sqrt(a) * clamped) / std::sqrt(1 - a);
         x0 = clamped;
       }
-      double z = sigma > 0 ? rng.normal() : 0.0;
+      double z = sigma > 0 ? rngs[static_cast<size_t>(k / pixels)].normal() : 0.0;
       x[k] = static_cast<float>(std::sqrt(a_prev) * x0 + dir * e + sigma * z);
     }
     if (observe) observe(static_cast<int64_t>(i), prev, x);

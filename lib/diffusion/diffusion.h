@@ -8,7 +8,7 @@
 //   gen::Schedule s(gen::Schedule::Kind::linear, 1000);
 //   s.noise(xt, x0, eps, n, t);                                  // the forward process
 //   gen::DiffusionSampler sampler{.steps = 50, .eta = 0};                  // DDIM; eta 1 = DDPM
-//   sampler.run(s, x, n_images, pixels, predict_eps, rng);      // the reverse process
+//   sampler.run(s, x, n_images, pixels, predict_eps, rngs);     // the reverse process
 #pragma once
 
 #include <cstdint>
@@ -49,6 +49,11 @@ class Schedule {
 //   sampling); x_t' = sqrt(abar_t') x0 + sqrt(1 - abar_t' - sigma^2) eps + sigma z.
 // eta = 0 is DDIM (deterministic given x_T); eta = 1 over every step is DDPM's ancestral
 // sampler (the posterior mean and variance); eta = 1 over fewer steps is DDPM on a subsequence.
+// The random streams of images begin..end-1 under seed: image i's noise (its start and every
+// step's) comes from stream i alone, so that it is the same whichever images are sampled beside
+// it, in one process or split across ranks.
+std::vector<Rng> image_streams(uint64_t seed, int64_t begin, int64_t end);
+
 struct DiffusionSampler {
   int64_t steps = 50;   // number of denoiser calls
   double eta = 0.0;
@@ -64,9 +69,10 @@ struct DiffusionSampler {
   // Called after each step with the step index (0..), the step reached and x at that step.
   using Observe = std::function<void(int64_t index, int64_t t, const float* x)>;
   // Runs the reverse process on x [images, pixels] from step `start` (x is x_start on entry,
-  // x_0 on return). Noise comes from rng, image by image in order.
+  // x_0 on return). Image i's noise comes from rngs[i] (its own stream: an image depends on
+  // its seed and index, not on which others are sampled with it).
   void run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start, const Predict& predict,
-           Rng& rng, const Observe& observe = nullptr) const;
+           std::vector<Rng>& rngs, const Observe& observe = nullptr) const;
 };
 
 }  // namespace gen

@@ -7,7 +7,7 @@
 //
 //   gen::GuidedDenoiser denoiser(model, config, labels, /*guidance=*/3.0);
 //   sampler.run(schedule, x, n, pixels, T - 1,
-//               [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rng);
+//               [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rngs);
 #pragma once
 
 #include <cstdint>

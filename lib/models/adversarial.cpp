@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "io/image.h"
 #include "tensor/graph.h"
+#include "tensor/shards.h"
 
 namespace gen {
 
@@ -64,91 +66,144 @@ float verdict(GanObjective objective, float logit) {
 }
 
 AdversarialStep::AdversarialStep(Generator& G, Discriminator& D, GanObjective objective,
-                                 const AdversarialConfig& config, const Dataset& set, Rng& rng)
-    : G_(G), D_(D), objective_(objective), config_(config), set_(set), rng_(rng),
+                                 const AdversarialConfig& config, const Dataset& set, Rng& rng, Cluster* cluster)
+    : G_(G), D_(D), objective_(objective), config_(config), set_(set), rng_(rng), cluster_(cluster),
       adam_g_(G.params().size(), {.beta1 = config.beta1, .beta2 = config.beta2, .eps = 1e-8f, .weight_decay = 0.0f}),
       adam_d_(D.params().size(), {.beta1 = config.beta1, .beta2 = config.beta2, .eps = 1e-8f, .weight_decay = 0.0f}) {
+  const int shards = batch_shards(config.batch, kMinShardImages);
+  G.params().set_shards(shards, cluster);
+  D.params().set_shards(shards, cluster);
   const GanConfig& c = G.config();
-  const int64_t B = config.batch, P = c.image_channels * c.image_size * c.image_size;
-  x_.resize(static_cast<size_t>(2 * B * P));
-  hat_.resize(static_cast<size_t>(B * P));
+  const int local = G.params().local_shards();
+  const int64_t B = config.batch, b = B / shards, P = c.image_channels * c.image_size * c.image_size;
+  arenas_.resize(static_cast<size_t>(local));
+  fakes_.resize(static_cast<size_t>(local));
+  real_.resize(static_cast<size_t>(local * b * P));
   z_.resize(static_cast<size_t>(B * c.latent));
-  labels_.resize(static_cast<size_t>(2 * B));
-  signs_.resize(static_cast<size_t>(2 * B));
-  for (int64_t b = 0; b < 2 * B; ++b) signs_[static_cast<size_t>(b)] = b < B ? 1.0f : -1.0f;
-  ones_.assign(static_cast<size_t>(B), 1.0f);
+  mix_.resize(static_cast<size_t>(B));
+  labels_.resize(static_cast<size_t>(B));
+  signs_.resize(static_cast<size_t>(2 * b));
+  for (int64_t i = 0; i < 2 * b; ++i) signs_[static_cast<size_t>(i)] = i < b ? 1.0f : -1.0f;
+  ones_.assign(static_cast<size_t>(b), 1.0f);
 }
 
 void AdversarialStep::real_batch() {
+  // Every rank draws the whole batch (the same stream), and keeps its shards' images.
   const GanConfig& c = G_.config();
   const int64_t B = config_.batch, S = c.image_size, C = c.image_channels, P = C * S * S;
-  for (int64_t b = 0; b < B; ++b) {
-    const uint32_t i = rng_.below(static_cast<uint32_t>(set_.count));
-    hwc_to_floats(set_.image_data(static_cast<int>(i)), static_cast<int>(S), static_cast<int>(S), static_cast<int>(C),
-                  x_.data() + b * P);
-    const uint32_t label = c.classes > 0 ? set_.labels[i] : 0;
-    labels_[static_cast<size_t>(b)] = label;
-    labels_[static_cast<size_t>(B + b)] = label;  // the fakes are asked for the same classes
+  const int64_t b = B / G_.params().shards(), mine = G_.params().first_shard() * b,
+                end = mine + G_.params().local_shards() * b;
+  for (int64_t i = 0; i < B; ++i) {
+    const uint32_t k = rng_.below(static_cast<uint32_t>(set_.count));
+    if (i >= mine && i < end)
+      hwc_to_floats(set_.image_data(static_cast<int>(k)), static_cast<int>(S), static_cast<int>(S),
+                    static_cast<int>(C), real_.data() + (i - mine) * P);
+    labels_[static_cast<size_t>(i)] = c.classes > 0 ? set_.labels[k] : 0;
   }
   for (auto& v : z_) v = rng_.normal();
+  if (objective_ == GanObjective::wgan_gp)
+    for (auto& e : mix_) e = rng_.uniform();
+}
+
+namespace {
+GanLoss gan_loss_kind(GanObjective objective) {
+  return objective == GanObjective::bce     ? GanLoss::bce
+         : objective == GanObjective::hinge ? GanLoss::hinge
+                                            : GanLoss::linear;
+}
+}  // namespace
+
+void AdversarialStep::detective(int j, Graph& from, Graph& g, double* figures) {
+  const GanConfig& c = G_.config();
+  const int shard = G_.params().first_shard() + j;
+  const int64_t b = config_.batch / G_.params().shards(), at = shard * b, C = c.image_channels, S = c.image_size,
+                P = C * S * S, L = c.latent;
+  const uint32_t* labels = labels_.data() + at;  // the fakes are asked for the real images' classes
+  Tensor fake = G_.forward(from, from.constant({b, L}, z_.data() + at * L), c.classes > 0 ? labels : nullptr, shard);
+  fakes_[static_cast<size_t>(j)] = fake;
+  // Real images should score high, the forger's low (a copy: no gradient flows to the forger).
+  std::vector<float> both(static_cast<size_t>(2 * b * P));
+  std::copy(real_.begin() + j * b * P, real_.begin() + (j + 1) * b * P, both.begin());
+  std::copy(fake.data, fake.data + b * P, both.begin() + b * P);
+  std::vector<uint32_t> both_labels(labels, labels + b);
+  both_labels.insert(both_labels.end(), labels, labels + b);
+  D_.params().zero_shard_grads(shard);
+  Discriminator::Output out = D_.forward(g, g.constant({2 * b, C, S, S}, both.data()), both_labels.data(), true, shard);
+  double loss = g.gan_loss(out.logits, signs_.data(), gan_loss_kind(objective_), 2.0f), real = 0, fooled = 0, gp = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    real += verdict(objective_, out.logits.data[i]) / static_cast<double>(b);
+    fooled += verdict(objective_, out.logits.data[b + i]) / static_cast<double>(b);
+  }
+  if (objective_ == GanObjective::wgan_gp) {
+    // The penalty on the critic's gradient at points between real and fake images.
+    std::vector<float> hat(static_cast<size_t>(b * P));
+    for (int64_t i = 0; i < b; ++i) {
+      const float e = mix_[static_cast<size_t>(at + i)];
+      for (int64_t q = 0; q < P; ++q)
+        hat[static_cast<size_t>(i * P + q)] = e * both[static_cast<size_t>(i * P + q)] +
+                                              (1 - e) * both[static_cast<size_t>((b + i) * P + q)];
+    }
+    Graph at_hat(arenas_[static_cast<size_t>(j)], false);
+    Discriminator::Output there = D_.forward(at_hat, at_hat.constant({b, C, S, S}, hat.data()), labels, true, shard);
+    gp = g.gradient_penalty(D_.input_gradient(g, there, labels, shard), config_.gp);
+    loss += gp;
+  }
+  figures[0] = loss, figures[1] = real, figures[2] = fooled, figures[3] = gp;
+  g.backward();
 }
 
 AdversarialFigures AdversarialStep::step() {
   const GanConfig& c = G_.config();
-  const int64_t B = config_.batch, C = c.image_channels, S = c.image_size, P = C * S * S, L = c.latent;
-  const bool wgan = objective_ == GanObjective::wgan_gp;
-  const GanLoss kind = objective_ == GanObjective::bce     ? GanLoss::bce
-                       : objective_ == GanObjective::hinge ? GanLoss::hinge
-                                                           : GanLoss::linear;
-  const uint32_t* fake_labels = c.classes > 0 ? labels_.data() + B : nullptr;
+  const int local = G_.params().local_shards();
+  const int64_t shards = G_.params().shards();
+  const uint32_t* no_labels = nullptr;
   AdversarialFigures f;
-  arena_.reset();
-  Graph gG(arena_, true);  // the generator's forward, kept for its step
-  Tensor fake;
+  ShardTeam team(local, cluster_);
+  // Each shard's generator forward of the last detective step, kept for the forger's step.
+  std::vector<std::unique_ptr<Graph>> kept(static_cast<size_t>(local));
   for (int64_t k = 0; k < config_.d_steps; ++k) {
-    // The detective's step: real images should score high, the forger's low.
     real_batch();
-    if (k + 1 < config_.d_steps) {
-      Graph once(arena_, true);
-      fake = G_.forward(once, once.constant({B, L}, z_.data()), fake_labels);
-    } else {
-      fake = G_.forward(gG, gG.constant({B, L}, z_.data()), fake_labels);
-    }
-    std::copy(fake.data, fake.data + B * P, x_.begin() + B * P);
-    Graph gD(arena_, true);
-    D_.params().zero_grads();
-    Discriminator::Output out = D_.forward(gD, gD.constant({2 * B, C, S, S}, x_.data()), labels_.data());
-    f.d_loss = gD.gan_loss(out.logits, signs_.data(), kind, 2.0f);
-    f.d_real = f.d_fake = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      f.d_real += verdict(objective_, out.logits.data[b]) / static_cast<double>(B);
-      f.d_fake += verdict(objective_, out.logits.data[B + b]) / static_cast<double>(B);
-    }
-    if (wgan) {
-      // The penalty on the critic's gradient at points between real and fake images.
-      for (int64_t b = 0; b < B; ++b) {
-        const float e = rng_.uniform();
-        for (int64_t q = 0; q < P; ++q)
-          hat_[static_cast<size_t>(b * P + q)] = e * x_[b * P + q] + (1 - e) * x_[(B + b) * P + q];
-      }
-      Graph at_hat(arena_, false);
-      Discriminator::Output there = D_.forward(at_hat, at_hat.constant({B, C, S, S}, hat_.data()), labels_.data());
-      f.gp = gD.gradient_penalty(D_.input_gradient(gD, there, labels_.data()), config_.gp);
-      f.d_loss += f.gp;
+    std::vector<double> mine(4 * static_cast<size_t>(local));
+    team.run([&](int j) {
+      Arena& arena = arenas_[static_cast<size_t>(j)];
+      if (k == 0) arena.reset();
+      ShardSum* shards_meet = team.member(j);
+      Graph once(arena, true, shards_meet), g(arena, true, shards_meet);
+      Graph* from = &once;
+      if (k + 1 == config_.d_steps) from = (kept[static_cast<size_t>(j)] = std::make_unique<Graph>(arena, true, shards_meet)).get();
+      detective(j, *from, g, mine.data() + 4 * j);
+    });
+    D_.params().reduce_shards(cluster_);
+    const std::vector<double> all = gather_shards(mine, cluster_);
+    f = {};
+    for (int64_t s = 0; s < shards; ++s) {
+      f.d_loss += all[static_cast<size_t>(4 * s)] / static_cast<double>(shards);
+      f.d_real += all[static_cast<size_t>(4 * s + 1)] / static_cast<double>(shards);
+      f.d_fake += all[static_cast<size_t>(4 * s + 2)] / static_cast<double>(shards);
+      f.gp += all[static_cast<size_t>(4 * s + 3)] / static_cast<double>(shards);
     }
     if (!std::isfinite(f.d_loss)) return f;
-    gD.backward();
     adam_d_.step(D_.params(), config_.lr);
   }
   // The forger's step: make the (updated) detective call the fakes real. Non-saturating for
   // BCE (maximize log D(G(z))), -D(G(z)) for hinge and WGAN.
-  Graph gD(arena_, true);
-  Discriminator::Output out = D_.forward(gD, fake, fake_labels, /*weight_grads=*/false);
-  f.g_loss = gD.gan_loss(out.logits, ones_.data(), kind == GanLoss::bce ? kind : GanLoss::linear);
+  std::vector<double> mine(static_cast<size_t>(local));
+  team.run([&](int j) {
+    const int shard = G_.params().first_shard() + j;
+    const int64_t b = config_.batch / shards;
+    Graph g(arenas_[static_cast<size_t>(j)], true, team.member(j));
+    Discriminator::Output out = D_.forward(g, fakes_[static_cast<size_t>(j)],
+                                           c.classes > 0 ? labels_.data() + shard * b : no_labels, false, shard);
+    const GanLoss kind = gan_loss_kind(objective_);
+    mine[static_cast<size_t>(j)] = g.gan_loss(out.logits, ones_.data(), kind == GanLoss::bce ? kind : GanLoss::linear);
+    G_.params().zero_shard_grads(shard);
+    g.backward();
+    kept[static_cast<size_t>(j)]->backward();
+  });
+  G_.params().reduce_shards(cluster_);
+  const std::vector<double> all = gather_shards(mine, cluster_);
+  for (double loss : all) f.g_loss += loss / static_cast<double>(shards);
   if (!std::isfinite(f.g_loss)) return f;
-  G_.params().zero_grads();
-  gD.backward();
-  gG.backward();
   adam_g_.step(G_.params(), config_.lr);
   return f;
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/rng.h"
 #include "io/idx.h"
 #include "models/gan.h"
@@ -60,10 +61,15 @@ struct AdversarialFigures {
   double gp = 0;                  // the penalty (WGAN-GP)
 };
 
+// The batch goes in shards of at least kMinShardImages images (tensor/shards.h), fixed by the
+// batch: the same bytes on any threads and ranks. The generator's batch normalization sees the
+// whole batch's statistics (its shards meet).
 class AdversarialStep {
  public:
+  static constexpr int64_t kMinShardImages = 32;
+  // cluster: the ranks that share the shards (null: this process alone).
   AdversarialStep(Generator& G, Discriminator& D, GanObjective objective, const AdversarialConfig& config,
-                  const Dataset& set, Rng& rng);
+                  const Dataset& set, Rng& rng, Cluster* cluster = nullptr);
   // config.d_steps detective steps, then one forger step. A non-finite loss stops the step
   // before its update (the caller sees it in the figures).
   AdversarialFigures step();
@@ -73,9 +79,12 @@ class AdversarialStep {
   const AdamW& adam_d() const { return adam_d_; }
 
  private:
-  // A batch of real images (their labels in labels_[0..B), the same classes asked of the fakes
-  // in labels_[B..2B)) into x_[0..B), and latents z_.
+  // A batch of real images (those of this process's shards) into real_ with their labels,
+  // latents z_ for the fakes (asked for the same classes), and WGAN-GP's mixing weights mix_.
   void real_batch();
+  // One detective step on local shard j: its real images against its fakes. The fakes come
+  // from generator graph `from` (kept for the forger's step when it is the last).
+  void detective(int j, Graph& from, Graph& g, double* figures);
 
   Generator& G_;
   Discriminator& D_;
@@ -83,9 +92,11 @@ class AdversarialStep {
   AdversarialConfig config_;
   const Dataset& set_;
   Rng& rng_;
+  Cluster* cluster_;
   AdamW adam_g_, adam_d_;
-  Arena arena_;
-  std::vector<float> x_, hat_, z_, signs_, ones_;
+  std::vector<Arena> arenas_;  // one per local shard
+  std::vector<Tensor> fakes_;  // each local shard's fakes, on its kept generator graph
+  std::vector<float> real_, z_, mix_, signs_, ones_;
   std::vector<uint32_t> labels_;
 };
 

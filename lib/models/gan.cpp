@@ -120,23 +120,24 @@ void Generator::init(Rng& rng) {
   }
 }
 
-Tensor Generator::forward(Graph& g, const Tensor& z, const uint32_t* labels) {
+Tensor Generator::forward(Graph& g, const Tensor& z, const uint32_t* labels, int shard) {
   const GanConfig& c = config_;
+  auto p = [&](const Tensor& t) { return params_.in_shard(t, shard); };
   const int64_t B = z.dim(0), base = c.base_size();
   Tensor in = z;
   if (c.classes > 0) {
-    Tensor both = g.concat_channels(as_planes(z), as_planes(g.gather_rows(embed_, labels, B)));
+    Tensor both = g.concat_channels(as_planes(z), as_planes(g.gather_rows(p(embed_), labels, B)));
     in = reshaped(both, {B, 2 * c.latent});
   }
-  Tensor h = reshaped(g.linear(in, fc_w_, {}), {B, c.g_channels, base, base});
+  Tensor h = reshaped(g.linear(in, p(fc_w_), {}), {B, c.g_channels, base, base});
   float* running = running_.data();
   for (size_t l = 0; l < bn_w_.size(); ++l) {
-    if (l > 0) h = g.conv_transpose2d(h, conv_w_[l - 1], {}, 2, 1);
+    if (l > 0) h = g.conv_transpose2d(h, p(conv_w_[l - 1]), {}, 2, 1);
     const int64_t C = bn_w_[l].size();
-    h = g.relu(g.batchnorm(h, bn_w_[l], bn_b_[l], running, running + C));
+    h = g.relu(g.batchnorm(h, p(bn_w_[l]), p(bn_b_[l]), running, running + C));
     running += 2 * C;
   }
-  return g.tanh(g.conv_transpose2d(h, conv_w_.back(), out_b_, 2, 1));
+  return g.tanh(g.conv_transpose2d(h, p(conv_w_.back()), p(out_b_), 2, 1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,10 +174,11 @@ void Discriminator::init(Rng& rng) {
   }
 }
 
-Discriminator::Output Discriminator::forward(Graph& g, const Tensor& x, const uint32_t* labels, bool weight_grads) {
+Discriminator::Output Discriminator::forward(Graph& g, const Tensor& x, const uint32_t* labels, bool weight_grads,
+                                             int shard) {
   const int64_t B = x.dim(0), F = config_.d_features();
   auto weight = [&](const Tensor& w) {
-    Tensor t = w;
+    Tensor t = params_.in_shard(w, shard);
     if (!weight_grads) t.grad = nullptr;
     return t;
   };
@@ -198,13 +200,14 @@ Discriminator::Output Discriminator::forward(Graph& g, const Tensor& x, const ui
   return out;
 }
 
-Tensor Discriminator::input_gradient(Graph& g, const Output& at, const uint32_t* labels) {
+Tensor Discriminator::input_gradient(Graph& g, const Output& at, const uint32_t* labels, int shard) {
+  auto p = [&](const Tensor& t) { return params_.in_shard(t, shard); };
   const Tensor& last = at.pre.back();
   const int64_t B = last.dim(0), F = config_.d_features();
   // d logit / d features: the output layer's weights, plus the label's embedding.
   std::vector<float> ones(static_cast<size_t>(B), 1.0f);
-  Tensor d = g.linear(g.constant({B, 1}, ones.data()), reshaped(out_w_, {F, 1}), {});
-  if (config_.classes > 0) d = g.add(d, g.gather_rows(embed_, labels, B));
+  Tensor d = g.linear(g.constant({B, 1}, ones.data()), reshaped(p(out_w_), {F, 1}), {});
+  if (config_.classes > 0) d = g.add(d, g.gather_rows(p(embed_), labels, B));
   d = reshaped(d, last.shape);
   // Back through each level: the leaky ReLU's slope where the forward pass was, then the
   // convolution's input gradient, a transposed convolution with the same weights.
@@ -213,7 +216,7 @@ Tensor Discriminator::input_gradient(Graph& g, const Output& at, const uint32_t*
     const Tensor& pre = at.pre[l];
     slopes.resize(static_cast<size_t>(pre.size()));
     for (size_t k = 0; k < slopes.size(); ++k) slopes[k] = pre.data[k] > 0 ? 1.0f : kSlope;
-    d = g.conv_transpose2d(g.mul(d, g.constant(pre.shape, slopes.data())), conv_w_[l], {}, 2, 1);
+    d = g.conv_transpose2d(g.mul(d, g.constant(pre.shape, slopes.data())), p(conv_w_[l]), {}, 2, 1);
   }
   return d;
 }

@@ -65,8 +65,10 @@ class Generator {
   void init(Rng& rng);
   // z [B, latent] -> images [B, C, S, S] in [-1, 1]. labels[B] when conditional (else null).
   // A training graph normalizes with the batch's statistics; an inference graph with the
-  // running ones, so that each image depends on its own z only.
-  Tensor forward(Graph& g, const Tensor& z, const uint32_t* labels);
+  // running ones, so that each image depends on its own z only. In shards (tensor/shards.h) the
+  // weights' gradients go to the shard's copy, and a training graph's statistics are the whole
+  // batch's (its shards meet through the graph).
+  Tensor forward(Graph& g, const Tensor& z, const uint32_t* labels, int shard = 0);
 
  private:
   GanConfig config_;
@@ -95,15 +97,15 @@ class Discriminator {
   };
   // x [B, C, S, S] in [-1, 1]; labels[B] when conditional (else null). Without weight_grads
   // the backward pass computes no gradients for the discriminator's weights, only for x (the
-  // generator's step, which updates the generator alone).
-  Output forward(Graph& g, const Tensor& x, const uint32_t* labels, bool weight_grads = true);
+  // generator's step, which updates the generator alone). shard: as the generator's.
+  Output forward(Graph& g, const Tensor& x, const uint32_t* labels, bool weight_grads = true, int shard = 0);
 
   // d logit / d x for each image of a forward pass (`at`, from any graph), as a tensor [B, C, S,
   // S] of this graph that depends on the discriminator's weights: a penalty on it (WGAN-GP's
   // gradient_penalty) sends exact gradients to them. The network is piecewise linear in x, so
   // the backward pass is a chain of transposed convolutions with the same weights and the leaky
   // ReLU slopes at `at` as constants.
-  Tensor input_gradient(Graph& g, const Output& at, const uint32_t* labels);
+  Tensor input_gradient(Graph& g, const Output& at, const uint32_t* labels, int shard = 0);
 
   static constexpr float kSlope = 0.2f;
 

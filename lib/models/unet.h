@@ -27,6 +27,7 @@
 
 #include "core/rng.h"
 #include "tensor/graph.h"
+#include "tensor/shards.h"
 #include "tensor/tensor.h"
 
 namespace gen {

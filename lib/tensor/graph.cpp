@@ -10,6 +10,7 @@
 #include "tensor/activations.h"
 #include "tensor/conv.h"
 #include "tensor/kernels.h"
+#include "tensor/shards.h"
 
 namespace gen {
 
@@ -377,25 +378,34 @@ Tensor Graph::batchnorm(const Tensor& x, const Tensor& w, const Tensor& b, float
     nn::batchnorm_inference(out.data, x.data, w.data, b.data, running_mean, running_var, B, C, HW);
     return out;
   }
-  const int64_t n = B * HW;
+  // The batch's sums (per channel: x, then x^2, then the count), over every shard if in shards.
+  std::vector<double> sums(static_cast<size_t>(2 * C + 1));
+  nn::batchnorm_sums(sums.data(), x.data, B, C, HW);
+  sums.back() = static_cast<double>(B * HW);
+  if (shards_) shards_->sum(sums.data(), sums.size());
+  const double n = sums.back();
   if (n < 2) throw std::logic_error("Graph::batchnorm: training needs more than one value per channel");
   float* mean = arena_.allocate(C);
   float* rstd = arena_.allocate(C);
-  nn::batchnorm_forward(out.data, mean, rstd, x.data, w.data, b.data, B, C, HW);
-  if (running_mean && running_var) {
-    const double m = momentum, unbiased = static_cast<double>(n) / static_cast<double>(n - 1);
+  nn::batchnorm_forward(out.data, mean, rstd, sums.data(), n, x.data, w.data, b.data, B, C, HW);
+  if (running_mean && running_var && (!shards_ || shards_->leads())) {
+    const double m = momentum, unbiased = n / (n - 1);
     for (int64_t c = 0; c < C; ++c) {
-      // The biased variance back from rstd = 1/sqrt(var + eps).
-      const double r = rstd[c], var = std::max(0.0, 1.0 / (r * r) - 1e-5);
-      running_mean[c] = static_cast<float>((1 - m) * running_mean[c] + m * mean[c]);
-      running_var[c] = static_cast<float>((1 - m) * running_var[c] + m * var * unbiased);
+      running_mean[c] = static_cast<float>((1 - m) * running_mean[c] + m * sums[static_cast<size_t>(c)] / n);
+      running_var[c] =
+          static_cast<float>((1 - m) * running_var[c] + m * nn::batchnorm_variance(sums.data(), C, c, n) * unbiased);
     }
   }
   if (out.node)
     record([=, this] {
-    nn::batchnorm_backward(accumulate(x), accumulate(w), accumulate(b), read(out), x.data, w.data, mean, rstd, B, C,
-                           HW);
-  }, out);
+      const float* dout = read(out);
+      std::vector<double> mine(static_cast<size_t>(2 * C));
+      nn::batchnorm_backward_sums(mine.data(), dout, x.data, mean, rstd, B, C, HW);
+      std::vector<double> total = mine;
+      if (shards_) shards_->sum(total.data(), total.size());
+      nn::batchnorm_backward(accumulate(x), accumulate(w), accumulate(b), mine.data(), total.data(), n, dout, x.data,
+                             w.data, mean, rstd, B, C, HW);
+    }, out);
   return out;
 }
 
@@ -442,53 +452,6 @@ Tensor Graph::groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, 
                                   HW, G, first);
     }, out);
   return out;
-}
-
-std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
-                                     const std::function<ShardFigures(int shard, Graph& g)>& part,
-                                     Cluster* cluster) {
-  const int local = params.local_shards(), first = params.first_shard();
-  if (arenas.size() < static_cast<size_t>(local)) throw std::logic_error("run_shards: fewer arenas than shards");
-  std::vector<ShardFigures> mine(static_cast<size_t>(local));
-  std::exception_ptr failure;
-  // The region is active with all the threads even for fewer shards (then some wait), so that
-  // every kernel inside runs on one thread: the bits do not depend on the threads, and no kernel
-  // opens a region nested in an inactive one (whose threads, and their scratch, come and go).
-#pragma omp parallel for num_threads(omp_get_max_threads()) schedule(static)
-  for (int k = 0; k < local; ++k) {
-    try {
-      Arena& arena = arenas[static_cast<size_t>(k)];
-      arena.reset();
-      if (training) params.zero_shard_grads(first + k);
-      Graph g(arena, training);
-      mine[static_cast<size_t>(k)] = part(first + k, g);
-      if (training) g.backward();
-    } catch (...) {
-#pragma omp critical(gen_run_shards)
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-  if (training) params.reduce_shards(cluster);
-  if (!cluster || cluster->size() == 1) return mine;
-  std::vector<double> flat(2 * mine.size()), all(flat.size() * static_cast<size_t>(cluster->size()));
-  for (size_t k = 0; k < mine.size(); ++k) flat[2 * k] = mine[k].loss, flat[2 * k + 1] = mine[k].extra;
-  cluster->gather(flat.data(), flat.size(), all.data());
-  std::vector<ShardFigures> every(all.size() / 2);
-  for (size_t k = 0; k < every.size(); ++k) every[k] = {all[2 * k], all[2 * k + 1]};
-  return every;
-}
-
-double mean_loss(const std::vector<ShardFigures>& shards) {
-  double sum = 0;
-  for (const ShardFigures& s : shards) sum += s.loss;
-  return sum / static_cast<double>(shards.size());
-}
-
-int batch_shards(int64_t batch, int64_t min_per_shard) {
-  int shards = 1;
-  while (shards < kMaxShards && batch % (2 * shards) == 0 && batch / (2 * shards) >= min_per_shard) shards *= 2;
-  return shards;
 }
 
 }  // namespace gen

@@ -30,6 +30,7 @@
 namespace gen {
 
 class Graph;
+class ShardSum;  // tensor/shards.h
 
 // The gradient of a layer's output (Tensor::node), while backward() has it.
 struct GradSlot {
@@ -41,7 +42,10 @@ struct GradSlot {
 
 class Graph {
  public:
-  Graph(Arena& arena, bool training) : arena_(arena), training_(training) {}
+  // shards: how a graph of one shard of a batch meets the others (batch normalization's
+  // statistics are the whole batch's); null for a whole batch.
+  Graph(Arena& arena, bool training, ShardSum* shards = nullptr)
+      : arena_(arena), training_(training), shards_(shards) {}
   Graph(const Graph&) = delete;  // the tape's steps point at it
   Graph& operator=(const Graph&) = delete;
 
@@ -152,6 +156,7 @@ class Graph {
 
   Arena& arena_;
   bool training_;
+  ShardSum* shards_;
   std::vector<Step> tape_;
   std::deque<GradSlot> slots_;
   std::vector<std::pair<float*, size_t>> free_;  // buffers given back, and their capacity
@@ -159,32 +164,5 @@ class Graph {
 
 // Whether a gradient flows to t (a weight's, an input's, or a training graph's layer output).
 inline bool has_grad(const Tensor& t) { return t.grad != nullptr || t.node != nullptr; }
-
-// What a shard of a batch reports: its mean loss, and one more figure (a count of correct
-// predictions, say).
-struct ShardFigures {
-  double loss = 0, extra = 0;
-};
-
-// Data parallelism over a batch in equal shards (Parameters::set_shards): runs
-// part(shard, graph) for this process's shards, each on its own arena (arenas.size() >= its
-// local shards) and graph, in parallel on the OpenMP threads (a shard's layers then run on its
-// thread, each kernel on one thread: the bits do not depend on how many threads there are).
-// Training zeroes the gradients first, runs each shard's backward pass, and leaves the batch's
-// gradient in params.grads() (reduce_shards, across the cluster's ranks too). Returns every
-// shard's figures, in shard order (gathered from the ranks). The first exception thrown by a
-// part is rethrown.
-std::vector<ShardFigures> run_shards(Parameters& params, std::vector<Arena>& arenas, bool training,
-                                     const std::function<ShardFigures(int shard, Graph& g)>& part,
-                                     Cluster* cluster = nullptr);
-// The batch's mean loss: the mean of the equal shards' losses, added in shard order.
-double mean_loss(const std::vector<ShardFigures>& shards);
-
-// The shards of a batch: the largest power of two up to kMaxShards that divides it and leaves
-// each shard at least min_per_shard items (sequences, images). Fixed by the batch (and the
-// model) alone, so that a run gives the same bytes on any number of threads or ranks (up to
-// that many work at once); smaller shards would mean smaller, slower matrix products.
-inline constexpr int kMaxShards = 8;
-int batch_shards(int64_t batch, int64_t min_per_shard = 1);
 
 }  // namespace gen

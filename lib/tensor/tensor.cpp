@@ -160,7 +160,7 @@ void Parameters::reduce_shards(Cluster* cluster) {
   if (!across || count_ == 1) return;
   cluster->tree_sum(grads_.data(), total);
   float* g = grads_.data();
-#pragma omp parallel for simd schedule(static) if (total >= (size_t{1} << 17))
+#pragma omp parallel for simd schedule(static) if (parallel : total >= (size_t{1} << 17))
   for (size_t i = 0; i < total; ++i) g[i] *= scale;
 }
 

@@ -17,6 +17,7 @@
 #include "models/classifier_checkpoint.h"
 #include "models/classifier_training.h"
 #include "tensor/graph.h"
+#include "tensor/shards.h"
 #include "tensor/optimizer.h"
 #include "train/loop.h"
 #include "train/train_state.h"

@@ -18,6 +18,7 @@
 #include "models/unet.h"
 #include "models/unet_checkpoint.h"
 #include "tensor/graph.h"
+#include "tensor/shards.h"
 #include "tensor/optimizer.h"
 #include "train/loop.h"
 #include "train/train_state.h"
@@ -107,12 +108,12 @@ class DiffusionTask : public TrainTask {
     std::vector<uint32_t> labels;
     for (int64_t i = 0; i < n; ++i) labels.push_back(classes > 0 ? static_cast<uint32_t>(i % classes) : 0);
     GuidedDenoiser denoiser(model, labels, classes > 0 ? 3.0 : 1.0);
-    Rng rng(job_.run.seed, /*stream=*/11);  // the same noise at every preview
+    std::vector<Rng> rngs = image_streams(job_.run.seed + 11, 0, n);  // the same noise at every preview
     std::vector<float> x(static_cast<size_t>(n * P));
-    for (auto& v : x) v = rng.normal();
+    for (int64_t i = 0; i < n * P; ++i) x[static_cast<size_t>(i)] = rngs[static_cast<size_t>(i / P)].normal();
     DiffusionSampler sampler{.steps = 50, .eta = 0, .clamp = true};
     sampler.run(schedule_, x.data(), n, P, info_.T - 1,
-                [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rng);
+                [&](const float* xt, int64_t t, float* eps) { denoiser(xt, t, eps, n); }, rngs);
     write_images(path, tiles_from_floats(x.data(), n, info_.unet.image_channels, info_.unet.image_size),
                  classes > 0 ? fmt::format("{}x{}", classes, per_class) : "10x4", 2);
   }

@@ -53,7 +53,7 @@ class GanTask : public TrainTask {
         race_(G_, D_, info.objective,
               {.batch = job.settings.batch, .lr = job.settings.lr, .beta1 = job.settings.beta1,
                .beta2 = job.settings.beta2, .d_steps = job.settings.d_steps, .gp = job.settings.gp},
-              set, rng_),
+              set, rng_, &cluster()),
         monitor_(set, info.objective) {}
   Generator& G() { return G_; }
   Discriminator& D() { return D_; }
@@ -110,8 +110,6 @@ class GanTask : public TrainTask {
 }  // namespace
 
 void train_gan(GanTrainJob& job) {
-  if (cluster().size() > 1)  // its batch is not split into shards yet: every rank would do the same
-    throw UsageError(fmt::format("mpirun -np {}: ggan train runs in one process (its threads) for now", cluster().size()));
   use_threads(job.run.threads);
   check_outputs(job.run);
   RunOptions& run = job.run;
@@ -192,7 +190,6 @@ void add_gan_train_options(CLI::App& app, GanTrainJob& job) {
                    .steps = "Generator steps in all (with --resume: the new total; default there: the saved one)",
                    .seed = "Seed for initialization, batches and latents",
                    .plot = "Draw both losses against step as a PNG",
-                   .threads = "Threads (the same count gives the same checkpoint; default: the CPUs)",
                    .preview = "A sample grid from fixed latents (PNG), at the end and every --preview-every steps"});
   app.add_option("--loss", job.loss,
                  "bce (non-saturating, DCGAN), hinge, or wgan-gp (Wasserstein with gradient penalty; "

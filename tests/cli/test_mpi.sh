@@ -70,11 +70,50 @@ mpi 2 "$GSCORE" train -q "${cls[@]}" --steps 3 --decay-steps 6 --threads 1 -o c-
 "$GSCORE" train -q --resume c-half.st --data images.idx --labels labels.idx --steps 6 --threads 2 -o c-resumed.st
 check "gscore: 3 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s c-t1.st c-resumed.st
 
-# ggan train: not in shards yet (batch normalization), so one process.
+# ggan train: a batch of 64 is 2 shards of 32 (128: 4); batch normalization adds its statistics up over
+# the shards (and ranks) in the gradients' tree. WGAN-GP with classes: the penalty, in shards too.
 GGAN=${GGAN:?}
-run mpi 2 "$GGAN" train -q --data images.idx --labels labels.idx --latent 8 --g-channels 16 --d-channels 8 --batch 8 \
-  --steps 2 --threads 1 -o g.st
-check "ggan train under mpirun -np 2: refused" grep -q "^ggan: mpirun -np 2: ggan train runs in one process" err
+gan=(--data images.idx --labels labels.idx --latent 8 --g-channels 16 --d-channels 8 --batch 64)
+for t in 1 2 4; do "$GGAN" train -q "${gan[@]}" --steps 6 --threads $t -o g-t$t.st; done
+check "ggan: --threads 1 and 2, the same bytes" cmp -s g-t1.st g-t2.st
+check "ggan: --threads 1 and 4, the same bytes" cmp -s g-t1.st g-t4.st
+mpi 2 "$GGAN" train -q "${gan[@]}" --steps 6 --threads 1 -o g-n2.st
+check "ggan: mpirun -np 2 gives the bytes of one process" cmp -s g-t1.st g-n2.st
+mpi 2 "$GGAN" train -q "${gan[@]}" --steps 3 --threads 1 -o g-half.st
+"$GGAN" train -q --resume g-half.st --data images.idx --labels labels.idx --steps 6 --threads 2 -o g-resumed.st
+check "ggan: 3 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s g-t1.st g-resumed.st
+wgan=("${gan[@]}" --batch 128 --loss wgan-gp --conditional --d-steps 2)
+"$GGAN" train -q "${wgan[@]}" --steps 3 --threads 1 -o w-t1.st
+"$GGAN" train -q "${wgan[@]}" --steps 3 --threads 2 -o w-t2.st
+check "ggan wgan-gp: --threads 1 and 2, the same bytes" cmp -s w-t1.st w-t2.st
+mpi 4 "$GGAN" train -q "${wgan[@]}" --steps 3 --threads 1 -o w-n4.st
+check "ggan wgan-gp: mpirun -np 4 gives the bytes of one process" cmp -s w-t1.st w-n4.st
+
+# Sampling under mpirun: each rank takes its share of the images (each seeded by its index), and
+# rank 0 writes exactly the files of one process; 3 ranks for 5 images splits them unevenly.
+"$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 5 --trajectory tr-1.png --gif g-1.gif -o s-1.png
+mpi 3 "$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 5 --trajectory tr-3.png --gif g-3.gif \
+  -o s-3.png
+check "gdiffuse sample: mpirun -np 3 writes the grid of one process" cmp -s s-1.png s-3.png
+check "and its trajectory" cmp -s tr-1.png tr-3.png
+check "and its animation" cmp -s g-1.gif g-3.gif
+"$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 2 -o s-first.png
+"$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 5 -o each-%d.png
+"$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 1 -o one.png
+check "an image depends on its seed and index, not on how many are drawn" cmp -s one.png each-0.png
+mkdir -p split
+mpi 2 "$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 5 -o split/each-%d.png
+check "numbered images under mpirun -np 2: the same files" \
+  bash -c 'for i in 0 1 2 3 4; do cmp -s each-$i.png split/each-$i.png || exit 1; done'
+"$GGAN" sample g-t1.st -n 9 -o gan-1.png
+mpi 2 "$GGAN" sample g-t1.st -n 9 -o gan-2.png
+check "ggan sample: mpirun -np 2 writes the grid of one process" cmp -s gan-1.png gan-2.png
+mkdir -p ref
+"$GGAN" sample g-t1.st -n 9 -o ref/r-%d.png
+"$GSCORE" fid c-t1.st --ref ref split/ >fid-1.txt 2>/dev/null
+mpi 3 "$GSCORE" fid c-t1.st --ref ref split/ >fid-3.txt 2>/dev/null
+check "gscore fid: mpirun -np 3 prints what one process does" cmp -s fid-1.txt fid-3.txt
+check "(a distance was printed)" grep -q '^FID ' fid-1.txt
 
 # Ctrl-C under mpirun (it gives the ranks SIGTERM): every rank stops at one step, rank 0 saves.
 mpirun --oversubscribe -np 2 "$GTRAIN" "${lm[@]}" --steps 1000000 --threads 1 corpus.ids -o stopped.st 2>err &

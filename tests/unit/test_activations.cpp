@@ -113,7 +113,10 @@ TEST_CASE("batchnorm: batch statistics per channel; gradient of input, weight, b
   // B = 2, C = 2, HW = 2. Channel 0 holds 1, 3 (image 0) and 5, 7 (image 1): mean 4, biased
   // variance (9 + 1 + 1 + 9) / 4 = 5. Channel 1 is constant: variance 0, out = b.
   Vec x = {1, 3, 2, 2, 5, 7, 2, 2}, w = {2, 1}, b = {0.5, -1}, out(8), mean(2), rstd(2);
-  nn::batchnorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), 2, 2, 2);
+  std::vector<double> sums(4);
+  nn::batchnorm_sums(sums.data(), x.data(), 2, 2, 2);
+  CHECK(sums == std::vector<double>{16, 8, 1 + 9 + 25 + 49, 16});
+  nn::batchnorm_forward(out.data(), mean.data(), rstd.data(), sums.data(), 4, x.data(), w.data(), b.data(), 2, 2, 2);
   const double r0 = 1 / std::sqrt(5 + 1e-5);
   CHECK(mean[0] == doctest::Approx(4));
   CHECK(mean[1] == doctest::Approx(2));
@@ -137,22 +140,28 @@ TEST_CASE("batchnorm: batch statistics per channel; gradient of input, weight, b
         s(static_cast<size_t>(C));
     Vec wt = random_vector(static_cast<size_t>(C), rng), bs = random_vector(static_cast<size_t>(C), rng);
     for (auto& v : inp) v += 0.5;  // a mean that is not zero
+    const double count = static_cast<double>(B * HW);
     auto loss = [&] {
-      nn::batchnorm_forward(y.data(), m.data(), s.data(), inp.data(), wt.data(), bs.data(), B, C, HW);
+      std::vector<double> sums(static_cast<size_t>(2 * C));
+      nn::batchnorm_sums(sums.data(), inp.data(), B, C, HW);
+      nn::batchnorm_forward(y.data(), m.data(), s.data(), sums.data(), count, inp.data(), wt.data(), bs.data(), B, C,
+                            HW);
       return dot(y, r);
     };
     loss();
     Vec dinp(n), dw(static_cast<size_t>(C)), db(static_cast<size_t>(C));
-    nn::batchnorm_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), wt.data(), m.data(), s.data(),
-                           B, C, HW);
+    std::vector<double> sums(static_cast<size_t>(2 * C));
+    nn::batchnorm_backward_sums(sums.data(), r.data(), inp.data(), m.data(), s.data(), B, C, HW);
+    nn::batchnorm_backward(dinp.data(), dw.data(), db.data(), sums.data(), sums.data(), count, r.data(), inp.data(),
+                           wt.data(), m.data(), s.data(), B, C, HW);
     check_gradient("batchnorm input", inp, dinp, loss);
     check_gradient("batchnorm weight", wt, dw, loss);
     check_gradient("batchnorm bias", bs, db, loss);
 
     // Accumulates, and a null pointer skips a gradient.
     Vec dw2 = dw;
-    nn::batchnorm_backward<double>(nullptr, dw2.data(), nullptr, r.data(), inp.data(), wt.data(), m.data(),
-                                   s.data(), B, C, HW);
+    nn::batchnorm_backward<double>(nullptr, dw2.data(), nullptr, sums.data(), sums.data(), count, r.data(),
+                                   inp.data(), wt.data(), m.data(), s.data(), B, C, HW);
     for (size_t c = 0; c < dw.size(); ++c) CHECK(dw2[c] == doctest::Approx(2 * dw[c]));
   }
 }

@@ -53,10 +53,10 @@ TEST_CASE("sampler: trailing timesteps; DDIM with a perfect denoiser recovers th
   Schedule s(Schedule::Kind::cosine, 100);
   std::vector<float> x0 = {0.3f, -0.7f, 0.9f}, x = {1.2f, -0.4f, 0.1f};
   sampler.steps = 10;
-  Rng rng(1);
+  std::vector<Rng> rngs = image_streams(1, 0, 1);
   sampler.run(s, x.data(), 1, 3, 99, [&](const float* xt, int64_t t, float* eps) {
     for (int k = 0; k < 3; ++k) eps[k] = static_cast<float>((xt[k] - std::sqrt(s.abar(t)) * x0[k]) / std::sqrt(1 - s.abar(t)));
-  }, rng);
+  }, rngs);
   for (int k = 0; k < 3; ++k) CHECK(x[k] == doctest::Approx(x0[k]).epsilon(1e-4));
 }
 

@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <omp.h>
 #include <stdexcept>
 #include <vector>
 
 #include "core/rng.h"
 #include "tensor/activations.h"
 #include "tensor/graph.h"
+#include "tensor/shards.h"
 #include "tensor/tensor.h"
 
 using namespace gen;
@@ -105,6 +107,112 @@ TEST_CASE("Graph::batchnorm: batch statistics and running statistics in training
     CHECK(running_var == rv);
     CHECK_THROWS_AS(g.batchnorm(out, params.tensor(wi), params.tensor(bi), nullptr, nullptr), std::logic_error);
   }
+}
+
+TEST_CASE("Graph::batchnorm in shards: the whole batch's statistics and gradients, the same bits on any threads") {
+  // A batch of 8 in 4 shards of 2 against the batch in one graph: the shards meet twice (the
+  // forward's sums, the backward's), so each normalizes with the batch's mean and variance and
+  // sends back the batch's gradient.
+  Rng rng(47);
+  const int64_t B = 8, C = 3, HW = 5, P = C * HW;
+  const std::vector<float> x = normals(static_cast<size_t>(B * P), rng, 1.5f, 0.4f),
+                           signs = normals(static_cast<size_t>(B * P), rng);
+  Parameters params;
+  auto wi = params.add("bn.weight", {C}, false), bi = params.add("bn.bias", {C}, false);
+  params.allocate();
+  for (int64_t c = 0; c < C; ++c) params.tensor(wi).data[c] = 1.0f + 0.3f * static_cast<float>(c), params.tensor(bi).data[c] = 0.1f;
+
+  struct Result {
+    std::vector<float> out, dx, dw, db, running;
+  };
+  auto whole = [&] {
+    Result r;
+    r.running.assign(static_cast<size_t>(2 * C), 1.0f);
+    Arena arena;
+    Graph g(arena, true);
+    params.zero_grads();
+    Tensor xt = filled(g, {B, C, HW}, x);
+    Tensor out = g.batchnorm(xt, params.tensor(wi), params.tensor(bi), r.running.data(), r.running.data() + C);
+    g.gan_loss(reshaped(out, {B * P}), signs.data(), GanLoss::linear);
+    g.backward();
+    r.out.assign(out.data, out.data + B * P);
+    r.dx.assign(xt.grad, xt.grad + B * P);
+    r.dw.assign(params.tensor(wi).grad, params.tensor(wi).grad + C);
+    r.db.assign(params.tensor(bi).grad, params.tensor(bi).grad + C);
+    return r;
+  };
+  auto sharded = [&](int threads) {
+    Result r;
+    r.running.assign(static_cast<size_t>(2 * C), 1.0f);
+    r.out.resize(static_cast<size_t>(B * P));
+    r.dx.resize(static_cast<size_t>(B * P));
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    params.set_shards(4);
+    std::vector<Arena> arenas(4);
+    std::vector<Tensor> xs(4), outs(4);
+    run_shards(params, arenas, true, [&](int shard, Graph& g) {
+      const int64_t at = shard * 2 * P;
+      xs[static_cast<size_t>(shard)] = g.tensor({2, C, HW});
+      std::copy(x.begin() + at, x.begin() + at + 2 * P, xs[static_cast<size_t>(shard)].data);
+      Tensor out = g.batchnorm(xs[static_cast<size_t>(shard)], params.in_shard(params.tensor(wi), shard),
+                               params.in_shard(params.tensor(bi), shard), r.running.data(), r.running.data() + C);
+      outs[static_cast<size_t>(shard)] = out;
+      return ShardFigures{g.gan_loss(reshaped(out, {2 * P}), signs.data() + at, GanLoss::linear)};
+    });
+    omp_set_num_threads(before);
+    params.set_shards(1);
+    for (int s = 0; s < 4; ++s) {
+      std::copy(outs[static_cast<size_t>(s)].data, outs[static_cast<size_t>(s)].data + 2 * P, r.out.begin() + s * 2 * P);
+      // Each shard's input gradient is that of its own mean loss: 4 times its share of the batch's.
+      for (int64_t k = 0; k < 2 * P; ++k) r.dx[static_cast<size_t>(s * 2 * P + k)] = xs[static_cast<size_t>(s)].grad[k] / 4;
+    }
+    r.dw.assign(params.tensor(wi).grad, params.tensor(wi).grad + C);
+    r.db.assign(params.tensor(bi).grad, params.tensor(bi).grad + C);
+    return r;
+  };
+  const Result one = whole(), four = sharded(1);
+  auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
+    REQUIRE(a.size() == b.size());
+    for (size_t k = 0; k < a.size(); ++k) CHECK(a[k] == doctest::Approx(b[k]).epsilon(1e-5).scale(1e-6));
+  };
+  close(four.out, one.out);
+  close(four.dx, one.dx);
+  close(four.dw, one.dw);
+  close(four.db, one.db);
+  close(four.running, one.running);  // moved once per batch, not once per shard
+  for (int threads : {2, 3, 4, 8}) {
+    CAPTURE(threads);
+    const Result again = sharded(threads);
+    CHECK(again.out == four.out);
+    CHECK(again.dx == four.dx);
+    CHECK(again.dw == four.dw);
+    CHECK(again.db == four.db);
+    CHECK(again.running == four.running);
+  }
+}
+
+TEST_CASE("ShardTeam: the first error ends every shard, also those waiting to meet") {
+  ShardTeam team(4, nullptr);
+  for (int failing : {0, 3}) {
+    CAPTURE(failing);
+    std::vector<int> met(4, 0);
+    CHECK_THROWS_WITH_AS(team.run([&](int k) {
+      double v = k;
+      if (k == failing) throw std::runtime_error("shard failed");
+      team.member(k)->sum(&v, 1);
+      met[static_cast<size_t>(k)] = 1;
+    }), "shard failed", std::runtime_error);
+    CHECK(met == std::vector<int>{0, 0, 0, 0});
+  }
+  // And the sums: every shard gets the total.
+  std::vector<double> got(4);
+  team.run([&](int k) {
+    double v[2] = {static_cast<double>(k), 1};
+    team.member(k)->sum(v, 2);
+    got[static_cast<size_t>(k)] = v[0] * 10 + v[1];
+  });
+  CHECK(got == std::vector<double>{64, 64, 64, 64});
 }
 
 TEST_CASE("Graph::gan_loss: weight times the mean loss; two losses on one graph add their gradients") {
