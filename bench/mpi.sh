@@ -2,7 +2,8 @@
 # Data parallelism two ways on this machine, side by side in one run: one process on 2 threads
 # against mpirun -np 2 with one thread each (the same shards, the same bytes), for the nanoGPT
 # recipe (gtrain: 4 layers, 128 wide, context 64, batch 12 = 2 shards of 384 tokens) and the
-# diffusion U-Net (gdiffuse train: channels 32/64/128, batch 64 = 4 shards of 16 images). Reports
+# diffusion U-Net (gdiffuse train: channels 32/64/128, batch 64 = 4 shards of 16 images) and the
+# DCGAN (ggan train: batch 64 = 2 shards of 32 images, batch norm summed across them). Reports
 # ms per step after a warmup (each side's best of REPEAT alternating runs), the time rank 0
 # spent exchanging gradients per step (gen's tree sum over MPI, plus waiting), and the
 # gradient's size. Traffic stays on this machine (shared memory).
@@ -37,12 +38,16 @@ gdiffuse_run() {
   launch "$1" "$build/tools/gdiffuse" train --steps 15 --limit 10000 --log "$work/d.tsv" -o "$work/d.st" 2>"$work/d.err"
   echo "$(per_step "$work/d.tsv" 6 5) $(exchange "$work/d.err")"
 }
+ggan_run() {
+  launch "$1" "$build/tools/ggan" train --steps 30 --limit 10000 --log "$work/a.tsv" -o "$work/a.st" 2>"$work/a.err"
+  echo "$(per_step "$work/a.tsv" 8 5) $(exchange "$work/a.err")"
+}
 best() { sort -n -k1,1 | head -1; }
 
 lscpu | sed -n 's/^Model name: *//p'
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}; best of $repeat alternating runs"
 printf '%-10s %-26s %10s %12s %10s\n' model layout "ms/step" "exchange ms" "wait ms"
-for model in gtrain gdiffuse; do
+for model in gtrain gdiffuse ggan; do
   : >"$work/threads" && : >"$work/ranks"
   for _ in $(seq "$repeat"); do
     ${model}_run threads >>"$work/threads"

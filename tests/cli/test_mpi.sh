@@ -14,6 +14,19 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # sanitizer build) cannot even name them, so it does not look under mpirun.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 mpi() { mpirun --oversubscribe -np "$@"; }
+# same_bytes NAME PREFIX "RANKS" CMD...: CMD on --threads 1, 2 and 4 (-o PREFIX-t1.st ...), and
+# under mpirun -np N for each of RANKS with one thread each: every checkpoint the same bytes.
+same_bytes() {
+  local name=$1 prefix=$2 ranks=$3 t n
+  shift 3
+  for t in 1 2 4; do "$@" --threads $t -o "$prefix-t$t.st"; done
+  check "$name: --threads 1 and 2, the same bytes" cmp -s "$prefix-t1.st" "$prefix-t2.st"
+  check "$name: --threads 1 and 4, the same bytes" cmp -s "$prefix-t1.st" "$prefix-t4.st"
+  for n in $ranks; do
+    mpi "$n" "$@" --threads 1 -o "$prefix-n$n.st"
+    check "$name: mpirun -np $n gives the bytes of one process" cmp -s "$prefix-t1.st" "$prefix-n$n.st"
+  done
+}
 check "mpirun is installed (scripts/install-deps.sh: openmpi-bin)" command -v mpirun
 
 make_corpus corpus.txt
@@ -22,13 +35,7 @@ make_corpus corpus.txt
 lm=(--tokenizer char.model --layers 2 --heads 2 --embd 32 --context 16 --batch 64 --eval-every 20 --eval-batches 2)
 
 # gtrain: a batch of 64 sequences of 16 tokens is 4 shards (of at least 256 tokens).
-for t in 1 2 4; do "$GTRAIN" -q "${lm[@]}" --steps 40 --threads $t corpus.ids -o lm-t$t.st; done
-check "gtrain: --threads 1 and 2, the same bytes" cmp -s lm-t1.st lm-t2.st
-check "gtrain: --threads 1 and 4, the same bytes" cmp -s lm-t1.st lm-t4.st
-mpi 2 "$GTRAIN" -q "${lm[@]}" --steps 40 --threads 1 corpus.ids -o lm-n2.st
-check "gtrain: mpirun -np 2 gives the bytes of one process" cmp -s lm-t1.st lm-n2.st
-mpi 4 "$GTRAIN" -q "${lm[@]}" --steps 40 --threads 1 corpus.ids -o lm-n4.st
-check "gtrain: mpirun -np 4 gives the bytes of one process" cmp -s lm-t1.st lm-n4.st
+same_bytes gtrain lm "2 4" "$GTRAIN" -q "${lm[@]}" --steps 40 corpus.ids
 mpi 2 "$GTRAIN" -q "${lm[@]}" --steps 20 --decay-steps 40 --threads 1 corpus.ids -o lm-half.st
 "$GTRAIN" -q --resume lm-half.st --steps 40 --threads 2 corpus.ids -o lm-resumed.st
 check "gtrain: 20 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s lm-t1.st lm-resumed.st
@@ -44,13 +51,7 @@ check "with one line that says why" grep -q "^gtrain: mpirun -np 3: the batch is
 # gdiffuse train: a batch of 64 images is 4 shards (of at least 16 images).
 make_images
 unet=(--data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 64 --T 50 --warmup 5)
-for t in 1 2 4; do "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads $t -o d-t$t.st; done
-check "gdiffuse: --threads 1 and 2, the same bytes" cmp -s d-t1.st d-t2.st
-check "gdiffuse: --threads 1 and 4, the same bytes" cmp -s d-t1.st d-t4.st
-mpi 2 "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads 1 -o d-n2.st
-check "gdiffuse: mpirun -np 2 gives the bytes of one process" cmp -s d-t1.st d-n2.st
-mpi 4 "$GDIFFUSE" train -q "${unet[@]}" --steps 12 --threads 1 -o d-n4.st
-check "gdiffuse: mpirun -np 4 gives the bytes of one process" cmp -s d-t1.st d-n4.st
+same_bytes gdiffuse d "2 4" "$GDIFFUSE" train -q "${unet[@]}" --steps 12
 mpi 2 "$GDIFFUSE" train -q "${unet[@]}" --steps 6 --decay-steps 12 --threads 1 -o d-half.st
 "$GDIFFUSE" train -q --resume d-half.st --data images.idx --labels labels.idx --steps 12 --threads 1 -o d-resumed.st
 check "gdiffuse: 6 steps on 2 ranks, resumed in one process: the same bytes" cmp -s d-t1.st d-resumed.st
@@ -59,13 +60,7 @@ check "gdiffuse: 6 steps on 2 ranks, resumed in one process: the same bytes" cmp
 # of 32, 32, 32 and 4 images, each loss weighted by its share).
 GSCORE=${GSCORE:?}
 cls=(--data images.idx --labels labels.idx --limit 100 --channels 4,8 --features 8 --batch 128)
-for t in 1 2 4; do "$GSCORE" train -q "${cls[@]}" --steps 6 --threads $t -o c-t$t.st; done
-check "gscore: --threads 1 and 2, the same bytes" cmp -s c-t1.st c-t2.st
-check "gscore: --threads 1 and 4, the same bytes" cmp -s c-t1.st c-t4.st
-mpi 2 "$GSCORE" train -q "${cls[@]}" --steps 6 --threads 1 -o c-n2.st
-check "gscore: mpirun -np 2 gives the bytes of one process" cmp -s c-t1.st c-n2.st
-mpi 4 "$GSCORE" train -q "${cls[@]}" --steps 6 --threads 1 -o c-n4.st
-check "gscore: mpirun -np 4 gives the bytes of one process" cmp -s c-t1.st c-n4.st
+same_bytes gscore c "2 4" "$GSCORE" train -q "${cls[@]}" --steps 6
 mpi 2 "$GSCORE" train -q "${cls[@]}" --steps 3 --decay-steps 6 --threads 1 -o c-half.st
 "$GSCORE" train -q --resume c-half.st --data images.idx --labels labels.idx --steps 6 --threads 2 -o c-resumed.st
 check "gscore: 3 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s c-t1.st c-resumed.st
@@ -74,20 +69,12 @@ check "gscore: 3 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s 
 # the shards (and ranks) in the gradients' tree. WGAN-GP with classes: the penalty, in shards too.
 GGAN=${GGAN:?}
 gan=(--data images.idx --labels labels.idx --latent 8 --g-channels 16 --d-channels 8 --batch 64)
-for t in 1 2 4; do "$GGAN" train -q "${gan[@]}" --steps 6 --threads $t -o g-t$t.st; done
-check "ggan: --threads 1 and 2, the same bytes" cmp -s g-t1.st g-t2.st
-check "ggan: --threads 1 and 4, the same bytes" cmp -s g-t1.st g-t4.st
-mpi 2 "$GGAN" train -q "${gan[@]}" --steps 6 --threads 1 -o g-n2.st
-check "ggan: mpirun -np 2 gives the bytes of one process" cmp -s g-t1.st g-n2.st
+same_bytes ggan g 2 "$GGAN" train -q "${gan[@]}" --steps 6
 mpi 2 "$GGAN" train -q "${gan[@]}" --steps 3 --threads 1 -o g-half.st
 "$GGAN" train -q --resume g-half.st --data images.idx --labels labels.idx --steps 6 --threads 2 -o g-resumed.st
 check "ggan: 3 steps on 2 ranks, resumed on 2 threads: the same bytes" cmp -s g-t1.st g-resumed.st
 wgan=("${gan[@]}" --batch 128 --loss wgan-gp --conditional --d-steps 2)
-"$GGAN" train -q "${wgan[@]}" --steps 3 --threads 1 -o w-t1.st
-"$GGAN" train -q "${wgan[@]}" --steps 3 --threads 2 -o w-t2.st
-check "ggan wgan-gp: --threads 1 and 2, the same bytes" cmp -s w-t1.st w-t2.st
-mpi 4 "$GGAN" train -q "${wgan[@]}" --steps 3 --threads 1 -o w-n4.st
-check "ggan wgan-gp: mpirun -np 4 gives the bytes of one process" cmp -s w-t1.st w-n4.st
+same_bytes "ggan wgan-gp" w 4 "$GGAN" train -q "${wgan[@]}" --steps 3
 
 # Sampling under mpirun: each rank takes its share of the images (each seeded by its index), and
 # rank 0 writes exactly the files of one process; 3 ranks for 5 images splits them unevenly.
