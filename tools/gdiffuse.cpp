@@ -254,7 +254,7 @@ int run(int argc, char** argv) {
   cmd_noise->add_option("--steps", noise.T, "Steps of the whole process (T)")->check(CLI::Range(1, 100000))
       ->capture_default_str();
   cmd_noise->add_option("--schedule", noise.schedule, "linear or cosine")->capture_default_str();
-  cmd_noise->add_option("-s,--seed", noise.seed, "Seed of the noise")->capture_default_str();
+  cmd_noise->add_option("-s,--seed", noise.seed, "Seed of the noise")->check(gen::seed_number())->capture_default_str();
   cmd_noise->add_option("--scale", noise.scale, "Draw each pixel as an NxN block")->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd_noise->add_option("-o,--output", noise.output, "PNG to write (- is stdout)")->required();
@@ -276,13 +276,14 @@ Examples:
     cmd->add_option("checkpoint", a.checkpoint, "A diffusion checkpoint (gdiffuse train)")->required();
     cmd->add_option("-p,--prompt", a.prompt, "A class name or number; 'all' for a row per class; 'list' prints them");
     cmd->add_option("-g,--guidance", a.guidance, "Classifier-free guidance scale (1: conditional only; 0: none)")
-        ->capture_default_str();
+        ->check(gen::finite_number(0, 1000))->capture_default_str();
     cmd->add_option("--sampler", a.sampler, "ddim or ddpm")->capture_default_str();
     cmd->add_option("--steps", a.steps, "Denoiser calls (ddpm without --steps: all T)")->check(CLI::Range(1, 100000))
         ->capture_default_str();
-    cmd->add_option("--eta", a.eta, "DDIM's eta: 0 deterministic, 1 DDPM's noise (default by --sampler)");
+    cmd->add_option("--eta", a.eta, "DDIM's eta: 0 deterministic, 1 DDPM's noise (default by --sampler)")
+        ->check(gen::finite_number(0, 1));
     cmd->add_flag("--no-clamp", a.no_clamp, "Do not clamp the predicted image to [-1, 1] at each step");
-    cmd->add_option("-s,--seed", a.seed, "Seed: the same seed gives the same images")->capture_default_str();
+    cmd->add_option("-s,--seed", a.seed, "Seed: the same seed gives the same images")->check(gen::seed_number())->capture_default_str();
     cmd->add_option("--grid", a.grid, "Columns x rows of the output grid, e.g. 8x8");
     cmd->add_option("--trajectory", a.trajectory, "Also write the first images at 10 points of the reverse process");
     cmd->add_option("--gif", a.gif, "Also write the reverse process as an animated GIF (the first images, up to 8)");

@@ -250,7 +250,7 @@ Examples:
     cmd->add_option("--grid", a.grid, "COLSxROWS for one grid PNG");
     cmd->add_option("--prompt", a.prompt, "A class name or number (class-conditional models)");
     cmd->add_option("--truncation", a.psi, "psi in (0, 1]: latents scaled by psi, samples closer to the mean")
-        ->capture_default_str();
+        ->check(gen::finite_number(0, 1, true))->capture_default_str();
     cmd->add_option("--scale", a.scale, "Draw each pixel as SCALE x SCALE")->check(CLI::Range(1, 32))
         ->capture_default_str();
     cmd->add_option("--threads", a.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
@@ -260,7 +260,7 @@ Examples:
   cmd_sample->add_option("-n", sample.n, "Images (with --prompt all: per class)")->check(CLI::Range(1, 100000))
       ->capture_default_str();
   cmd_sample->add_option("--seed", sample.seed, "Seed: image i has the latent of stream i of this seed")
-      ->capture_default_str();
+      ->check(gen::seed_number())->capture_default_str();
   cmd_sample->footer(R"(Examples:
   ggan sample gan.st --seed 7 -n 64 --grid 8x8 --scale 2 -o grid.png
   ggan sample gan.st -n 1000 -o samples/s-%04d.png      # for gscore fid
@@ -270,8 +270,8 @@ Examples:
   auto* cmd_interp = app.add_subcommand("interpolate", "A walk through latent space from one seed's image to another's");
   add_common(cmd_interp, interp);
   cmd_interp->add_option("--from", interp.from, "Seed of the first image (image 0 of ggan sample --seed FROM)")
-      ->capture_default_str();
-  cmd_interp->add_option("--to", interp.to, "Seed of the last image")->capture_default_str();
+      ->check(gen::seed_number())->capture_default_str();
+  cmd_interp->add_option("--to", interp.to, "Seed of the last image")->check(gen::seed_number())->capture_default_str();
   cmd_interp->add_option("--frames", interp.frames, "Images along the way, both ends included")
       ->check(CLI::Range(int64_t{-1000000}, int64_t{100000}))->capture_default_str();
   cmd_interp->add_flag("--lerp", interp.lerp, "A straight line instead of the great circle (slerp)");

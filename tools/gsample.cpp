@@ -57,7 +57,7 @@ std::vector<float> parse_temperatures(const std::string& text) {
       if (used != item.size() || !(t >= 0) || !std::isfinite(t)) throw std::invalid_argument(item);
       values.push_back(t);
     } catch (const std::exception&) {
-      throw gen::UsageError(fmt::format("--temperature: '{}' is not a temperature (a number >= 0)", item));
+      throw gen::UsageError(fmt::format("--temperature: '{}' is not a temperature (a number >= 0)", gen::shown(item)));
     }
     if (comma == std::string::npos) break;
     begin = comma + 1;
@@ -314,11 +314,11 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   auto& c = args.sampler;
   app.add_option("--top-k", c.top_k, "Sample among the k most likely tokens (0: all)")->check(CLI::Range(0, 1 << 24))->capture_default_str();
-  app.add_option("--top-p", c.top_p, "Sample among the most likely tokens covering this probability, in (0, 1]")->capture_default_str();
-  app.add_option("--min-p", c.min_p, "Drop tokens less likely than this share of the most likely")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--repeat-penalty", c.repeat_penalty, "Make recent tokens less likely (1: off)")->check(CLI::Range(0.01, 100.0))->capture_default_str();
+  app.add_option("--top-p", c.top_p, "Sample among the most likely tokens covering this probability, in (0, 1]")->check(gen::finite_number(0, 1, true))->capture_default_str();
+  app.add_option("--min-p", c.min_p, "Drop tokens less likely than this share of the most likely")->check(gen::finite_number(0, 1))->capture_default_str();
+  app.add_option("--repeat-penalty", c.repeat_penalty, "Make recent tokens less likely (1: off)")->check(gen::finite_number(0.01, 100))->capture_default_str();
   app.add_option("--repeat-last-n", c.repeat_last_n, "How many recent tokens the penalty sees")->check(CLI::Range(0, 1 << 20))->capture_default_str();
-  app.add_option("-s,--seed", args.seed, "Seed: the same seed gives the same text")->capture_default_str();
+  app.add_option("-s,--seed", args.seed, "Seed: the same seed gives the same text")->check(gen::seed_number())->capture_default_str();
   app.add_option("--stop", args.stops, "Stop when this text appears (repeatable; it is not printed)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--num-samples", args.num_samples,

@@ -258,7 +258,7 @@ Examples:
   cmd_fid->add_option("--ref", fid.ref, "fashion-mnist:test, fashion-mnist:train, or a folder of PNGs")
       ->capture_default_str();
   cmd_fid->add_option("--ref-limit", fid.ref_limit, "Use only the first N reference images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 31));
   cmd_fid->footer(R"(An Inception-style FID, computed with a classifier that knows this data instead
 of Inception-v3; prints the FID, the mean confidence and the class histogram.
 Examples:

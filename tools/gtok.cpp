@@ -73,8 +73,8 @@ void add_train_command(CLI::App& app, TrainArgs& args) {
   cmd->add_option("--character-coverage", args.options.character_coverage,
                   "Share of characters the vocabulary must cover; the rest fall back to bytes "
                   "(default 1.0 for char, 0.9995 otherwise)")
-      ->check(CLI::Range(0.5, 1.0));
-  cmd->add_option("--seed", args.options.seed, "Seed for sentencepiece's sampling: the same seed and --threads give the same model")->capture_default_str();
+      ->check(gen::finite_number(0.5, 1));
+  cmd->add_option("--seed", args.options.seed, "Seed for sentencepiece's sampling: the same seed and --threads give the same model")->check(gen::seed_number())->capture_default_str();
   cmd->add_option("--threads", args.common.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_flag("--verbose", args.options.verbose, "Show sentencepiece's own log");
   cmd->add_flag("-q,--quiet", args.common.quiet, "No summary on stderr");

@@ -9,10 +9,10 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
-namespace CLI {
-class App;
-}
+#include <CLI/CLI.hpp>
+
 
 namespace gen {
 
@@ -22,5 +22,17 @@ void setup_app(CLI::App& app, const char* tool);
 // Parses; the exit status if the tool should stop now (--help, --version), else nothing. Throws
 // UsageError for a bad command line.
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
+
+// The checks of every tool's numbers. CLI11's Range, PositiveNumber and NonNegativeNumber let
+// NaN and infinity through; these do not.
+//   app.add_option("--guidance", g)->check(gen::finite_number(0, 100));
+// A finite number within [lo, hi] ((lo, hi] with open_low). A value that is not a number at all
+// is left to CLI11's conversion, which says so.
+CLI::Validator finite_number(double lo, double hi, bool open_low = false);
+// A seed: decimal digits for 0 .. 2^64 - 1; "-1", "1e3" and 99999999999999999999 are refused,
+// never wrapped around.
+CLI::Validator seed_number();
+// What a message may echo of a value typed or read: at most 40 characters.
+std::string shown(const std::string& text);
 
 }  // namespace gen

@@ -1,11 +1,11 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <set>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,50 +95,78 @@ void SafetensorsWriter::write(Output& out) const {
   for (const auto& item : items_) out.write(item.bytes());
 }
 
+// Where a file's bytes are: in memory (stdin, a pipe, a fuzzer's input), or in an open regular
+// file read with pread as they are asked for. A file cut short under the reader (truncated in
+// place) makes pread come back short: an Error naming the file, where a mapping would be SIGBUS.
+struct Safetensors::Source {
+  std::string memory;
+  int fd = -1;
+  uint64_t size = 0;
+  std::string name;
+  ~Source() {
+    if (fd >= 0) ::close(fd);
+  }
+  void copy(uint64_t offset, uint64_t n, char* to) const {
+    if (fd < 0) {
+      std::memcpy(to, memory.data() + offset, n);
+      return;
+    }
+    while (n > 0) {
+      const ssize_t got = ::pread(fd, to, std::min<uint64_t>(n, uint64_t{1} << 30), static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw Error(name, fmt::format("cannot read: {}", std::strerror(errno)));
+      if (got == 0)
+        throw Error(name, fmt::format("changed while being read: it ends at byte {} of the {} it had", offset, size));
+      to += got, offset += static_cast<uint64_t>(got), n -= static_cast<uint64_t>(got);
+    }
+  }
+};
+
 Safetensors Safetensors::read(const std::string& path, size_t max_bytes) {
   if (path != "-") {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
+      auto source = std::make_shared<Source>();
+      source->fd = fd;
+      source->name = path;
       struct stat info;
-      void* map = MAP_FAILED;
-      size_t size = 0;
       if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0 &&
           static_cast<uint64_t>(info.st_size) <= max_bytes) {
-        size = static_cast<size_t>(info.st_size);
-        map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-      }
-      ::close(fd);
-      if (map != MAP_FAILED) {
-        std::shared_ptr<const void> storage(map, [size](const void* p) { munmap(const_cast<void*>(p), size); });
-        return parse_view(std::move(storage), std::string_view(static_cast<const char*>(map), size), path);
+        source->size = static_cast<uint64_t>(info.st_size);
+        return from(std::move(source));
       }
     }
   }
-  // Standard input, a pipe, or a file that cannot be mapped: read it (read_file says what is wrong).
+  // Standard input, a pipe, or a file that cannot be read in place: read it all (read_file says
+  // what is wrong).
   return parse(read_file(path, max_bytes), path);
 }
 
 Safetensors Safetensors::parse(std::string contents, std::string name) {
-  auto storage = std::make_shared<const std::string>(std::move(contents));
-  std::string_view bytes = *storage;
-  return parse_view(std::move(storage), bytes, std::move(name));
+  auto source = std::make_shared<Source>();
+  source->size = contents.size();
+  source->memory = std::move(contents);
+  source->name = std::move(name);
+  return from(std::move(source));
 }
 
-Safetensors Safetensors::parse_view(std::shared_ptr<const void> storage, std::string_view bytes, std::string name) {
+Safetensors Safetensors::from(std::shared_ptr<const Source> source) {
   Safetensors st;
-  st.name_ = std::move(name);
-  st.storage_ = std::move(storage);
+  st.name_ = source->name;
+  st.source_ = source;
   const std::string& file = st.name_;
+  const uint64_t size = source->size;
   auto fail = [&](const std::string& reason) { return Error(file, "not a valid safetensors file: " + reason); };
-  if (bytes.size() < 8) throw fail(fmt::format("{} bytes is too short for the header length", bytes.size()));
+  if (size < 8) throw fail(fmt::format("{} bytes is too short for the header length", size));
   uint64_t header_length;
-  std::memcpy(&header_length, bytes.data(), 8);
+  source->copy(0, 8, reinterpret_cast<char*>(&header_length));  // little-endian host
   if (header_length > kMaxHeader) throw fail(fmt::format("header length {} is over the limit", header_length));
-  if (header_length > bytes.size() - 8)
-    throw fail(fmt::format("header length {} runs past the end of the file ({} bytes)", header_length, bytes.size()));
-  std::string_view header_text(bytes.data() + 8, header_length);
+  if (header_length > size - 8)
+    throw fail(fmt::format("header length {} runs past the end of the file ({} bytes)", header_length, size));
+  std::string header_text(header_length, '\0');
+  source->copy(8, header_length, header_text.data());
   const uint64_t data_begin = 8 + header_length;
-  const uint64_t data_size = bytes.size() - data_begin;
+  const uint64_t data_size = size - data_begin;
 
   // Parse, rejecting duplicate names (a plain parse would keep the last silently).
   std::set<std::string> keys;
@@ -200,17 +228,17 @@ Safetensors Safetensors::parse_view(std::shared_ptr<const void> storage, std::st
     if (end - begin != count * info->size)
       throw bad(fmt::format("shape {} of {} needs {} bytes, data_offsets give {}", shape_text(entry.shape), dtype,
                             count * info->size, end - begin));
-    entry.bytes = std::string_view(bytes.data() + data_begin + begin, end - begin);
+    entry.offset = data_begin + begin;
+    entry.size = end - begin;
     st.entries_.push_back(std::move(entry));
   }
   // Contiguous and covering: sorted by begin, each starts where the last ended.
-  std::sort(st.entries_.begin(), st.entries_.end(),
-            [](const Entry& a, const Entry& b) { return a.bytes.data() < b.bytes.data(); });
+  std::sort(st.entries_.begin(), st.entries_.end(), [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
   uint64_t expected = 0;
   for (const auto& entry : st.entries_) {
-    uint64_t begin = static_cast<uint64_t>(entry.bytes.data() - (bytes.data() + data_begin));
+    const uint64_t begin = entry.offset - data_begin;
     if (begin != expected) throw fail(fmt::format("tensor '{}' does not start where the one before it ends", entry.name));
-    expected = begin + entry.bytes.size();
+    expected = begin + entry.size;
   }
   if (expected != data_size) throw fail(fmt::format("{} bytes after the last tensor", data_size - expected));
   return st;
@@ -239,7 +267,13 @@ void Safetensors::read_f32(const std::string& tensor, const std::vector<int64_t>
   if (entry.shape != shape)
     throw Error(name_, fmt::format("tensor '{}' has shape {}, expected {}", tensor, shape_text(entry.shape),
                                    shape_text(shape)));
-  std::memcpy(out, entry.bytes.data(), entry.bytes.size());
+  source_->copy(entry.offset, entry.size, reinterpret_cast<char*>(out));
+}
+
+std::string Safetensors::bytes(const Entry& entry) const {
+  std::string out(entry.size, '\0');
+  source_->copy(entry.offset, entry.size, out.data());
+  return out;
 }
 
 }  // namespace gen

@@ -12,7 +12,7 @@
 // The reader trusts nothing: the header length is capped and must fit in the file; the JSON
 // must parse; names must be unique; dtypes known; shapes non-negative with a product that fits
 // 64 bits and matches the byte range; ranges contiguous and inside the file. Only then is data
-// touched.
+// read.
 //
 //   gen::SafetensorsWriter w;
 //   w.metadata["format"] = "gen-gpt";
@@ -69,12 +69,13 @@ class Safetensors {
     std::string name;
     Dtype dtype;
     std::vector<int64_t> shape;
-    std::string_view bytes;  // into the file's contents
+    uint64_t offset = 0, size = 0;  // the bytes' place in the file
     int64_t count() const;
   };
 
-  // A regular file is mapped into memory, not read: the tensors one reads are the only pages
-  // touched (a sampler skips a checkpoint's optimizer state).
+  // The header is read and checked at once; a regular file's tensors are read (pread) only when
+  // asked for, so a sampler skips a checkpoint's optimizer state. Not mapped: a file cut short
+  // while it is read gives an Error naming it, never SIGBUS.
   static Safetensors read(const std::string& path, size_t max_bytes = size_t{4} << 30);
   static Safetensors parse(std::string contents, std::string name);
   Safetensors(Safetensors&&) noexcept = default;
@@ -89,13 +90,16 @@ class Safetensors {
   const Entry& get(const std::string& tensor) const;
   // The tensor, checked to have this dtype and shape, copied into out (count floats).
   void read_f32(const std::string& tensor, const std::vector<int64_t>& shape, float* out) const;
+  // A tensor's bytes, copied.
+  std::string bytes(const Entry& entry) const;
   const std::vector<Entry>& entries() const { return entries_; }
 
  private:
   Safetensors() = default;
   std::string name_;
-  static Safetensors parse_view(std::shared_ptr<const void> storage, std::string_view bytes, std::string name);
-  std::shared_ptr<const void> storage_;  // the bytes entries view into: a string or a mapping
+  struct Source;
+  static Safetensors from(std::shared_ptr<const Source> source);
+  std::shared_ptr<const Source> source_;  // where the entries' bytes are
   std::map<std::string, std::string> metadata_;
   std::vector<Entry> entries_;
 };

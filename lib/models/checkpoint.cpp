@@ -1,5 +1,7 @@
 #include "models/checkpoint.h"
 
+#include <cstdint>
+
 #include <bit>
 
 #include <fmt/format.h>
@@ -51,6 +53,33 @@ Rng::State rng_from_json(const nlohmann::json& j) {
   rng.spare = std::bit_cast<float>(j.at("rng_spare_bits").get<uint32_t>());
   rng.has_spare = j.at("rng_has_spare").get<bool>();
   return rng;
+}
+
+int64_t config_int(const Safetensors& st, const nlohmann::json& config, const char* key) {
+  if (!config.is_object() || !config.contains(key))
+    throw Error(st.name(), fmt::format("the model config has no '{}'", key));
+  const nlohmann::json& v = config[key];
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+    throw Error(st.name(), fmt::format("the model config's '{}' is {}, not a whole number", key, v.dump()));
+  return v.get<int64_t>();
+}
+
+std::vector<int64_t> config_ints(const Safetensors& st, const nlohmann::json& config, const char* key) {
+  if (!config.is_object() || !config.contains(key) || !config[key].is_array())
+    throw Error(st.name(), fmt::format("the model config has no list '{}'", key));
+  std::vector<int64_t> values;
+  for (size_t i = 0; i < config[key].size(); ++i) {
+    const nlohmann::json one = {{key, config[key][i]}};
+    values.push_back(config_int(st, one, key));
+  }
+  return values;
+}
+
+ParameterLimit parameter_limit(const Safetensors& st) {
+  uint64_t bytes = 0;
+  for (const auto& entry : st.entries())
+    if (entry.dtype == Dtype::F32) bytes += entry.size;
+  return ParameterLimit(bytes / sizeof(float), st.name());
 }
 
 }  // namespace gen

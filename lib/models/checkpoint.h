@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -16,6 +17,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "tensor/tensor.h"
 
 namespace gen {
 
@@ -25,6 +27,16 @@ void check_format(const Safetensors& st, const char* format, const char* version
 
 // The metadata value as an integer, or throws Error naming the file and the key.
 int64_t meta_int(const Safetensors& st, const std::string& key);
+
+// The model config's integer `key` (JSON), or throws Error naming the file and the key: a number
+// that is not whole (16.7, 1e30) is refused, never truncated or cast.
+int64_t config_int(const Safetensors& st, const nlohmann::json& config, const char* key);
+// A list of them (the channels of each level).
+std::vector<int64_t> config_ints(const Safetensors& st, const nlohmann::json& config, const char* key);
+
+// The cap on a model built from this file's config (tensor/tensor.h): no more parameters than
+// its F32 tensors hold. Build the layout while it lives.
+ParameterLimit parameter_limit(const Safetensors& st);
 
 // The RNG's state in a checkpoint's "train" JSON (rng_state, rng_increment, rng_seed as decimal
 // strings; Box-Muller's waiting value as its bits, rng_spare_bits and rng_has_spare), so that a

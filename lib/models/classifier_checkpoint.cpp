@@ -45,14 +45,16 @@ ClassifierCheckpoint classifier_load(const std::string& path) {
   ClassifierModel& m = ckpt.model;
   try {
     auto config = nlohmann::json::parse(st.meta("config"));
-    m.net.image_channels = config.at("image_channels").get<int64_t>();
-    m.net.image_size = config.at("image_size").get<int64_t>();
-    m.net.channels = config.at("channels").get<std::vector<int64_t>>();
-    m.net.features = config.at("features").get<int64_t>();
-    m.net.classes = config.at("classes").get<int64_t>();
+    m.net.image_channels = config_int(st, config, "image_channels");
+    m.net.image_size = config_int(st, config, "image_size");
+    m.net.channels = config_ints(st, config, "channels");
+    m.net.features = config_int(st, config, "features");
+    m.net.classes = config_int(st, config, "classes");
     m.net.pool = config.at("pool").get<bool>();
     m.class_names = config.at("class_names").get<std::vector<std::string>>();
     m.net.validate();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
   }
@@ -72,6 +74,7 @@ ClassifierCheckpoint classifier_load(const std::string& path) {
     }
   }
 
+  const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Classifier layout(m.net);
   const int64_t n = static_cast<int64_t>(layout.params().size());
   ckpt.weights.resize(static_cast<size_t>(n));

@@ -63,16 +63,18 @@ GanCheckpoint gan_load(const std::string& path) {
   GanModel& m = ckpt.model;
   try {
     auto config = nlohmann::json::parse(st.meta("config"));
-    m.net.image_channels = config.at("image_channels").get<int64_t>();
-    m.net.image_size = config.at("image_size").get<int64_t>();
-    m.net.latent = config.at("latent").get<int64_t>();
-    m.net.g_channels = config.at("g_channels").get<int64_t>();
-    m.net.d_channels = config.at("d_channels").get<int64_t>();
-    m.net.levels = config.at("levels").get<int64_t>();
-    m.net.classes = config.at("classes").get<int64_t>();
+    m.net.image_channels = config_int(st, config, "image_channels");
+    m.net.image_size = config_int(st, config, "image_size");
+    m.net.latent = config_int(st, config, "latent");
+    m.net.g_channels = config_int(st, config, "g_channels");
+    m.net.d_channels = config_int(st, config, "d_channels");
+    m.net.levels = config_int(st, config, "levels");
+    m.net.classes = config_int(st, config, "classes");
     m.class_names = config.at("class_names").get<std::vector<std::string>>();
     m.objective = parse_objective(config.at("loss").get<std::string>());
     m.net.validate();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
   }
@@ -82,6 +84,7 @@ GanCheckpoint gan_load(const std::string& path) {
   ckpt.step = meta_int(st, "step");
   ckpt.seed = static_cast<uint64_t>(meta_int(st, "seed"));
 
+  const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Generator g(m.net);
   Discriminator d(m.net);
   const int64_t ng = static_cast<int64_t>(g.params().size()), nd = static_cast<int64_t>(d.params().size());

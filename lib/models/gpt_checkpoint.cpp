@@ -49,11 +49,11 @@ GptCheckpoint gpt_load(const std::string& path, bool training_state) {
   check_format(st, kFormat, kVersion, "a language model");
   try {
     auto config = nlohmann::json::parse(st.meta("config"));
-    ckpt.config.vocab = config.at("vocab").get<int64_t>();
-    ckpt.config.context = config.at("context").get<int64_t>();
-    ckpt.config.layers = config.at("layers").get<int64_t>();
-    ckpt.config.heads = config.at("heads").get<int64_t>();
-    ckpt.config.embd = config.at("embd").get<int64_t>();
+    ckpt.config.vocab = config_int(st, config, "vocab");
+    ckpt.config.context = config_int(st, config, "context");
+    ckpt.config.layers = config_int(st, config, "layers");
+    ckpt.config.heads = config_int(st, config, "heads");
+    ckpt.config.embd = config_int(st, config, "embd");
   } catch (const nlohmann::json::exception& e) {
     throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
   }
@@ -68,7 +68,7 @@ GptCheckpoint gpt_load(const std::string& path, bool training_state) {
   // The tokenizer: present, the hash recorded, the vocabulary the model's.
   const auto& tokenizer = st.get("tokenizer");
   if (tokenizer.dtype != Dtype::U8) throw Error(path, "tensor 'tokenizer' is not U8");
-  ckpt.tokenizer.assign(tokenizer.bytes);
+  ckpt.tokenizer = st.bytes(tokenizer);
   ckpt.tokenizer_sha256 = sha256_hex(ckpt.tokenizer);
   if (ckpt.tokenizer_sha256 != st.meta("tokenizer_sha256"))
     throw Error(path, "the embedded tokenizer does not match its recorded SHA-256 (the file is damaged)");
@@ -78,6 +78,7 @@ GptCheckpoint gpt_load(const std::string& path, bool training_state) {
                                   ckpt.config.vocab));
 
   // Every weight with its exact shape; nothing unexpected.
+  const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Gpt layout(ckpt.config);
   ckpt.weights.resize(layout.params().size());
   for (const auto& view : layout.params().views())

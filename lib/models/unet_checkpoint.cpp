@@ -50,18 +50,20 @@ DiffusionCheckpoint diffusion_load(const std::string& path) {
   DiffusionModel& m = ckpt.model;
   try {
     auto config = nlohmann::json::parse(st.meta("config"));
-    m.unet.image_channels = config.at("image_channels").get<int64_t>();
-    m.unet.image_size = config.at("image_size").get<int64_t>();
-    m.unet.channels = config.at("channels").get<std::vector<int64_t>>();
-    m.unet.groups = config.at("groups").get<int64_t>();
-    m.unet.time_dim = config.at("time_dim").get<int64_t>();
-    m.unet.classes = config.at("classes").get<int64_t>();
+    m.unet.image_channels = config_int(st, config, "image_channels");
+    m.unet.image_size = config_int(st, config, "image_size");
+    m.unet.channels = config_ints(st, config, "channels");
+    m.unet.groups = config_int(st, config, "groups");
+    m.unet.time_dim = config_int(st, config, "time_dim");
+    m.unet.classes = config_int(st, config, "classes");
     m.unet.attention = config.value("attention", false);  // absent before attention was an option
     m.class_names = config.at("class_names").get<std::vector<std::string>>();
     m.schedule = Schedule::parse(config.at("schedule").get<std::string>());
-    m.T = config.at("T").get<int64_t>();
+    m.T = config_int(st, config, "T");
     m.unet.validate();
     Schedule check(m.schedule, m.T);
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Error(path, fmt::format("the model config in the metadata is not valid ({})", e.what()));
   }
@@ -71,6 +73,7 @@ DiffusionCheckpoint diffusion_load(const std::string& path) {
   ckpt.step = meta_int(st, "step");
   ckpt.seed = static_cast<uint64_t>(meta_int(st, "seed"));
 
+  const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Unet layout(m.unet);
   const int64_t n = static_cast<int64_t>(layout.params().size());
   ckpt.ema.resize(static_cast<size_t>(n));

@@ -77,7 +77,27 @@ void ZeroedFloats::assign_zeros(size_t count) {
   size_ = count;
 }
 
+namespace {
+thread_local ParameterLimit* g_parameter_limit = nullptr;
+}  // namespace
+
+ParameterLimit::ParameterLimit(uint64_t floats, std::string file)
+    : floats_(floats), file_(std::move(file)), outer_(g_parameter_limit) {
+  g_parameter_limit = this;
+}
+
+ParameterLimit::~ParameterLimit() { g_parameter_limit = outer_; }
+
+void ParameterLimit::check(uint64_t floats) {
+  const ParameterLimit* limit = g_parameter_limit;
+  if (limit && floats > limit->floats_)
+    throw Error(limit->file_, fmt::format("its config describes a model of {} parameters, more than the file's "
+                                          "{} bytes of tensors hold",
+                                          floats, 4 * limit->floats_));
+}
+
 void Parameters::allocate() {
+  ParameterLimit::check(total_);
   values_.assign_zeros(total_);
   grads_.assign_zeros(total_);
 }

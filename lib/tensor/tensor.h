@@ -88,6 +88,24 @@ class ZeroedFloats {
   size_t size_ = 0;
 };
 
+// While one lives (on this thread), no model may have more than `floats` parameters: a
+// checkpoint's loader builds the model its config describes only after capping it at what the
+// file can hold, so that a config read from a small file never allocates gigabytes first.
+class ParameterLimit {
+ public:
+  ParameterLimit(uint64_t floats, std::string file);
+  ~ParameterLimit();
+  ParameterLimit(const ParameterLimit&) = delete;
+  ParameterLimit& operator=(const ParameterLimit&) = delete;
+  // Throws Error if a limit is in force and `floats` exceeds it.
+  static void check(uint64_t floats);
+
+ private:
+  uint64_t floats_;
+  std::string file_;
+  ParameterLimit* outer_;
+};
+
 class Parameters {
  public:
   struct View {
@@ -100,7 +118,8 @@ class Parameters {
 
   // Declares a weight; returns its index. All weights are declared before allocate().
   size_t add(std::string name, std::vector<int64_t> shape, bool decay);
-  // Allocates values and gradients, all zero.
+  // Allocates values and gradients, all zero. Refuses (Error naming the file) a model larger
+  // than a ParameterLimit in force allows.
   void allocate();
   bool allocated() const { return !values_.empty() || views_.empty(); }
 

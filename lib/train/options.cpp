@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/cli.h"
 #include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -23,7 +24,7 @@ void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
   app.add_option("--resume", run.resume,
                  "Continue this checkpoint's run exactly: its settings, data and random state (--steps may grow)");
   app.add_option("--steps", run.steps, help.steps)->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
-  app.add_option("--seed", run.seed, help.seed)->capture_default_str();
+  app.add_option("--seed", run.seed, help.seed)->check(seed_number())->capture_default_str();
   app.add_option("--threads", run.threads, help.threads)->check(CLI::Range(1, 256));
   app.add_option("--save-every", run.save_every, "Steps between checkpoints (0: only at the end)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
@@ -32,8 +33,7 @@ void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
   app.add_option("--plot", run.plot, help.plot);
   app.add_option("--time-limit", run.time_limit,
                  "Stop after this many minutes of training (at the end of a step; saved as usual)")
-      ->check(CLI::Validator(
-          [](std::string& text) { return check_number(text, 0, 1e7, Bound::closed); }, "MINUTES"));
+      ->check(finite_number(0, 1e7));
   if (help.preview) {
     app.add_option("--preview", run.preview, help.preview);
     app.add_option("--preview-every", run.preview_every, "Steps between previews (0: only at the end)")

@@ -37,14 +37,6 @@ std::string range_problem(double v, double lo, double hi, Bound bound, bool inte
 
 }  // namespace
 
-std::string check_number(const std::string& text, double lo, double hi, Bound bound) {
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0') return "";  // not a number: CLI11's conversion says so
-  return range_problem(v, lo, hi, bound, false);
-}
-
 void SettingList::add(const std::string& option, int64_t& value, int64_t lo, int64_t hi, std::string help) {
   items_.push_back({option, key_of(option), std::move(help), &value, static_cast<double>(lo), static_cast<double>(hi),
                     Bound::closed});

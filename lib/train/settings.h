@@ -69,8 +69,5 @@ class SettingList {
   std::vector<std::function<std::string()>> checks_;
 };
 
-// A number typed on the command line: finite and inside [lo, hi] (or (lo, hi]); the problem in
-// words, or "" (CLI11's own range validators let NaN through).
-std::string check_number(const std::string& text, double lo, double hi, Bound bound);
 
 }  // namespace gen

@@ -30,7 +30,9 @@ std::optional<TrainState> read_train_state(const Safetensors& st,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(st.meta("train"));
-    state.steps = j.at("steps").get<int64_t>();
+    if (!j.contains("steps") || !j["steps"].is_number_integer())
+      throw Error(st.name(), "the training state's planned steps are not a whole number");
+    state.steps = j["steps"].get<int64_t>();
     state.settings = j.at("settings");
     state.data = j.at("data").get<std::string>();
     state.rng = rng_from_json(j);
@@ -45,7 +47,9 @@ std::optional<TrainState> read_train_state(const Safetensors& st,
   for (const auto& [prefix, n] : optimizers) {
     OptimizerState o;
     const auto steps = j.find(prefix + "adam_steps");
-    if (steps == j.end() || !steps->is_number_integer() || steps->get<int64_t>() < 0)
+    if (steps == j.end() || !steps->is_number_integer() ||
+        (steps->is_number_unsigned() && steps->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) ||
+        steps->get<int64_t>() < 0)
       throw Error(st.name(), fmt::format("the training state has no valid '{}adam_steps'", prefix));
     o.steps = steps->get<int64_t>();
     o.m.resize(static_cast<size_t>(n));

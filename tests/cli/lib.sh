@@ -73,3 +73,21 @@ make_images() {
   }' >images.idx
   LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
 }
+
+# edit_config SRC DST KEY JSON: a copy of checkpoint SRC whose model config (the "config"
+# metadata) has KEY set to the JSON value, as a hostile file would.
+edit_config() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, key, value = sys.argv[1:5]
+data = open(src, "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+config = json.loads(header["__metadata__"]["config"])
+config[key] = json.loads(value)
+header["__metadata__"]["config"] = json.dumps(config)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
+PY
+}

@@ -171,11 +171,11 @@ expect_error 2 "--prompt all: interpolate walks within one class" "interpolate -
 run "$GGAN" interpolate gan.st --frames 1 -o x.png
 expect_error 2 "--frames 1: at least 2" "--frames 1"
 run "$GGAN" sample gan.st --truncation 0 -o x.png
-expect_error 2 "--truncation 0: psi must be in \(0, 1\]" "--truncation 0"
+expect_error 2 "--truncation: 0 is outside \(0, 1\]" "--truncation 0"
 run "$GGAN" sample gan.st --truncation 1.5 -o x.png
-expect_error 2 "--truncation 1.5: psi must be in \(0, 1\]" "--truncation 1.5"
+expect_error 2 "--truncation: 1.5 is outside \(0, 1\]" "--truncation 1.5"
 run "$GGAN" interpolate gan.st --truncation 1.5 -o x.png
-expect_error 2 "--truncation 1.5: psi must be in \(0, 1\]" "interpolate --truncation 1.5"
+expect_error 2 "--truncation: 1.5 is outside \(0, 1\]" "interpolate --truncation 1.5"
 run "$GGAN" sample gan.st --grid 1x1 -n 4 -o x.png
 expect_error 2 "--grid 1x1 holds 1 images, fewer than the 4 asked for" "a grid too small"
 run "$GGAN" sample gan.st --grid 3 -o x.png

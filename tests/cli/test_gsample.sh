@@ -80,9 +80,9 @@ expect_error 1 "--prompt: the prompt encodes to no tokens" "an empty prompt"
 run "$GSAMPLE" lm.st --prompt x --temperature -1 </dev/null
 expect_error 2 "--temperature: '-1' is not a temperature" "negative temperature"
 run "$GSAMPLE" lm.st --prompt x --top-p 0 </dev/null
-expect_error 2 "--top-p 0 is not in \(0, 1\]" "top-p 0"
+expect_error 2 "--top-p: 0 is outside \(0, 1\]" "top-p 0"
 run "$GSAMPLE" lm.st --prompt x --top-p 1.5 </dev/null
-expect_error 2 "--top-p 1.5 is not in \(0, 1\]" "top-p above 1"
+expect_error 2 "--top-p: 1.5 is outside \(0, 1\]" "top-p above 1"
 run "$GSAMPLE" lm.st --prompt x --probs 0 </dev/null
 expect_error 2 "--probs: Value 0 not in range" "--probs 0"
 run "$GSAMPLE" lm.st --prompt x --temperature 0.5,1 </dev/null

@@ -119,7 +119,7 @@ check "gtok help prints the help" grep -q "Examples:" out
 run "$GTOK" show -m tok.model -f corpus.txt some text
 expect_error 2 ".*excludes" "show with both a file and text"
 run "$GTOK" train --character-coverage nan corpus.txt -o x.model
-expect_error 2 "--character-coverage must be a number" "NaN coverage"
+expect_error 2 "--character-coverage: nan is not a finite number" "NaN coverage"
 run "$GTOK" train --vocab-size 1 corpus.txt -o x.model
 expect_error 1 "corpus.txt: vocab size 1 cannot be reached for a bpe model: it needs at least 261 pieces" "vocab size 1"
 printf '\n\n\n' >blank.txt

@@ -12,9 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     gen::Safetensors st = gen::Safetensors::parse(bytes, "fuzz");
     for (const auto& entry : st.entries()) {
-      if (static_cast<size_t>(entry.count()) * gen::dtype_size(entry.dtype) != entry.bytes.size()) std::abort();
-      std::string copy(entry.bytes);  // every byte readable (ASan checks)
-      if (copy.size() != entry.bytes.size()) std::abort();
+      if (static_cast<size_t>(entry.count()) * gen::dtype_size(entry.dtype) != entry.size) std::abort();
+      if (entry.offset + entry.size > size) std::abort();
+      std::string copy = st.bytes(entry);  // every byte readable (ASan checks)
+      if (copy.size() != entry.size) std::abort();
     }
   } catch (const gen::Error& e) {
     if (std::string(e.what()).rfind("fuzz: ", 0) != 0) std::abort();

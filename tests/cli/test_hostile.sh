@@ -1,0 +1,117 @@
+# Hostile input: each case here once crashed a tool, hung it, wrapped a number around or
+# allocated gigabytes before looking; now each gives one clear line and a non-zero exit. (The
+# numbers are those of the hostile-input issue's list of defects.)
+source "$TESTS/cli/lib.sh"
+GTRAIN=${GTRAIN:?}
+GSAMPLE=${GSAMPLE:?}
+GDIFFUSE=${GDIFFUSE:?}
+GGAN=${GGAN:?}
+GSCORE=${GSCORE:?}
+
+make_corpus corpus.txt
+"$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
+"$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
+"$GTRAIN" -q --tokenizer char.model --layers 2 --heads 2 --embd 64 --context 32 --batch 4 --steps 2 corpus.ids \
+  -o lm.st || exit 1
+
+# 1. A checkpoint cut short in place while a tool reads it: tensors are read with pread, never
+# mapped, so the reader sees a short read (one line naming the file), never SIGBUS.
+TOOL=gsample
+worst=0
+for delay in 0 0.001 0.003 0.01 0.03; do
+  cp lm.st cut.st
+  "$GSAMPLE" cut.st -n 20 -p the --seed 1 >/dev/null 2>err &
+  pid=$!
+  sleep $delay
+  truncate -s 1000 cut.st
+  wait $pid
+  status=$?
+  [ $status -gt $worst ] && worst=$status
+  if [ $status -ne 0 ] && ! { [ "$(wc -l <err)" -eq 1 ] && grep -q "^gsample: cut.st: " err; }; then
+    fail "truncated at ${delay}s: not one line naming the file"
+  fi
+done
+check "a checkpoint truncated while read: never a signal (worst exit $worst)" test $worst -lt 128
+
+# 2. A small file whose config describes a huge model: refused before anything is allocated.
+edit_config lm.st wide.st embd 2048
+run "$GSAMPLE" wide.st -n 2 -p the
+expect_error 1 "wide.st: its config describes a model of [0-9]+ parameters, more than the file's [0-9]+ bytes of tensors hold" \
+  "embd 2048 in a small checkpoint"
+edit_config lm.st huge.st embd 65536
+run "$GSAMPLE" huge.st -n 2 -p the
+expect_error 1 "huge.st: its config describes a model of" "embd 65536: not 'out of memory'"
+
+# 13. Config numbers that are not whole are refused, never truncated or cast.
+edit_config lm.st frac.st context 16.7
+run "$GSAMPLE" frac.st -n 2 -p the
+expect_error 1 "frac.st: the model config's 'context' is 16.7, not a whole number" "context 16.7"
+edit_config lm.st e30.st layers 1e30
+run "$GSAMPLE" e30.st -n 2 -p the
+expect_error 1 "e30.st: the model config's 'layers' is 1e\+30, not a whole number" "layers 1e30"
+make_images
+TOOL=gdiffuse
+"$GDIFFUSE" train -q --data images.idx --labels labels.idx --channels 8,16 --groups 4 --time-dim 16 --batch 8 --T 20 \
+  --steps 1 -o d.st || exit 1
+edit_config d.st d-frac.st channels '[8, 16.5]'
+run "$GDIFFUSE" sample d-frac.st -n 1 -o x.png
+expect_error 1 "d-frac.st: the model config's 'channels' is 16.5, not a whole number" "U-Net channels 16.5"
+TOOL=ggan
+"$GGAN" train -q --data images.idx --labels labels.idx --latent 8 --g-channels 16 --d-channels 8 --batch 8 --steps 1 -o g.st || exit 1
+edit_config g.st g-wide.st g_channels 4096
+run "$GGAN" sample g-wide.st -n 1 -o x.png
+expect_error 1 "g-wide.st: its config describes a model of" "GAN g_channels 4096 in a small file"
+TOOL=gscore
+"$GSCORE" train -q --data images.idx --labels labels.idx --channels 4,8 --features 8 --batch 16 --steps 1 -o c.st \
+  || exit 1
+edit_config c.st c-wide.st features 65536
+run "$GSCORE" classify c-wide.st x.png
+expect_error 1 "c-wide.st: its config describes a model of" "classifier features 65536 in a small file"
+check "no output left behind" test ! -e x.png
+
+# 3. NaN and infinity are refused wherever a number is (CLI11's own ranges let NaN through),
+# and a message echoes no more than 40 characters of what was typed.
+TOOL=gsample
+run "$GSAMPLE" lm.st --min-p nan
+expect_error 2 "--min-p: nan is not a finite number" "--min-p nan"
+run "$GSAMPLE" lm.st --repeat-penalty nan
+expect_error 2 "--repeat-penalty: nan is not a finite number" "--repeat-penalty nan"
+run "$GSAMPLE" lm.st --top-p inf
+expect_error 2 "--top-p: inf is not a finite number" "--top-p inf"
+TOOL=gdiffuse
+for bad in nan inf; do
+  run "$GDIFFUSE" sample d.st --guidance $bad -o x.png
+  expect_error 2 "--guidance: $bad is not a finite number" "--guidance $bad"
+done
+run "$GDIFFUSE" sample d.st --eta nan -o x.png
+expect_error 2 "--eta: nan is not a finite number" "--eta nan"
+run "$GDIFFUSE" sample d.st --eta -5 -o x.png
+expect_error 2 "--eta: -5 is outside \[0, 1\]" "--eta -5"
+TOOL=ggan
+run "$GGAN" train --data images.idx --time-limit nan -o x.st
+expect_error 2 "--time-limit: nan is not a finite number" "ggan --time-limit nan"
+TOOL=gtrain
+run "$GTRAIN" --tokenizer char.model --lr inf corpus.ids -o x.st
+expect_error 2 "--lr: inf is not a finite number" "--lr inf"
+run "$GTRAIN" --tokenizer char.model --lr 1e308 corpus.ids -o x.st
+check "--lr 1e308: a short line, not 309 digits" test "$(wc -c <err)" -lt 200
+
+# 4. A seed is a 64-bit unsigned integer: nothing else wraps around into one.
+TOOL=gsample
+for bad in -1 99999999999999999999 1e3 0x10; do
+  run "$GSAMPLE" lm.st -n 2 -p the --seed "$bad"
+  expect_error 2 "--seed: $bad is not a seed \(a whole number 0..18446744073709551615\)" "--seed $bad"
+done
+run "$GSAMPLE" lm.st -n 2 -p the --seed 18446744073709551615
+expect_status 0 "--seed 2^64-1 is a seed"
+TOOL=ggan
+run "$GGAN" sample g.st --seed -1 -o x.png
+expect_error 2 "--seed: -1 is not a seed" "ggan sample --seed -1"
+TOOL=gdiffuse
+run "$GDIFFUSE" sample d.st --seed 99999999999999999999 -o x.png
+expect_error 2 "--seed: 99999999999999999999 is not a seed" "gdiffuse sample --seed 2^66"
+TOOL=gtrain
+run "$GTRAIN" --tokenizer char.model --seed -1 corpus.ids -o x.st
+expect_error 2 "--seed: -1 is not a seed" "gtrain --seed -1"
+check "no output left behind" test ! -e x.png -a ! -e x.st
+finish
