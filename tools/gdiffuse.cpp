@@ -105,6 +105,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
     throw UsageError(fmt::format("--sampler '{}': ddpm or ddim", a.sampler));
   if (a.guidance < 0) throw UsageError("--guidance must be >= 0");
   if (a.output.empty() && a.prompt != "list") throw UsageError("give -o FILE.png for the images");
+  gen::check_distinct_outputs({{"-o", a.output}, {"--trajectory", a.trajectory}, {"--gif", a.gif}});
   gen::check_output_pattern(a.output);
   if (!a.trajectory.empty()) gen::check_output_pattern(a.trajectory, "--trajectory");
   if (!a.gif.empty()) {
@@ -249,7 +250,8 @@ int run(int argc, char** argv) {
   NoiseArgs noise;
   auto* cmd_noise = app.add_subcommand("noise", "The forward process: an image buried in noise up to step t");
   cmd_noise->add_option("image", noise.input, "A PNG image (- is stdin)")->required();
-  cmd_noise->add_option("--t", noise.t, "Step: 0 is the image, --steps is pure noise");
+  cmd_noise->add_option("--t", noise.t, "Step: 0 is the image, --steps is pure noise")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd_noise->add_option("--strip", noise.strip, "Several steps side by side, e.g. 0,25,50,75,100");
   cmd_noise->add_option("--steps", noise.T, "Steps of the whole process (T)")->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -308,7 +310,9 @@ Examples:
   auto* cmd_denoise = app.add_subcommand("denoise", "Image to image: noise an image to step t, then denoise it");
   add_sampling(cmd_denoise, den);
   cmd_denoise->add_option("image", den.input, "A PNG of the model's size")->required();
-  cmd_denoise->add_option("--t", den.t, "How far to noise it (0..T): higher keeps less of the image")->required();
+  cmd_denoise->add_option("--t", den.t, "How far to noise it (0..T): higher keeps less of the image")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->required();
   cmd_denoise->add_option("-n", den.n, "Variations")->check(CLI::Range(1, 100000))->capture_default_str();
   cmd_denoise->footer(R"(Examples:
   gdiffuse denoise ddpm.st shirt.png --t 300 -n 8 -o variations.png

@@ -320,7 +320,10 @@ int run(int argc, char** argv) {
   app.add_option("--repeat-last-n", c.repeat_last_n, "How many recent tokens the penalty sees")->check(CLI::Range(0, 1 << 20))->capture_default_str();
   app.add_option("-s,--seed", args.seed, "Seed: the same seed gives the same text")->check(gen::seed_number())->capture_default_str();
   app.add_option("--stop", args.stops, "Stop when this text appears (repeatable; it is not printed)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check(CLI::Validator(
+          [](std::string& text) { return text.empty() ? std::string("an empty stop text would stop at once") : ""; },
+          "TEXT"));
   app.add_option("--num-samples", args.num_samples,
                  "Samples to draw (sample k uses stream k of the seed; with --ids they follow one another)")->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_flag("--ids", args.ids, "Print token ids instead of text (for gtok decode)");

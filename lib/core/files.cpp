@@ -1,5 +1,9 @@
 #include "core/files.h"
 
+#include <filesystem>
+
+#include <fmt/format.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -175,9 +179,10 @@ void Output::flush() {
   buffer_.clear();
 }
 
-void Output::commit() {
+void Output::finish() {
+  if (finished_) return;
   flush();
-  committed_ = true;
+  finished_ = true;
   if (direct_) {
     int fd = fd_;
     fd_ = -1;
@@ -197,6 +202,12 @@ void Output::commit() {
     throw Error(path_, system_reason("write error", err));
   }
   fd_ = -1;
+}
+
+void Output::commit() {
+  finish();
+  committed_ = true;
+  if (direct_ || temp_path_.empty()) return;
   if (rename(temp_path_.c_str(), target_.c_str()) != 0) {
     int err = errno;
     discard();
@@ -216,6 +227,21 @@ void close_stdout() {
   if (failed) {
     if (err == EPIPE) throw BrokenPipe();
     throw Error("-", system_reason("write error", err));
+  }
+}
+
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, fs::path>> seen;
+  for (const auto& [option, path] : outputs) {
+    if (path.empty()) continue;
+    std::error_code ec;
+    fs::path resolved = path == "-" ? fs::path("-") : fs::weakly_canonical(fs::absolute(path, ec), ec);
+    if (ec) resolved = fs::path(path).lexically_normal();
+    for (const auto& [other, other_path] : seen)
+      if (other_path == resolved)
+        throw UsageError(fmt::format("{} and {} name the same file '{}'", other, option, path));
+    seen.emplace_back(option, resolved);
   }
 }
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gen {
@@ -84,6 +85,10 @@ class Output {
   void flush();
   // Completes the file: flush, fsync, rename over the destination. Call exactly once.
   void commit();
+  // commit()'s first half: flush, fsync and close, the file still under its hidden temporary
+  // name (removed if commit() never comes). A set of files that must appear together is
+  // finished one by one, then committed: a failure before the renames leaves none of them.
+  void finish();
   const std::string& name() const { return path_; }
   bool is_stdout() const { return path_ == "-"; }
 
@@ -98,9 +103,13 @@ class Output {
   bool direct_ = false;  // a device or FIFO, written without a temporary file
   int fd_ = -1;
   int temp_slot_ = -1;
-  bool committed_ = false;
+  bool committed_ = false, finished_ = false;
   std::string buffer_;
 };
+
+// Refuses (UsageError) two outputs of one command naming the same file ("--gif and -o name the
+// same file 'x.png'"), paths resolved; empty ones (not asked for) are skipped.
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
 
 // Flushes and closes stdout, reporting a failed write (a full disk) as an Error on "-".
 void close_stdout();

@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 
+#include "core/cli.h"
 #include "core/error.h"
+#include "core/files.h"
 
 namespace gen {
 
@@ -150,7 +153,15 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
     return;
   }
   if (output.find('%') != std::string::npos) {
-    for (size_t i = 0; i < tiles.size(); ++i) write_png(fmt::sprintf(output, i), enlarge(tiles[i], scale));
+    // All of the set or none of it: each file finished under its temporary name, then all renamed.
+    std::vector<std::unique_ptr<Output>> files;
+    for (size_t i = 0; i < tiles.size(); ++i) {
+      const std::vector<uint8_t> bytes = encode_png(enlarge(tiles[i], scale));
+      files.push_back(std::make_unique<Output>(fmt::sprintf(output, i)));
+      files.back()->write(bytes.data(), bytes.size());
+      files.back()->finish();
+    }
+    for (auto& file : files) file->commit();
     return;
   }
   auto [cols, rows] = parse_grid(grid, static_cast<int64_t>(tiles.size()));
@@ -166,30 +177,36 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
 
 void check_output_pattern(const std::string& output, const char* option) {
   if (output.find('%') != std::string::npos) {
+    // One field %d, %Nd or %0Nd (N up to 2 digits); %% is a percent sign.
     size_t fields = 0;
-    for (size_t i = 0; i < output.size(); ++i)
-      if (output[i] == '%') {
-        if (i + 1 < output.size() && output[i + 1] == '%') {
-          ++i;
-          continue;
-        }
-        ++fields;
+    bool valid = true;
+    for (size_t i = 0; i < output.size(); ++i) {
+      if (output[i] != '%') continue;
+      if (i + 1 < output.size() && output[i + 1] == '%') {
+        ++i;
+        continue;
       }
-    try {
-      (void)fmt::sprintf(output, 1);
-    } catch (const std::exception&) {
-      fields = 0;
+      size_t j = i + 1, digits = 0;
+      while (j < output.size() && std::isdigit(static_cast<unsigned char>(output[j]))) ++j, ++digits;
+      valid = valid && digits <= 2 && j < output.size() && output[j] == 'd';
+      ++fields;
+      i = j;
     }
-    if (fields != 1)
-      throw UsageError(fmt::format("{} '{}': a numbered output needs one field like %03d", option, output));
+    if (fields != 1 || !valid)
+      throw UsageError(fmt::format("{} '{}': a numbered output needs one field like %03d", option, shown(output)));
     if (is_gif_path(output))
-      throw UsageError(fmt::format("{} '{}': numbered outputs are PNGs; a .gif is one animation", option, output));
+      throw UsageError(
+          fmt::format("{} '{}': numbered outputs are PNGs; a .gif is one animation", option, shown(output)));
   }
   if (output == "-") return;
   const std::filesystem::path folder = std::filesystem::path(output).parent_path();
   std::error_code ec;
-  if (!folder.empty() && !std::filesystem::is_directory(folder, ec))
-    throw Error(output, fmt::format("cannot write there: '{}' is not a folder", folder.string()));
+  if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
+    const bool exists = std::filesystem::exists(folder, ec);
+    throw Error(shown(output), exists ? fmt::format("cannot write there: '{}' is not a folder", shown(folder.string()))
+                                      : fmt::format("cannot write there: the folder '{}' does not exist",
+                                                    shown(folder.string())));
+  }
 }
 
 }  // namespace gen

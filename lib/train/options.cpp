@@ -56,17 +56,12 @@ void check_outputs(const RunOptions& run) {
   if (cluster().rank() != 0) return;  // rank 0 writes
   std::vector<std::pair<const char*, const std::string*>> outputs = {
       {"-o", &run.output}, {"--log", &run.log}, {"--plot", &run.plot}, {"--preview", &run.preview}};
-  std::vector<std::pair<const char*, fs::path>> seen;
+  std::vector<std::pair<std::string, std::string>> named;
+  for (const auto& [option, path] : outputs) named.emplace_back(option, *path);
+  check_distinct_outputs(named);
   for (const auto& [option, path] : outputs) {
     if (path->empty()) continue;
     if (*path == "-") throw UsageError(fmt::format("{} -: a training output must be a file", option));
-    std::error_code ec;
-    fs::path resolved = fs::weakly_canonical(fs::absolute(*path, ec), ec);
-    if (ec) resolved = fs::path(*path).lexically_normal();
-    for (const auto& [other, other_path] : seen)
-      if (other_path == resolved)
-        throw UsageError(fmt::format("{} and {} name the same file '{}'", other, option, *path));
-    seen.emplace_back(option, resolved);
     check_output_pattern(*path, option);
     // Numbered previews (img-%03d.png): the pattern and its folder are what can be checked.
     if (option == std::string("--preview") && path->find('%') != std::string::npos) continue;

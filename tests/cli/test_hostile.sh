@@ -114,4 +114,42 @@ TOOL=gtrain
 run "$GTRAIN" --tokenizer char.model --seed -1 corpus.ids -o x.st
 expect_error 2 "--seed: -1 is not a seed" "gtrain --seed -1"
 check "no output left behind" test ! -e x.png -a ! -e x.st
+
+# 5. An empty stop text would stop before the first token: refused.
+TOOL=gsample
+run "$GSAMPLE" lm.st -n 2 -p the --stop ""
+expect_error 2 "--stop: an empty stop text would stop at once" "--stop ''"
+
+# 6. Two outputs of one command on one path: refused, not written over each other.
+TOOL=gdiffuse
+run "$GDIFFUSE" sample d.st -n 2 --gif same.png -o same.png
+expect_error 2 "-o and --gif name the same file 'same.png'" "--gif X -o X"
+run "$GDIFFUSE" sample d.st -n 2 --trajectory ./same.png -o same.png
+expect_error 2 "-o and --trajectory name the same file './same.png'" "--trajectory ./X -o X"
+check "nothing written" test ! -e same.png
+
+# 7. A numbered output's pattern is checked before the work, and an error line echoes at most
+# 40 characters of it.
+run "$GDIFFUSE" sample d.st -n 2 -o 'g-%999999d.png'
+expect_error 2 "-o 'g-%999999d.png': a numbered output needs one field like %03d" "-o g-%999999d.png"
+long=$(printf 'x%.0s' $(seq 300))
+run "$GDIFFUSE" sample d.st -n 2 -o "$long-%s.png"
+check "a 300-character pattern: the error line is short" test "$(wc -c <err)" -lt 200
+
+# 11. Messages that name the option and say what is wrong.
+run "$GDIFFUSE" noise data.png --t -1 -o x.png
+expect_error 2 "--t: Value -1 not in range" "noise --t -1: names --t's range"
+run "$GDIFFUSE" sample d.st -n 2 -o nowhere/s-%d.png
+expect_error 1 "nowhere/s-%d.png: cannot write there: the folder 'nowhere' does not exist" "a missing folder"
+: >afile
+run "$GDIFFUSE" sample d.st -n 2 -o afile/s-%d.png
+expect_error 1 "afile/s-%d.png: cannot write there: 'afile' is not a folder" "a file as the folder"
+
+# 12. A numbered set appears whole or not at all: when its third file cannot be written, the
+# first two are not left behind.
+mkdir -p set/s-2.png
+run "$GDIFFUSE" sample d.st -n 4 -o set/s-%d.png
+check "the third file fails the run" test "$status" -ne 0
+check "and none of the set is written" test ! -e set/s-0.png -a ! -e set/s-1.png -a ! -e set/s-3.png
+check "nor a temporary file left" test -z "$(find set -name '.*.tmp.*')"
 finish
