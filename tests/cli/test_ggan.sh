@@ -227,7 +227,7 @@ expect_error 1 "weights.st: has no training state to resume from" "resume withou
 run "$GGAN" train "${tiny[@]}" --steps 5 --plot no/such/dir/loss.png -o x.st
 expect_error 1 "no/such/dir/loss.png: " "a plot in a missing folder fails before training"
 run "$GGAN" train "${tiny[@]}" --steps 5 --log ok.tsv --preview no/such/dir/p.png -o x.st
-expect_error 1 "no/such/dir/p.png: cannot write there: 'no/such/dir' is not a folder$" "a preview in a missing folder"
+expect_error 1 "no/such/dir/p.png: cannot write there: the folder 'no/such/dir' does not exist$" "a preview in a missing folder"
 check "and no log begun" test ! -e ok.tsv
 mkdir -p unlabelled && "$GGAN" sample gan.st -n 64 -o 'unlabelled/%02d.png'
 run "$GGAN" train --resume cgan.st --steps 120 --data unlabelled -o x.st

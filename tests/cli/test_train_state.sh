@@ -66,7 +66,7 @@ expect_error 2 "--time-limit: nan is not a finite number" "--time-limit nan"
 
 # Outputs: checked before the first step; two outputs on one path refused.
 run "$GTRAIN" "${lm[@]}" --steps 4 corpus.ids -o no/such/dir/lm.st
-expect_error 1 "no/such/dir/lm.st: cannot write there: 'no/such/dir' is not a folder$" "-o in a missing folder"
+expect_error 1 "no/such/dir/lm.st: cannot write there: the folder 'no/such/dir' does not exist$" "-o in a missing folder"
 run "$GTRAIN" "${lm[@]}" --steps 4 --log same.out --plot same.out corpus.ids -o lm2.st
 expect_error 2 "--log and --plot name the same file 'same.out'" "two outputs on one path"
 run "$GTRAIN" "${lm[@]}" --steps 4 --log ./lm2.st corpus.ids -o lm2.st
