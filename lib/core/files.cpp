@@ -6,10 +6,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <mutex>
+#include <set>
+#include <string>
 #include <cstdlib>
 #include <cstring>
 
@@ -85,6 +92,63 @@ std::string read_file(const std::string& path, size_t max_bytes) {
   return read_all(input, max_bytes, expected);
 }
 
+namespace {
+
+// Where writing to path goes: path itself, or the end of its chain of symbolic links (which
+// may not exist yet).
+std::string link_target(const std::string& path) {
+  std::string at = path;
+  for (int hops = 0;; ++hops) {
+    struct stat link;
+    if (lstat(at.c_str(), &link) != 0 || !S_ISLNK(link.st_mode)) return at;
+    if (hops == 40) throw Error(path, "too many levels of symbolic links");
+    std::string next(PATH_MAX, '\0');
+    const ssize_t n = readlink(at.c_str(), next.data(), next.size());
+    if (n < 0 || static_cast<size_t>(n) >= next.size()) return at;
+    next.resize(static_cast<size_t>(n));
+    const size_t slash = at.rfind('/');
+    if (next.empty() || next[0] != '/') next = (slash == std::string::npos ? "" : at.substr(0, slash + 1)) + next;
+    at = next;
+  }
+}
+
+// "HOST.PID": who writes a temporary file (the host's name cut to letters, digits and '-').
+std::string writer_tag() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::string tag;
+  for (const char* c = host; *c && tag.size() < 32; ++c)
+    if (std::isalnum(static_cast<unsigned char>(*c)) || *c == '-') tag.push_back(*c);
+  if (tag.empty()) tag = "host";
+  return tag + "." + std::to_string(getpid());
+}
+
+// Temporary files of this host whose writer is gone (SIGKILL leaves them: nothing can remove
+// them then), in folder: removed, once per folder and process, as git removes stale locks.
+void remove_stale_temp_files(const std::string& folder) {
+  static std::mutex mutex;
+  static std::set<std::string> cleaned;
+  std::lock_guard lock(mutex);
+  if (!cleaned.insert(folder).second) return;
+  DIR* dir = opendir(folder.empty() ? "." : folder.c_str());
+  if (!dir) return;
+  const std::string tag = writer_tag(), mark = ".tmp." + tag.substr(0, tag.rfind('.') + 1);
+  while (const dirent* entry = readdir(dir)) {
+    const std::string name = entry->d_name;
+    const size_t at = name.rfind(mark);
+    if (name.empty() || name[0] != '.' || at == std::string::npos) continue;
+    const size_t digits = at + mark.size(), dot = name.find('.', digits);
+    if (dot == std::string::npos || dot == digits || dot + 7 != name.size()) continue;
+    if (name.find_first_not_of("0123456789", digits) != dot) continue;
+    const long pid = std::strtol(name.c_str() + digits, nullptr, 10);
+    if (pid > 0 && pid != getpid() && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      (void)unlinkat(dirfd(dir), name.c_str(), 0);
+  }
+  closedir(dir);
+}
+
+}  // namespace
+
 Output::Output(std::string path, Mode mode) : path_(std::move(path)) {
   buffer_.reserve(kBufferSize);
   if (path_.empty()) throw UsageError("an output file name is empty");
@@ -92,25 +156,28 @@ Output::Output(std::string path, Mode mode) : path_(std::move(path)) {
     fd_ = STDOUT_FILENO;
     return;
   }
+  // A symbolic link is written through, as cp does: its target is replaced, also one that does
+  // not exist yet (a dangling link), and the link stays.
+  const std::string through = link_target(path_);
   struct stat info;
-  bool exists = stat(path_.c_str(), &info) == 0;  // follows symbolic links
+  bool exists = stat(through.c_str(), &info) == 0;
   if (exists && S_ISDIR(info.st_mode)) throw Error(path_, "is a directory");
   if ((exists && !S_ISREG(info.st_mode)) || mode == Mode::direct) {
     // A device or a FIFO (/dev/null, a named pipe): written straight through, never replaced.
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC | (mode == Mode::direct ? O_CREAT | O_TRUNC : 0), 0666);
+    fd_ = ::open(through.c_str(), O_WRONLY | O_CLOEXEC | (mode == Mode::direct ? O_CREAT | O_TRUNC : 0), 0666);
     if (fd_ < 0) throw Error(path_, system_reason("cannot open", errno));
     direct_ = true;
     return;
   }
   // A regular file, or none yet: the temporary file sits beside the real destination (a
   // symbolic link is followed, not replaced) so that rename() is atomic.
-  std::string target = path_;
+  std::string target = through;
   mode_t mask = umask(0);
   umask(mask);
   mode_t file_mode = 0666 & ~mask;
   if (exists) {
-    if (access(path_.c_str(), W_OK) != 0) throw Error(path_, system_reason("cannot write", errno));
-    if (char* real = realpath(path_.c_str(), nullptr)) {
+    if (access(through.c_str(), W_OK) != 0) throw Error(path_, system_reason("cannot write", errno));
+    if (char* real = realpath(through.c_str(), nullptr)) {
       target = real;
       std::free(real);
     }
@@ -120,8 +187,11 @@ Output::Output(std::string path, Mode mode) : path_(std::move(path)) {
   std::string folder = slash == std::string::npos ? "" : target.substr(0, slash + 1);
   std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
   if (base.empty() || base == "." || base == "..") throw Error(path_, "not a file name");
-  // Keep the temporary name within NAME_MAX (255) even for a long destination name.
-  temp_path_ = folder + "." + base.substr(0, 200) + ".tmp.XXXXXX";
+  // Keep the temporary name within NAME_MAX (255) even for a long destination name. It names its
+  // writer (host and process), so that a later write in this folder can remove it if SIGKILL
+  // left it behind.
+  remove_stale_temp_files(folder);
+  temp_path_ = folder + "." + base.substr(0, 180) + ".tmp." + writer_tag() + ".XXXXXX";
   fd_ = mkostemp(temp_path_.data(), O_CLOEXEC);
   if (fd_ < 0) {
     temp_path_.clear();

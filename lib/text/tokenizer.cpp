@@ -62,18 +62,21 @@ class LineIterator : public sentencepiece::SentenceIterator {
     pending_.erase(0, cut);
   }
 
+  static constexpr size_t kMaxTextBytes = size_t{1} << 30;
   // The next non-empty line of input into pending_; false when all files are read.
   bool next_line() {
     for (;;) {
       if (!input_) {
         if (file_ == paths_.size()) return false;
         input_ = std::make_unique<Input>(paths_[file_++]);
-        begin_ = end_ = 0;
+        begin_ = end_ = searched_ = 0;
       }
-      size_t newline = buffer_.find('\n', begin_);
+      // Search only what has not been searched: a line with no end in sight (/dev/zero) must
+      // not make each read rescan all of it.
+      size_t newline = buffer_.find('\n', std::max(begin_, searched_));
       if (newline != std::string::npos && newline < end_) {
         pending_.assign(buffer_, begin_, newline - begin_);
-        begin_ = newline + 1;
+        begin_ = searched_ = newline + 1;
         ++read_.lines;
         if (!pending_.empty()) return true;
         continue;
@@ -82,9 +85,14 @@ class LineIterator : public sentencepiece::SentenceIterator {
       buffer_.erase(0, begin_);
       end_ -= begin_;
       begin_ = 0;
+      searched_ = end_;
       buffer_.resize(std::max<size_t>(end_ + (1 << 16), buffer_.size()));
       size_t got = input_->read(buffer_.data() + end_, buffer_.size() - end_);
       read_.bytes += got;
+      // The limit every reader keeps (an endless input such as /dev/zero ends here, named).
+      if (read_.bytes > kMaxTextBytes)
+        throw Error(input_->name(), fmt::format("more than {} GiB of training text: over the limit",
+                                                kMaxTextBytes >> 30));
       end_ += got;
       if (got == 0) {
         pending_.assign(buffer_, 0, end_);
@@ -102,6 +110,7 @@ class LineIterator : public sentencepiece::SentenceIterator {
   std::string buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
+  size_t searched_ = 0;  // buffer_ before this holds no newline after begin_
   std::string pending_;
   std::string line_;
   bool done_ = false;

@@ -49,7 +49,13 @@ std::vector<uint32_t> read_ids(const std::string& path, uint32_t vocab) {
   TokenReader reader(input);
   reader.set_vocabulary(vocab, "the tokenizer's vocabulary");
   std::vector<uint32_t> ids;
-  for (uint32_t id; reader.next(id);) ids.push_back(id);
+  // The limit every reader keeps: 2^28 ids (1 GiB as 32-bit ids); an endless stream ends here,
+  // named, not in "out of memory".
+  constexpr size_t kMaxIds = size_t{1} << 28;
+  for (uint32_t id; reader.next(id);) {
+    if (ids.size() == kMaxIds) throw Error(path, fmt::format("more than {} token ids: over the limit", kMaxIds));
+    ids.push_back(id);
+  }
   return ids;
 }
 

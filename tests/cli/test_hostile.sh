@@ -152,4 +152,39 @@ run "$GDIFFUSE" sample d.st -n 4 -o set/s-%d.png
 check "the third file fails the run" test "$status" -ne 0
 check "and none of the set is written" test ! -e set/s-0.png -a ! -e set/s-1.png -a ! -e set/s-3.png
 check "nor a temporary file left" test -z "$(find set -name '.*.tmp.*')"
+
+# 8. Endless input ends at the 1 GiB limit every reader keeps, with the file named.
+TOOL=gtok
+run timeout 120 "$GTOK" train -q /dev/zero -o z.model
+expect_error 1 "/dev/zero: more than 1 GiB of training text: over the limit" "gtok train /dev/zero"
+TOOL=gtrain
+run timeout 120 bash -c "{ printf 'GIDS\\001\\000\\000\\000'; cat /dev/zero; } | '$GTRAIN' -q --tokenizer char.model - -o x.st"
+expect_error 1 "-: more than 268435456 token ids: over the limit" "an endless id stream into gtrain"
+
+# 9. Temporary files left by SIGKILL name their writer; a later write in the folder removes
+# those of this host whose process is gone, and leaves a live writer's alone.
+host=$(hostname | tr -cd 'A-Za-z0-9-' | cut -c1-32)
+dead=999999
+while kill -0 $dead 2>/dev/null; do dead=$((dead - 1)); done
+mkdir -p tmp
+: >"tmp/.old.png.tmp.$host.$dead.AbCdEf"
+sleep 60 &
+alive=$!
+: >"tmp/.busy.png.tmp.$host.$alive.AbCdEf"
+TOOL=gdiffuse
+run "$GDIFFUSE" sample d.st -n 1 -o tmp/new.png
+expect_status 0 "a write beside stale temporary files"
+check "the stale temporary file (writer gone) is removed" test ! -e "tmp/.old.png.tmp.$host.$dead.AbCdEf"
+check "a live writer's is left alone" test -e "tmp/.busy.png.tmp.$host.$alive.AbCdEf"
+kill $alive
+
+# 10. -o through a symbolic link writes its target, as cp does, also when the target does not
+# exist yet; the link stays a link.
+ln -s target.png dangling.png
+run "$GDIFFUSE" sample d.st -n 1 -o dangling.png
+check "a dangling link: its target is written" test -s target.png
+check "and the link is still a link" test -L dangling.png
+ln -s target.png live.png
+run "$GDIFFUSE" sample d.st -n 1 --seed 2 -o live.png
+check "a live link: still a link, to the rewritten target" test -L live.png -a -s target.png
 finish
