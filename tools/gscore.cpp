@@ -72,6 +72,7 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& args) {
       std::sort(found.begin(), found.end());
       paths.insert(paths.end(), found.begin(), found.end());
     } else {
+      if (arg != "-" && !fs::exists(arg, ec)) throw Error(arg, "cannot open: no such file or folder");
       paths.push_back(arg);
     }
   }

@@ -19,7 +19,6 @@
 namespace gen {
 namespace {
 
-constexpr int64_t kMaxSamples = int64_t{1} << 31;
 
 // libpng reports errors by calling an error function that must not return; ours longjmps back
 // to the setjmp in one of the png_* stage functions below. A longjmp that skips a C++ object
@@ -157,7 +156,7 @@ Image::Image(int width_, int height_, int channels_, uint8_t fill)
     : width(width_), height(height_), channels(channels_) {
   if (width < 1 || height < 1) throw Error("<image>", fmt::format("size {}x{} is not positive", width, height));
   if (channels != 1 && channels != 3) throw Error("<image>", fmt::format("{} channels (1 or 3 expected)", channels));
-  if (int64_t{width} * height * channels > kMaxSamples)
+  if (int64_t{width} * height * channels > kMaxImageSamples)
     throw Error("<image>", fmt::format("{}x{}x{} is too large", width, height, channels));
   pixels.assign(size(), fill);
 }
@@ -173,7 +172,7 @@ void check_image(const Image& image, const std::string& name) {
     throw Error(name, fmt::format("image size {}x{} is not positive", image.width, image.height));
   if (image.channels != 1 && image.channels != 3)
     throw Error(name, fmt::format("image has {} channels (1 or 3 expected)", image.channels));
-  if (int64_t{image.width} * image.height * image.channels > kMaxSamples)
+  if (int64_t{image.width} * image.height * image.channels > kMaxImageSamples)
     throw Error(name, fmt::format("image {} is too large", describe(image)));
   if (image.pixels.size() != image.size())
     throw Error(
@@ -305,7 +304,7 @@ Image make_grid(const std::vector<Image>& tiles, int cols, int rows, int pad, ui
   }
   const int64_t width = int64_t{cols} * (first.width + pad) + pad;
   const int64_t height = int64_t{rows} * (first.height + pad) + pad;
-  if (width > INT_MAX || height > INT_MAX || width * height * first.channels > kMaxSamples)
+  if (width > INT_MAX || height > INT_MAX || width * height * first.channels > kMaxImageSamples)
     throw Error("grid", fmt::format("a grid of {}x{} pixels is too large", width, height));
   Image grid(static_cast<int>(width), static_cast<int>(height), first.channels, pad_value);
   const size_t tile_stride = static_cast<size_t>(first.width) * first.channels;

@@ -31,6 +31,9 @@
 
 namespace gen {
 
+// The most samples (width x height x channels) an image may hold.
+inline constexpr int64_t kMaxImageSamples = int64_t{1} << 31;
+
 struct Image {
   int width = 0, height = 0, channels = 1;
   std::vector<uint8_t> pixels;

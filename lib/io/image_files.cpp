@@ -29,6 +29,10 @@ ImageData load_image_data(const std::string& spec, const std::string& labels) {
     return d;
   }
   if (!labels.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(spec, ec))
+      throw UsageError(fmt::format("--labels '{}' is for an IDX image file, and '{}' is a folder of PNGs "
+                                   "(unlabelled)", shown(labels), shown(spec)));
     d.set = load_idx_pair(spec, labels);
     int classes = 0;
     for (uint8_t l : d.set.labels) classes = std::max(classes, l + 1);
@@ -138,6 +142,10 @@ std::vector<Image> tiles_from_floats(const float* x, int64_t n, int64_t C, int64
 
 Image enlarge(const Image& image, int scale) {
   if (scale <= 1) return image;
+  const int64_t width = int64_t{image.width} * scale, height = int64_t{image.height} * scale;
+  if (width * height * image.channels > kMaxImageSamples)
+    throw UsageError(fmt::format("--scale {}: the {}x{} picture would be {}x{}, over the limit of {} samples", scale,
+                                 image.width, image.height, width, height, kMaxImageSamples));
   Image out(image.width * scale, image.height * scale, image.channels);
   for (int y = 0; y < out.height; ++y)
     for (int x = 0; x < out.width; ++x)

@@ -26,8 +26,8 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
               const TrainState* train, const AdamW* adam) {
   const GptConfig& c = model.config();
   SafetensorsWriter w;
-  w.metadata["format"] = kFormat;
-  w.metadata["version"] = kVersion;
+  w.metadata.insert_or_assign("format", kFormat);
+  w.metadata.insert_or_assign("version", kVersion);
   w.metadata["config"] = nlohmann::json{{"vocab", c.vocab}, {"context", c.context}, {"layers", c.layers},
                                         {"heads", c.heads}, {"embd", c.embd}}
                              .dump();

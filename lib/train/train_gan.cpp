@@ -196,11 +196,13 @@ void add_gan_train_options(CLI::App& app, GanTrainJob& job) {
                  "defaults then: --d-steps 5, --lr 1e-4, --beta1 0, --beta2 0.9)")
       ->capture_default_str();
   app.add_flag("--conditional", job.conditional, "Condition both networks on the class (labelled data)");
-  app.add_option("--latent", job.latent, "Size of the latent z")->capture_default_str();
+  app.add_option("--latent", job.latent, "Size of the latent z")->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--g-channels", job.g_channels,
                  "Generator channels at its smallest size (7x7 for 28x28; halved per level)")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_option("--d-channels", job.d_channels, "Discriminator channels at half the image size (doubled per level)")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   gan_setting_list(job.settings).register_options(app);
 }

@@ -144,6 +144,21 @@ expect_error 1 "nowhere/s-%d.png: cannot write there: the folder 'nowhere' does 
 : >afile
 run "$GDIFFUSE" sample d.st -n 2 -o afile/s-%d.png
 expect_error 1 "afile/s-%d.png: cannot write there: 'afile' is not a folder" "a file as the folder"
+TOOL=ggan
+run "$GGAN" train --data images.idx --labels labels.idx --latent 0 -o x.st
+expect_error 2 "--latent: Value 0 not in range 1 to 4096" "--latent 0: a usage error naming --latent"
+mkdir -p pngs
+"$GDIFFUSE" sample d.st -n 2 -o pngs/p-%d.png
+run "$GGAN" train --data pngs/ --labels labels.idx -o x.st
+expect_error 2 "--labels 'labels.idx' is for an IDX image file, and 'pngs/' is a folder of PNGs \(unlabelled\)" \
+  "--labels with a folder of PNGs"
+TOOL=gscore
+run "$GSCORE" fid c.st no-samples/
+expect_error 1 "no-samples/: cannot open: no such file or folder" "gscore fid on a missing folder"
+TOOL=gdiffuse
+run "$GDIFFUSE" noise "$TESTS/../data/ankle-boot.png" --steps 1000 --strip "$(seq -s, 0 800)" --scale 64 -o x.png
+expect_error 2 "--scale 64: the [0-9]+x[0-9]+ picture would be [0-9]+x[0-9]+, over the limit of 2147483648 samples" \
+  "a picture too large names --scale"
 
 # 12. A numbered set appears whole or not at all: when its third file cannot be written, the
 # first two are not left behind.
