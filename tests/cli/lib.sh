@@ -74,20 +74,28 @@ make_images() {
   LC_ALL=C awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 64; for (i = 0; i < 64; i++) printf "%c", i % 2 }' >labels.idx
 }
 
-# edit_config SRC DST KEY JSON: a copy of checkpoint SRC whose model config (the "config"
-# metadata) has KEY set to the JSON value, as a hostile file would.
-edit_config() {
+# edit_meta SRC DST WHERE KEY JSON: a copy of checkpoint SRC with one field of its metadata set
+# to the JSON value ("-" removes it), as a hostile file would; WHERE is "config" (the model
+# config) or "settings" (the saved training settings). The header is re-padded; the tensors are
+# untouched.
+edit_meta() {
   /usr/bin/python3 - "$@" <<'PY'
 import json, struct, sys
-src, dst, key, value = sys.argv[1:5]
+src, dst, where, key, value = sys.argv[1:6]
 data = open(src, "rb").read()
 n = struct.unpack("<Q", data[:8])[0]
 header = json.loads(data[8:8 + n])
-config = json.loads(header["__metadata__"]["config"])
-config[key] = json.loads(value)
-header["__metadata__"]["config"] = json.dumps(config)
+meta = header["__metadata__"]
+outer = json.loads(meta["train" if where == "settings" else "config"])
+fields = outer["settings"] if where == "settings" else outer
+if value == "-":
+    del fields[key]
+else:
+    fields[key] = json.loads(value)
+meta["train" if where == "settings" else "config"] = json.dumps(outer)
 text = json.dumps(header).encode()
 text += b" " * (-len(text) % 8)
 open(dst, "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
 PY
 }
+edit_config() { edit_meta "$1" "$2" config "$3" "$4"; }

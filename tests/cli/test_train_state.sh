@@ -9,25 +9,8 @@ GDIFFUSE=${GDIFFUSE:?}
 GSCORE=${GSCORE:?}
 
 # edit IN OUT KEY VALUE: a copy of a checkpoint with its saved setting KEY set to VALUE (JSON;
-# "-" removes it), the header re-padded; the tensors are untouched.
-edit() {
-  /usr/bin/python3 - "$@" <<'PY'
-import json, struct, sys
-src, dst, key, value = sys.argv[1:5]
-data = open(src, "rb").read()
-n = struct.unpack("<Q", data[:8])[0]
-header = json.loads(data[8:8 + n])
-train = json.loads(header["__metadata__"]["train"])
-if value == "-":
-    del train["settings"][key]
-else:
-    train["settings"][key] = json.loads(value)
-header["__metadata__"]["train"] = json.dumps(train)
-text = json.dumps(header).encode()
-text += b" " * (-len(text) % 8)
-open(dst, "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
-PY
-}
+# "-" removes it).
+edit() { edit_meta "$1" "$2" settings "$3" "$4"; }
 
 make_corpus corpus.txt
 "$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
