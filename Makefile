@@ -35,7 +35,7 @@ test-sanitize: deps
 
 test-fuzz: deps
 	@CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_FUZZ=ON -DGEN_WERROR=$(WERROR) >/dev/null
-	@cmake --build $(BUILD)-fuzz --target fuzz_token_stream fuzz_tokenizer_roundtrip fuzz_safetensors fuzz_png fuzz_idx
+	@cmake --build $(BUILD)-fuzz --target fuzz_token_stream fuzz_tokenizer_roundtrip fuzz_safetensors fuzz_png fuzz_idx fuzz_checkpoint fuzz_tokenizer_model
 	bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 bench: build

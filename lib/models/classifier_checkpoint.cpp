@@ -38,7 +38,11 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
 }
 
 ClassifierCheckpoint classifier_load(const std::string& path) {
-  Safetensors st = Safetensors::read(path);
+  return classifier_load(Safetensors::read(path));
+}
+
+ClassifierCheckpoint classifier_load(const Safetensors& st) {
+  const std::string& path = st.name();
   check_format(st, kFormat, kVersion, "an image classifier");
   ClassifierCheckpoint ckpt;
   ckpt.path = path;

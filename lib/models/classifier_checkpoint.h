@@ -19,6 +19,8 @@
 
 namespace gen {
 
+class Safetensors;  // io/safetensors.h
+
 struct ClassifierModel {
   ClassifierConfig net;
   std::vector<std::string> class_names;  // net.classes of them
@@ -41,5 +43,7 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
 // Validates the format, the config and every tensor's shape; throws Error naming the file (a
 // GPT or diffusion checkpoint: "not an image classifier: its format is 'gen-unet', ...").
 ClassifierCheckpoint classifier_load(const std::string& path);
+// The same from a file already read (a fuzzer's bytes: Safetensors::parse).
+ClassifierCheckpoint classifier_load(const Safetensors& st);
 
 }  // namespace gen

@@ -56,7 +56,11 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
 }
 
 GanCheckpoint gan_load(const std::string& path) {
-  Safetensors st = Safetensors::read(path);
+  return gan_load(Safetensors::read(path));
+}
+
+GanCheckpoint gan_load(const Safetensors& st) {
+  const std::string& path = st.name();
   check_format(st, kFormat, kVersion, "a GAN");
   GanCheckpoint ckpt;
   ckpt.path = path;

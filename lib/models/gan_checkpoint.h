@@ -20,6 +20,8 @@
 
 namespace gen {
 
+class Safetensors;  // io/safetensors.h
+
 // How the two networks are scored against each other: the non-saturating BCE of the DCGAN
 // paper, the hinge loss, or the Wasserstein loss with a gradient penalty (WGAN-GP).
 enum class GanObjective { bce, hinge, wgan_gp };
@@ -48,5 +50,7 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
 // Validates the format, the config and every tensor's shape; throws Error naming the file (a
 // diffusion checkpoint: "not a GAN: its format is 'gen-unet', ...").
 GanCheckpoint gan_load(const std::string& path);
+// The same from a file already read (a fuzzer's bytes: Safetensors::parse).
+GanCheckpoint gan_load(const Safetensors& st);
 
 }  // namespace gen

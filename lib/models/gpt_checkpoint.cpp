@@ -43,7 +43,11 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
 }
 
 GptCheckpoint gpt_load(const std::string& path, bool training_state) {
-  Safetensors st = Safetensors::read(path);
+  return gpt_load(Safetensors::read(path), training_state);
+}
+
+GptCheckpoint gpt_load(const Safetensors& st, bool training_state) {
+  const std::string& path = st.name();
   GptCheckpoint ckpt;
   ckpt.path = path;
   check_format(st, kFormat, kVersion, "a language model");

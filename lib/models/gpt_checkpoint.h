@@ -24,6 +24,8 @@
 
 namespace gen {
 
+class Safetensors;  // io/safetensors.h
+
 struct GptCheckpoint {
   std::string path;
   GptConfig config;
@@ -42,5 +44,7 @@ void gpt_save(const std::string& path, const Gpt& model, const std::string& toke
               const TrainState* train, const AdamW* adam);
 // Without training_state the optimizer state is checked for its shape but not copied (sampling).
 GptCheckpoint gpt_load(const std::string& path, bool training_state = true);
+// The same from a file already read (a fuzzer's bytes: Safetensors::parse).
+GptCheckpoint gpt_load(const Safetensors& st, bool training_state = true);
 
 }  // namespace gen

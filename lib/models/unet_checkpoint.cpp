@@ -43,7 +43,11 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
 }
 
 DiffusionCheckpoint diffusion_load(const std::string& path) {
-  Safetensors st = Safetensors::read(path);
+  return diffusion_load(Safetensors::read(path));
+}
+
+DiffusionCheckpoint diffusion_load(const Safetensors& st) {
+  const std::string& path = st.name();
   check_format(st, kFormat, kVersion, "a diffusion model");
   DiffusionCheckpoint ckpt;
   ckpt.path = path;

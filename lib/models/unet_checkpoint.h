@@ -20,6 +20,8 @@
 
 namespace gen {
 
+class Safetensors;  // io/safetensors.h
+
 struct DiffusionModel {
   UnetConfig unet;
   Schedule::Kind schedule = Schedule::Kind::linear;
@@ -43,5 +45,7 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
                     uint64_t seed, const TrainState* train, const float* raw, const AdamW* adam);
 // Validates the format, the config and every tensor's shape; throws Error naming the file.
 DiffusionCheckpoint diffusion_load(const std::string& path);
+// The same from a file already read (a fuzzer's bytes: Safetensors::parse).
+DiffusionCheckpoint diffusion_load(const Safetensors& st);
 
 }  // namespace gen
