@@ -76,24 +76,33 @@ faults cls
 mkdir -p full
 if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=96k tmpfs full 2>/dev/null; then
   trap 'umount "$WORK/full" "$WORK/ro" 2>/dev/null; rm -rf "$WORK"' EXIT
-  head -c 90000 /dev/zero >full/filler  # leave a few KiB
+  cat /dev/zero >full/filler 2>/dev/null  # not a byte left
   TOOL=gtrain
   run "${lm[@]}" --steps 2 -o full/lm.st
-  expect_error 1 "full/lm.st: .*(no space left on device|cannot sync)" "a checkpoint on a full disk"
-  run "${lm[@]}" --steps 200 --log full/log.tsv -o lm-logged.st
+  expect_error 1 "full/lm.st: .*(no space left on device|cannot sync|cannot create)" "a checkpoint on a full disk"
+  truncate -s -8192 full/filler  # room for a log's first hundred rows
+  run "${lm[@]}" --steps 400 --log full/log.tsv -o lm-logged.st
   check "a log on a full disk: the run fails" test "$status" -ne 0
   check "but its checkpoint is saved first" "$GSAMPLE" lm-logged.st -n 2 -p the
+  cat /dev/zero >>full/filler 2>/dev/null
+  run "${lm[@]}" --steps 2 --plot full/loss.png -o lm-plotted.st
+  expect_error 1 "full/loss.png: .*(no space left on device|cannot sync|cannot create)" "a loss plot on a full disk"
+  TOOL=gtok
+  run "$GTOK" train -q --model-type char corpus.txt -o full/tok.model
+  expect_error 1 "full/tok.model: .*(no space left on device|cannot sync|cannot create)" "a tokenizer model on a full disk"
   TOOL=gdiffuse
   "${unet[@]}" --steps 2 -o unet.st 2>/dev/null
   run "$GDIFFUSE" sample -q unet.st -n 64 --scale 8 -o full/grid.png
-  expect_error 1 "full/grid.png: .*(no space left on device|cannot sync)" "a sample grid on a full disk"
+  expect_error 1 "full/grid.png: .*(no space left on device|cannot sync|cannot create)" "a sample grid on a full disk"
+  run "$GDIFFUSE" sample -q unet.st -n 8 --gif full/reverse.gif -o grid.png
+  expect_error 1 "full/reverse.gif: .*(no space left on device|cannot sync|cannot create)" "an animation on a full disk"
   rm -f full/log.tsv  # a log is written in place (for tail -f), as far as it got
   run "$GDIFFUSE" sample -q unet.st -n 64 --scale 4 -o full/s-%02d.png
   check "numbered samples on a full disk: the run fails" test "$status" -ne 0
   check "and leaves none of the set" test -z "$(ls full | grep -v filler)"
   TOOL=gtok
   run "$GTOK" encode -m char.model corpus.txt -o full/ids
-  expect_error 1 "full/ids: .*(no space left on device|cannot sync)" "encoded ids on a full disk"
+  expect_error 1 "full/ids: .*(no space left on device|cannot sync|cannot create)" "encoded ids on a full disk"
   check "no temporary file left on the full disk" test -z "$(find full -name '.*.tmp.*')"
 
   # A read-only file system: refused at once, nothing written.
