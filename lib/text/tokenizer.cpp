@@ -371,6 +371,13 @@ Tokenizer Tokenizer::from_bytes(std::string serialized, std::string name) {
   tok.serialized_ = std::move(serialized);
   tok.name_ = std::move(name);
   if (tok.serialized_.empty()) throw Error(tok.name_, "not a tokenizer model (empty file)");
+  // What sentencepiece would abort on (its trie builder throws through code that cannot pass the
+  // exception on: std::terminate): refused first, with a line.
+  const ModelFacts facts = read_model_facts(tok.serialized_);
+  if (!facts.ok) throw Error(tok.name_, "not a tokenizer model (its pieces cannot be read)");
+  for (size_t i = 0; i < facts.pieces.size(); ++i)
+    if (facts.pieces[i].text.empty() || facts.pieces[i].text.find('\0') != std::string::npos)
+      throw Error(tok.name_, fmt::format("not a tokenizer model (piece {} is empty or holds a NUL byte)", i));
   tok.processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   auto status = tok.processor_->LoadFromSerializedProto(tok.serialized_);
   if (!status.ok() || tok.processor_->GetPieceSize() <= 0)

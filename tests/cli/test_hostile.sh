@@ -160,6 +160,12 @@ run "$GDIFFUSE" noise "$TESTS/../data/ankle-boot.png" --steps 1000 --strip "$(se
 expect_error 2 "--scale 64: the [0-9]+x[0-9]+ picture would be [0-9]+x[0-9]+, over the limit of 2147483648 samples" \
   "a picture too large names --scale"
 
+# A tokenizer model with a NUL byte in a piece (the fuzzer's find): sentencepiece would abort on
+# it; refused with a line, in a model file and inside a checkpoint alike.
+TOOL=gtok
+run "$GTOK" encode -m "$TESTS/fuzz/tokenizer_model/nul-in-a-piece" corpus.txt
+expect_error 1 ".*nul-in-a-piece: not a tokenizer model \(piece 2 is empty or holds a NUL byte\)" "a NUL byte in a piece"
+
 # 12. A numbered set appears whole or not at all: when its third file cannot be written, the
 # first two are not left behind.
 mkdir -p set/s-2.png
