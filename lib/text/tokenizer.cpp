@@ -393,6 +393,9 @@ void Tokenizer::init() {
   ModelFacts facts = read_model_facts(serialized_);
   if (!facts.ok || facts.pieces.size() != static_cast<size_t>(size))
     throw Error(name_, "not a tokenizer model (its pieces cannot be read)");
+  // Every text must encode to ids of this vocabulary: a model whose unknown piece is missing
+  // (sentencepiece's unk_id() -1) would give id 2^32 - 1 for what it cannot cover.
+  if (sp.unk_id() < 0 || sp.unk_id() >= size) throw Error(name_, "not a tokenizer model (it has no <unk> piece)");
   unk_id_ = static_cast<uint32_t>(sp.unk_id());
   surfaces_.resize(static_cast<size_t>(size));
   std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);

@@ -165,6 +165,8 @@ expect_error 2 "--scale 64: the [0-9]+x[0-9]+ picture would be [0-9]+x[0-9]+, ov
 TOOL=gtok
 run "$GTOK" encode -m "$TESTS/fuzz/tokenizer_model/nul-in-a-piece" corpus.txt
 expect_error 1 ".*nul-in-a-piece: not a tokenizer model \(piece 2 is empty or holds a NUL byte\)" "a NUL byte in a piece"
+run "$GTOK" encode -m "$TESTS/fuzz/tokenizer_model/no-unk-piece" corpus.txt
+expect_error 1 ".*no-unk-piece: not a tokenizer model \(it has no <unk> piece\)" "no unknown piece: not id 2^32-1"
 
 # 12. A numbered set appears whole or not at all: when its third file cannot be written, the
 # first two are not left behind.
