@@ -58,6 +58,17 @@ make_corpus() {
   }' >"$1"
 }
 
+# every_tool: all six tools named (the scripts that use them all), and make_char_ids: corpus.txt,
+# its character tokenizer char.model and its ids corpus.ids.
+every_tool() {
+  GTRAIN=${GTRAIN:?} GSAMPLE=${GSAMPLE:?} GDIFFUSE=${GDIFFUSE:?} GGAN=${GGAN:?} GSCORE=${GSCORE:?}
+}
+make_char_ids() {
+  make_corpus corpus.txt
+  "$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
+  "$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

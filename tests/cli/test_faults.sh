@@ -5,15 +5,8 @@
 # system and /dev/full: one line naming the file, a non-zero exit, no partial file and no
 # temporary file left.
 source "$TESTS/cli/lib.sh"
-GTRAIN=${GTRAIN:?}
-GSAMPLE=${GSAMPLE:?}
-GDIFFUSE=${GDIFFUSE:?}
-GGAN=${GGAN:?}
-GSCORE=${GSCORE:?}
-
-make_corpus corpus.txt
-"$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
-"$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
+every_tool
+make_char_ids
 make_images
 
 # Each trainer: its run (without -o), and how to resume one (the data again, the settings from

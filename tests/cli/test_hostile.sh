@@ -2,15 +2,8 @@
 # allocated gigabytes before looking; now each gives one clear line and a non-zero exit. (The
 # numbers are those of the hostile-input issue's list of defects.)
 source "$TESTS/cli/lib.sh"
-GTRAIN=${GTRAIN:?}
-GSAMPLE=${GSAMPLE:?}
-GDIFFUSE=${GDIFFUSE:?}
-GGAN=${GGAN:?}
-GSCORE=${GSCORE:?}
-
-make_corpus corpus.txt
-"$GTOK" train -q --model-type char corpus.txt -o char.model || exit 1
-"$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
+every_tool
+make_char_ids
 "$GTRAIN" -q --tokenizer char.model --layers 2 --heads 2 --embd 64 --context 32 --batch 4 --steps 2 corpus.ids \
   -o lm.st || exit 1
 
