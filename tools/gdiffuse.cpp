@@ -109,7 +109,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
   gen::check_output_pattern(a.output);
   if (!a.trajectory.empty()) gen::check_output_pattern(a.trajectory, "--trajectory");
   if (!a.gif.empty()) {
-    gen::check_output_pattern(a.gif, "--gif");
+    gen::check_output_pattern(a.gif, "--gif", {".gif"});
     if (a.gif.find('%') != std::string::npos) throw UsageError(fmt::format("--gif '{}': one file, not numbered", a.gif));
   }
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
@@ -246,6 +246,13 @@ int run(int argc, char** argv) {
   CLI::App app("gdiffuse: diffusion on images: noise, train a denoiser, sample with guidance", "gdiffuse");
   gen::setup_app(app, "gdiffuse");
   app.require_subcommand(1);
+  app.footer(R"(Examples:
+  gdiffuse noise data/ankle-boot.png --strip 0,10,25,50,100 --steps 100 --scale 4 -o strip.png
+  gdiffuse train -o ddpm.st --steps 4000 --preview preview.png --preview-every 500 --plot loss.png
+  gdiffuse sample ddpm.st --prompt "ankle boot" --guidance 3 -n 16 --scale 4 -o boots.png
+  gdiffuse sample ddpm.st --prompt all -n 8 --trajectory traj.png -o classes.png
+  gdiffuse denoise ddpm.st data/t-shirt.png --t 400 --prompt dress -n 8 -o dresses.png
+See gdiffuse COMMAND --help, and man gdiffuse.)");
 
   NoiseArgs noise;
   auto* cmd_noise = app.add_subcommand("noise", "The forward process: an image buried in noise up to step t");

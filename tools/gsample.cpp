@@ -41,6 +41,7 @@ struct Args {
   bool ids = false;
   int probs = 0;
   bool trace = false;
+  bool echo = false;
   int threads = gen::default_threads();
   bool no_cache = false;
 };
@@ -253,18 +254,28 @@ int run_sample(Args& args) {
   }
 
   c.temperature = temperatures[0];
+  const std::string prompt_text = args.echo ? tok.decode(prompt) : std::string();
   for (int k = 0; k < args.num_samples; ++k) {
-    if (args.num_samples > 1 && !args.ids) out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, args.seed));
-    gen::Sampler sampler(c, args.seed, static_cast<uint64_t>(k));
+    // Sample k is what --seed SEED+k alone gives: its label names that seed.
+    const uint64_t seed = args.seed + static_cast<uint64_t>(k);
+    if (args.num_samples > 1 && !args.ids)
+      out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, seed));
+    gen::Sampler sampler(c, seed);
     std::vector<uint32_t> context = prompt;
     CachedLogits cached(model);
     gen::TokenWriter id_writer(out, gen::TokenFormat::text, tok.newline_id());
     std::string generated;  // for --trace
+    char last = '\n';      // the text ends with a newline: one is added if the sample's does not
+    if (args.echo && args.ids)
+      for (uint32_t id : prompt) id_writer.write(id);
+    else if (args.echo && !prompt_text.empty())
+      out.write(prompt_text), last = prompt_text.back();
     StopWatcher watcher(
         args.stops,
         args.ids ? std::function<void(std::string_view)>() : [&](std::string_view text) {
           if (args.trace) generated += text;
           else out.write(text);
+          if (!text.empty()) last = text.back();
         },
         args.ids ? std::function<void(uint32_t)>([&](uint32_t id) { id_writer.write(id); }) : std::function<void(uint32_t)>());
     if (args.trace) {
@@ -293,6 +304,7 @@ int run_sample(Args& args) {
     watcher.finish();
     if (args.ids) id_writer.finish();
     if (args.trace) out.write(fmt::format("text: {}\n", generated));
+    else if (!args.ids && last != '\n') out.write("\n");
   }
   out.commit();
   return 0;
@@ -325,7 +337,8 @@ int run(int argc, char** argv) {
           [](std::string& text) { return text.empty() ? std::string("an empty stop text would stop at once") : ""; },
           "TEXT"));
   app.add_option("--num-samples", args.num_samples,
-                 "Samples to draw (sample k uses stream k of the seed; with --ids they follow one another)")->check(CLI::Range(1, 100000))->capture_default_str();
+                 "Samples to draw (sample k is the one --seed SEED+k gives; with --ids they follow one another)")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_flag("--echo", args.echo, "Print the prompt before what follows it (as text, or as ids with --ids)");
   app.add_flag("--ids", args.ids, "Print token ids instead of text (for gtok decode)");
   app.add_option("--probs", args.probs, "Instead of sampling, print the K most likely next tokens for the prompt")->check(CLI::Range(1, 1 << 20));
   app.add_flag("--trace", args.trace,
@@ -337,10 +350,16 @@ int run(int argc, char** argv) {
   gsample lm.st --prompt "ROMEO:" -n 200 --temperature 0.8 --seed 1
   gsample lm.st --prompt "ROMEO:" --probs 5 --temperature 0.2,0.7,1.5   # how temperature flattens
   gsample lm.st --prompt "To be" -n 20 --trace                           # the pipeline, step by step
+  gsample lm.st --prompt "ROMEO:" --echo --num-samples 3  # each sample labelled with its seed
   gsample lm.st --ids -n 100 | gtok decode -m tok.model
+The text ends with a newline (one is added if the sample does not end with one); --ids gives
+exactly the tokens drawn.
 Past the model's context the window slides: the KV cache restarts from the last half window.)");
   if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (args.ids && args.trace) throw gen::UsageError("--ids and --trace do not go together");
+  if (args.echo && (args.trace || args.probs > 0))
+    throw gen::UsageError(fmt::format("--echo and {} do not go together (it shows the prompt already)",
+                                      args.trace ? "--trace" : "--probs"));
   return run_sample(args);
 }
 

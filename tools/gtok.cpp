@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/cli.h"
@@ -214,24 +217,95 @@ int run_encode(EncodeArgs& args) {
 }
 
 // ---- decode --------------------------------------------------------------------------------
-void add_decode_command(CLI::App& app, Common& args) {
-  auto* cmd = app.add_subcommand("decode", "Token ids (text or binary) to text");
-  add_model_option(cmd, args);
-  cmd->add_option("inputs", args.inputs, "Id files, text or binary (detected); - is stdin (default)");
-  cmd->add_option("-o,--output", args.output, "Where to write the text; - is stdout (default)");
+struct DecodeArgs {
+  Common common;
+  bool pieces = false;
+};
+
+void add_decode_command(CLI::App& app, DecodeArgs& args) {
+  auto* cmd = app.add_subcommand("decode", "Token ids (text or binary), or pieces, to text");
+  add_model_option(cmd, args.common);
+  cmd->add_option("inputs", args.common.inputs, "Id files, text or binary (detected); - is stdin (default)");
+  cmd->add_option("-o,--output", args.common.output, "Where to write the text; - is stdout (default)");
+  cmd->add_flag("--pieces", args.pieces,
+                "Read pieces separated by white space, as gtok encode --pieces writes them (\\n, \\t, \\r, \\\\ "
+                "and \\xNN escaped), instead of ids");
   cmd->footer(R"(Examples:
   gtok decode -m tok.model corpus.ids > corpus.txt
   gsample lm.st --ids | gtok decode -m tok.model
-  echo "300 301 302 3" | gtok decode -m tok.model)");
+  echo "300 301 302 3" | gtok decode -m tok.model
+  gtok encode -m tok.model --pieces poem.txt | gtok decode -m tok.model --pieces | cmp - poem.txt)");
 }
 
-int run_decode(Common& args) {
-  gen::Tokenizer tok = load_model(args.model);
-  gen::Output out(args.output);
-  for (const auto& path : args.inputs) {
+// The piece a word of gtok encode --pieces stands for: its escapes undone. Empty if malformed.
+std::optional<std::string> unescape_piece(std::string_view word) {
+  std::string piece;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (word[i] != '\\') {
+      piece.push_back(word[i]);
+      continue;
+    }
+    if (++i == word.size()) return std::nullopt;
+    const char c = word[i];
+    if (c == 'n') piece.push_back('\n');
+    else if (c == 't') piece.push_back('\t');
+    else if (c == 'r') piece.push_back('\r');
+    else if (c == '\\') piece.push_back('\\');
+    else if (c == 'x' && i + 2 < word.size() && std::isxdigit(static_cast<unsigned char>(word[i + 1])) &&
+             std::isxdigit(static_cast<unsigned char>(word[i + 2]))) {
+      piece.push_back(static_cast<char>(std::stoi(std::string(word.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return piece;
+}
+
+// Pieces, separated by spaces, tabs and newlines, to text; streamed.
+void decode_pieces(const gen::Tokenizer& tok, gen::ByteSource& input, gen::Output& out) {
+  std::unordered_map<std::string, uint32_t> ids;
+  for (uint32_t id = tok.vocab_size(); id-- > 0;) ids[tok.piece(id)] = id;  // the first id of a piece wins
+  std::string word;
+  uint64_t line = 1;
+  auto flush_word = [&] {
+    if (word.empty()) return;
+    const std::optional<std::string> piece = unescape_piece(word);
+    auto it = piece ? ids.find(*piece) : ids.end();
+    if (!piece || it == ids.end())
+      throw gen::Error(fmt::format("{}:{}", input.name(), line),
+                       fmt::format("'{}' is {} of {}", gen::shown(word), piece ? "not a piece" : "a malformed escape in a piece",
+                                   tok.name()));
+    out.write(tok.surface(it->second));
+    word.clear();
+  };
+  std::vector<char> buffer(size_t{1} << 16);
+  for (size_t got; (got = input.read(buffer.data(), buffer.size())) > 0;) {
+    for (size_t i = 0; i < got; ++i) {
+      const char c = buffer[i];
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        flush_word();
+        if (c == '\n') ++line;
+      } else {
+        word.push_back(c);
+        if (word.size() > 4096) throw gen::Error(fmt::format("{}:{}", input.name(), line), "a piece over 4096 bytes");
+      }
+    }
+  }
+  flush_word();
+}
+
+int run_decode(DecodeArgs& args) {
+  gen::Tokenizer tok = load_model(args.common.model);
+  gen::Output out(args.common.output);
+  for (const auto& path : args.common.inputs) {
     gen::Input input(path);
+    if (args.pieces) {
+      decode_pieces(tok, input, out);
+      continue;
+    }
     gen::TokenReader reader(input);
-    reader.set_vocabulary(tok.vocab_size(), "the vocabulary of " + args.model);
+    reader.set_vocabulary(tok.vocab_size(), "the vocabulary of " + args.common.model);
     for (uint32_t id; reader.next(id);) out.write(tok.surface(id));
   }
   out.commit();
@@ -409,7 +483,7 @@ int run(int argc, char** argv) {
 Run 'gtok COMMAND --help' for a command's options. '-' means stdin or stdout.)");
   TrainArgs train;
   EncodeArgs encode;
-  Common decode;
+  DecodeArgs decode;
   CountArgs count;
   ShowArgs show;
   Common vocab;
@@ -419,24 +493,7 @@ Run 'gtok COMMAND --help' for a command's options. '-' means stdin or stdout.)")
   add_count_command(app, count);
   add_show_command(app, show);
   add_vocab_command(app, vocab);
-  // The command named on the line, for "unknown command" and for pointing at its --help.
-  std::string named;
-  for (int i = 1; i < argc && named.empty(); ++i)
-    if (argv[i][0] != '-') named = argv[i];
-  if (named == "help") {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  }
-  bool known = false;
-  for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == named;
-  if (!named.empty() && !known)
-    throw gen::UsageError(fmt::format("unknown command '{}' (train, encode, decode, count, show or vocab)", named));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    throw gen::UsageError(fmt::format("{} (see gtok {}--help)", e.what(), named.empty() ? "" : named + " "));
-  }
+  if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   const std::string chosen = app.get_subcommands().front()->get_name();
   if (chosen == "train") return run_train(train);
   if (chosen == "encode") return run_encode(encode);

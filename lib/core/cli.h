@@ -19,9 +19,14 @@ namespace gen {
 inline constexpr const char* kVersion = "0.1.0";
 
 void setup_app(CLI::App& app, const char* tool);
-// Parses; the exit status if the tool should stop now (--help, --version), else nothing. Throws
-// UsageError for a bad command line.
+// Parses; the exit status if the tool should stop now (--help, --version, "TOOL help"), else
+// nothing. Throws UsageError for a bad command line: an unknown option or command is named with
+// the nearest real one ("unknown option --temp; did you mean --temperature?"). Before parsing it
+// gives every subcommand --version, and every command that runs -q/--quiet where the tool did
+// not add its own: after parsing, gen::quiet() (core/tool_main.h) says whether it was given.
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
+// "ggan sample": the command whose --help a usage error points to (the tool before parsing).
+const std::string& help_command();
 
 // The checks of every tool's numbers. CLI11's Range, PositiveNumber and NonNegativeNumber let
 // NaN and infinity through; these do not.

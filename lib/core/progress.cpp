@@ -15,7 +15,7 @@ Progress::Progress(std::string label, uint64_t total, std::string unit, bool qui
     : label_(std::move(label)),
       total_(total),
       unit_(std::move(unit)),
-      quiet_(quiet),
+      quiet_(quiet || gen::quiet()),
       terminal_(isatty(STDERR_FILENO) == 1),
       start_(Clock::now()),
       last_draw_(start_) {}

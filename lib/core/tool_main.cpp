@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/cli.h"
 #include "core/cluster.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -15,6 +16,7 @@
 namespace gen {
 namespace {
 const char* g_tool = "gen";
+bool g_quiet = false;
 
 // One line, always: control characters (a newline in a file name) are shown escaped.
 std::string one_line(const std::string& message) {
@@ -44,6 +46,9 @@ int report(const std::string& message, int code) {
 
 const char* tool_name() { return g_tool; }
 
+bool quiet() { return g_quiet; }
+void set_quiet(bool quiet) { g_quiet = quiet; }
+
 void warn(const std::string& message) {
   const Cluster* c = cluster_if_started();
   if (c && c->rank() != 0) return;  // said once, by rank 0
@@ -63,7 +68,7 @@ int tool_main(const char* tool, int argc, char** argv, const std::function<int(i
     return stop_exit_code();
   } catch (const UsageError& e) {
     std::string message = e.what();
-    if (message.find("--help)") == std::string::npos) message += std::string(" (see ") + tool + " --help)";
+    if (message.find("--help)") == std::string::npos) message += " (see " + help_command() + " --help)";
     return report(message, 2);
   } catch (const Error& e) {
     return report(e.what(), 1);

@@ -18,7 +18,12 @@ int tool_main(const char* tool, int argc, char** argv, const std::function<int(i
 // The tool's name as given to tool_main, for messages ("gtok").
 const char* tool_name();
 
-// A one-line message on stderr: "gtok: warning: ...".
+// A one-line message on stderr: "gtok: warning: ...". Said even when quiet: -q silences progress
+// and summaries, not what the user should know.
 void warn(const std::string& message);
+
+// -q/--quiet: no progress or summary on stderr (errors and warnings still).
+bool quiet();
+void set_quiet(bool quiet);
 
 }  // namespace gen

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "tensor/kernels.h"
+
+// LAPACK (Fortran calling convention), from the linked OpenBLAS.
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+                        double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 
 namespace gen {
 
@@ -41,61 +46,30 @@ Gaussian fit_gaussian(const float* x, int64_t n, int64_t d) {
 
 void symmetric_eigen(std::vector<double> a, int64_t n, std::vector<double>& values, std::vector<double>* vectors) {
   if (static_cast<int64_t>(a.size()) != n * n) throw std::invalid_argument("symmetric_eigen: a is not n x n");
-  auto A = [&](int64_t i, int64_t j) -> double& { return a[static_cast<size_t>(i * n + j)]; };
-  std::vector<double> v;
-  if (vectors) {
-    v.assign(static_cast<size_t>(n * n), 0.0);
-    for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i * n + i)] = 1.0;
+  if (n > (int64_t{1} << 15)) throw std::invalid_argument("symmetric_eigen: over 32768 dimensions");
+  values.assign(static_cast<size_t>(n), 0.0);
+  if (n == 0) {
+    if (vectors) vectors->clear();
+    return;
   }
-  double total = 0;
-  for (double x : a) total += x * x;
-  // Cyclic Jacobi (Golub and Van Loan, "Matrix Computations", 8.5.3): rotate every off-diagonal
-  // pair (p, q) to zero, sweep after sweep, until what is off the diagonal is rounding noise.
-  for (int sweep = 0; sweep < 100; ++sweep) {
-    double off = 0;
-    for (int64_t p = 0; p < n; ++p)
-      for (int64_t q = p + 1; q < n; ++q) off += 2 * A(p, q) * A(p, q);
-    if (off <= 1e-30 * total || off == 0) break;
-    for (int64_t p = 0; p < n; ++p)
-      for (int64_t q = p + 1; q < n; ++q) {
-        const double apq = A(p, q);
-        if (apq == 0) continue;
-        const double tau = (A(q, q) - A(p, p)) / (2 * apq);
-        const double t = (tau >= 0 ? 1.0 : -1.0) / (std::abs(tau) + std::sqrt(1 + tau * tau));
-        const double c = 1 / std::sqrt(1 + t * t), s = t * c;
-        // A <- J^T A J with J the rotation in the (p, q) plane: columns p and q, then rows.
-        for (int64_t k = 0; k < n; ++k) {
-          const double akp = A(k, p), akq = A(k, q);
-          A(k, p) = c * akp - s * akq;
-          A(k, q) = s * akp + c * akq;
-        }
-        for (int64_t k = 0; k < n; ++k) {
-          const double apk = A(p, k), aqk = A(q, k);
-          A(p, k) = c * apk - s * aqk;
-          A(q, k) = s * apk + c * aqk;
-        }
-        A(p, q) = A(q, p) = 0;
-        if (vectors)
-          for (int64_t k = 0; k < n; ++k) {
-            double& vkp = v[static_cast<size_t>(k * n + p)];
-            double& vkq = v[static_cast<size_t>(k * n + q)];
-            const double x = vkp, y = vkq;
-            vkp = c * x - s * y;
-            vkq = s * x + c * y;
-          }
-      }
-  }
-  // Ascending eigenvalues, the vectors in the same order.
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return A(i, i) < A(j, j); });
-  values.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = A(order[static_cast<size_t>(i)], order[static_cast<size_t>(i)]);
+  // LAPACK's divide and conquer (dsyevd, in the linked OpenBLAS). a is symmetric, so its
+  // row-major bytes are its column-major ones; the lower triangle is read.
+  char jobz = vectors ? 'V' : 'N', uplo = 'L';
+  int N = static_cast<int>(n), lda = N, info = 0, lwork = -1, liwork = -1, iwork_size = 0;
+  double work_size = 0;
+  dsyevd_(&jobz, &uplo, &N, a.data(), &lda, values.data(), &work_size, &lwork, &iwork_size, &liwork, &info);
+  if (info != 0) throw std::runtime_error(fmt::format("symmetric_eigen: dsyevd's workspace query failed ({})", info));
+  lwork = static_cast<int>(work_size);
+  liwork = iwork_size;
+  std::vector<double> work(static_cast<size_t>(std::max(lwork, 1)));
+  std::vector<int> iwork(static_cast<size_t>(std::max(liwork, 1)));
+  dsyevd_(&jobz, &uplo, &N, a.data(), &lda, values.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+  if (info != 0) throw std::runtime_error(fmt::format("symmetric_eigen: dsyevd did not converge ({})", info));
   if (vectors) {
-    vectors->assign(static_cast<size_t>(n * n), 0.0);
-    for (int64_t k = 0; k < n; ++k)
-      for (int64_t i = 0; i < n; ++i)
-        (*vectors)[static_cast<size_t>(k * n + i)] = v[static_cast<size_t>(k * n + order[static_cast<size_t>(i)])];
+    // Column-major out: eigenvector k is a[k n .. k n + n); vectors holds it as column k.
+    vectors->resize(static_cast<size_t>(n * n));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t k = 0; k < n; ++k) (*vectors)[static_cast<size_t>(r * n + k)] = a[static_cast<size_t>(k * n + r)];
   }
 }
 

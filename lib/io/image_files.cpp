@@ -183,7 +183,8 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
   write_png(output, enlarge(make_grid(padded, cols, rows), scale));
 }
 
-void check_output_pattern(const std::string& output, const char* option) {
+void check_output_pattern(const std::string& output, const char* option,
+                          std::initializer_list<const char*> extensions) {
   if (output.find('%') != std::string::npos) {
     // One field %d, %Nd or %0Nd (N up to 2 digits); %% is a percent sign.
     size_t fields = 0;
@@ -207,6 +208,16 @@ void check_output_pattern(const std::string& output, const char* option) {
           fmt::format("{} '{}': numbered outputs are PNGs; a .gif is one animation", option, shown(output)));
   }
   if (output == "-") return;
+  std::string extension = std::filesystem::path(output).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!extension.empty() && extensions.size() > 0 &&
+      std::none_of(extensions.begin(), extensions.end(), [&](const char* e) { return extension == e; })) {
+    std::string names;
+    for (const char* e : extensions) names += std::string(names.empty() ? "" : " or ") + e;
+    throw UsageError(fmt::format("{} '{}': this is written as {}; name it {}", option, shown(output),
+                                 extensions.size() == 1 ? "a PNG" : "a PNG or an animated GIF", names));
+  }
   const std::filesystem::path folder = std::filesystem::path(output).parent_path();
   std::error_code ec;
   if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,7 +65,10 @@ constexpr int kFrameDelay = 10, kLastFrameDelay = 100;
 void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale);
 
 // Checked before any work: a numbered output needs exactly one integer field like %03d, and
-// the folder it goes to must exist. option names it in the message ("--preview").
-void check_output_pattern(const std::string& output, const char* option = "-o");
+// the folder it goes to must exist. option names it in the message ("--preview"). A name with an
+// extension must have one of `extensions` (any when empty): -o x.jpg is refused, not written as
+// PNG bytes under a JPEG's name; a name without one (/dev/null, a FIFO) is taken as it is.
+void check_output_pattern(const std::string& output, const char* option = "-o",
+                          std::initializer_list<const char*> extensions = {".png", ".gif"});
 
 }  // namespace gen

@@ -62,7 +62,9 @@ void check_outputs(const RunOptions& run) {
   for (const auto& [option, path] : outputs) {
     if (path->empty()) continue;
     if (*path == "-") throw UsageError(fmt::format("{} -: a training output must be a file", option));
-    check_output_pattern(*path, option);
+    const bool image = option == std::string("--plot") || option == std::string("--preview");
+    if (image) check_output_pattern(*path, option, {".png"});
+    else check_output_pattern(*path, option, {});
     // Numbered previews (img-%03d.png): the pattern and its folder are what can be checked.
     if (option == std::string("--preview") && path->find('%') != std::string::npos) continue;
     // A device or FIFO (/dev/null, a named pipe) is not probed: opening it would be a write

@@ -1,4 +1,4 @@
-// The Fréchet distance (eval/fid.h) on cases with known answers, and the Jacobi eigensolver.
+// The Fréchet distance (eval/fid.h) on cases with known answers, and the symmetric eigensolver (LAPACK).
 #include <doctest/doctest.h>
 
 #include <cmath>
