@@ -31,7 +31,7 @@ test-sanitize: deps
 	@cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_SANITIZE=ON -DGEN_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD)-asan
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(BUILD)-asan --output-on-failure --label-exclude corpus
+	  ctest --test-dir $(BUILD)-asan --output-on-failure --label-exclude 'corpus|docs'
 
 test-fuzz: deps
 	@CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_FUZZ=ON -DGEN_WERROR=$(WERROR) >/dev/null
