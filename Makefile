@@ -2,13 +2,15 @@
 #   make demo   installs what is missing, builds, runs the main job on default data
 #   make test   installs, builds, runs every test: unit, CLI, corpus round trips, a sanitizer
 #               build (ASan + UBSan) of the unit and CLI tests, and each fuzzer for FUZZ_SECONDS
+#   make package  a .deb (CPack) of a portable build: the tools, man pages, completions, docs,
+#               the static library with headers, pkg-config and CMake files; in $(BUILD)-package
 BUILD ?= build
 FUZZ_SECONDS ?= 30
 # CI builds with -Werror; local builds only warn.
 WERROR ?= $(if $(CI),ON,OFF)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-sanitize test-fuzz bench install clean
+.PHONY: all deps build demo test test-release test-sanitize test-fuzz bench install package clean
 
 all: build
 
@@ -31,7 +33,7 @@ test-sanitize: deps
 	@cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_SANITIZE=ON -DGEN_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD)-asan
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(BUILD)-asan --output-on-failure --label-exclude 'corpus|docs'
+	  ctest --test-dir $(BUILD)-asan --output-on-failure --label-exclude 'corpus|docs|package'
 
 test-fuzz: deps
 	@CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEN_FUZZ=ON -DGEN_WERROR=$(WERROR) >/dev/null
@@ -44,5 +46,11 @@ bench: build
 install: build
 	cmake --install $(BUILD)
 
+package: deps
+	@cmake -S . -B $(BUILD)-package -G Ninja -DCMAKE_BUILD_TYPE=Release -DGEN_PORTABLE=ON -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DBUILD_TESTING=OFF -DGEN_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(BUILD)-package
+	@cd $(BUILD)-package && cpack -G DEB >/dev/null && ls -1 $(CURDIR)/$(BUILD)-package/*.deb
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz out
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-package out

@@ -5,8 +5,8 @@
 set -euo pipefail
 
 packages=(
-  # toolchain
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev
+  # toolchain (dpkg-dev and file: make package, whose CPack reads the tools' library needs)
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev libomp-14-dev dpkg-dev file
   # libraries
   libcli11-dev libsentencepiece-dev libfmt-dev doctest-dev nlohmann-json3-dev
   zlib1g-dev libpng-dev libgif-dev libopenblas-dev libcairo2-dev fonts-dejavu-core

@@ -90,10 +90,10 @@ int run_noise(const NoiseArgs& a) {
 // sample and denoise
 
 struct SampleArgs {
-  std::string checkpoint, output, grid, prompt, sampler = "ddim", trajectory, gif, input;
+  std::string checkpoint, output, grid, prompt, negative, sampler = "ddim", trajectory, gif, input;
   int64_t n = 16, steps = 50, t = -1;
   int scale = 1;
-  double eta = -1, guidance = 3;
+  double eta = -1, guidance = 3, strength = -1;
   uint64_t seed = 1;
   int threads = gen::default_threads();
   bool no_clamp = false, quiet = false;
@@ -141,6 +141,13 @@ int run_sample(const SampleArgs& a, bool denoise) {
   } else {
     labels.assign(static_cast<size_t>(n), none);
   }
+  uint32_t away = gen::GuidedDenoiser::kNoClass;
+  if (!a.negative.empty()) {
+    if (info.unet.classes == 0) throw Error(a.checkpoint, "--negative-prompt: this model has no classes");
+    away = class_index(info.class_names, a.negative, a.checkpoint);
+    if (!labels.empty() && labels[0] == away && a.prompt != "all")
+      throw UsageError(fmt::format("--negative-prompt '{}' is the --prompt: guidance would cancel out", a.negative));
+  }
   if (a.output.find('%') == std::string::npos) (void)gen::parse_grid(grid, n);  // a bad --grid fails now
 
   // Under mpirun each rank samples its share of the images (their own noise streams), and rank
@@ -156,7 +163,10 @@ int run_sample(const SampleArgs& a, bool denoise) {
   std::vector<float> x(static_cast<size_t>(m * P));
   int64_t start = info.T - 1;
   if (denoise) {
-    if (a.t < 0 || a.t > info.T) throw UsageError(fmt::format("--t {} is outside 0..{}", a.t, info.T));
+    // --strength s is the step s T (stable-diffusion.cpp's --strength): 0 keeps the image, 1 is noise.
+    if ((a.t >= 0) == (a.strength >= 0)) throw UsageError("give --t STEP or --strength S (one of them)");
+    const int64_t t = a.t >= 0 ? a.t : std::llround(a.strength * static_cast<double>(info.T));
+    if (t > info.T) throw UsageError(fmt::format("--t {} is outside 0..{}", t, info.T));
     gen::Image image = gen::read_png(a.input);
     if (image.width != S || image.height != S || image.channels != C)
       throw Error(a.input, fmt::format("the image is {}x{} with {} channel{}; the model wants {}x{} with {}",
@@ -165,12 +175,12 @@ int run_sample(const SampleArgs& a, bool denoise) {
     std::vector<float> x0 = gen::to_floats(image), eps(static_cast<size_t>(P));
     for (int64_t i = 0; i < m; ++i) {
       for (auto& e : eps) e = rngs[static_cast<size_t>(i)].normal();
-      if (a.t == 0)
+      if (t == 0)
         std::copy(x0.begin(), x0.end(), x.begin() + i * P);
       else
-        schedule.noise(x.data() + i * P, x0.data(), eps.data(), P, a.t - 1);
+        schedule.noise(x.data() + i * P, x0.data(), eps.data(), P, t - 1);
     }
-    start = a.t - 1;
+    start = t - 1;
   } else {
     for (int64_t i = 0; i < m * P; ++i) x[static_cast<size_t>(i)] = rngs[static_cast<size_t>(i / P)].normal();
   }
@@ -179,8 +189,9 @@ int run_sample(const SampleArgs& a, bool denoise) {
   sampler.steps = a.sampler == "ddpm" && a.steps == 50 && !denoise ? info.T : a.steps;
   sampler.eta = a.eta >= 0 ? a.eta : (a.sampler == "ddpm" ? 1.0 : 0.0);
   sampler.clamp = !a.no_clamp;
-  gen::GuidedDenoiser denoiser(model, my_labels,
-                               a.prompt == "all" || (!labels.empty() && labels[0] != none) ? a.guidance : 1.0);
+  // Guidance needs something to steer towards or away from: a class, or a negative prompt.
+  const bool steered = a.prompt == "all" || (!labels.empty() && labels[0] != none) || !a.negative.empty();
+  gen::GuidedDenoiser denoiser(model, my_labels, steered ? a.guidance : 1.0, away);
 
   // The trajectory: the first images (up to 8) at 10 points of the reverse process.
   std::vector<int64_t> ts = sampler.timesteps(std::max<int64_t>(start, 0));
@@ -284,6 +295,8 @@ Examples:
   auto add_sampling = [](CLI::App* cmd, SampleArgs& a) {
     cmd->add_option("checkpoint", a.checkpoint, "A diffusion checkpoint (gdiffuse train)")->required();
     cmd->add_option("-p,--prompt", a.prompt, "A class name or number; 'all' for a row per class; 'list' prints them");
+    cmd->add_option("--negative-prompt", a.negative,
+                    "A class to steer away from: guidance pushes from it instead of from 'no class'");
     cmd->add_option("-g,--guidance", a.guidance, "Classifier-free guidance scale (1: conditional only; 0: none)")
         ->check(gen::finite_number(0, 1000))->capture_default_str();
     cmd->add_option("--sampler", a.sampler, "ddim or ddpm")->capture_default_str();
@@ -312,20 +325,36 @@ Examples:
   gdiffuse sample ddpm.st --prompt all -n 8 -o classes.png          # a row per class
   gdiffuse sample ddpm.st --prompt sneaker --trajectory traj.png -n 4 -o out.png
   gdiffuse sample ddpm.st --prompt sneaker --gif reverse.gif --scale 3 -n 4 -o out.png
+  gdiffuse sample ddpm.st --prompt "ankle boot" --negative-prompt sneaker -n 8 -o boots.png
   gdiffuse sample ddpm.st --prompt list)");
 
   auto* cmd_denoise = app.add_subcommand("denoise", "Image to image: noise an image to step t, then denoise it");
   add_sampling(cmd_denoise, den);
   cmd_denoise->add_option("image", den.input, "A PNG of the model's size")->required();
-  cmd_denoise->add_option("--t", den.t, "How far to noise it (0..T): higher keeps less of the image")
-      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
-      ->required();
+  auto* t_option = cmd_denoise->add_option("--t", den.t, "How far to noise it (0..T): higher keeps less of the image")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  cmd_denoise->add_option("--strength", den.strength, "The same as a share of T, 0..1 (0 keeps the image, 1 is all noise)")
+      ->check(gen::finite_number(0, 1))->excludes(t_option);
   cmd_denoise->add_option("-n", den.n, "Variations")->check(CLI::Range(1, 100000))->capture_default_str();
   cmd_denoise->footer(R"(Examples:
   gdiffuse denoise ddpm.st shirt.png --t 300 -n 8 -o variations.png
-  gdiffuse denoise ddpm.st shirt.png --t 600 --prompt dress -o dress.png)");
+  gdiffuse denoise ddpm.st shirt.png --t 600 --prompt dress -o dress.png
+  gdiffuse denoise ddpm.st shirt.png --strength 0.5 --prompt coat --negative-prompt shirt -o coat.png)");
+
+  std::vector<std::string> info_files;
+  auto* cmd_info = app.add_subcommand("info", "How an image was made: the tool, its settings, its inputs' SHA-256");
+  cmd_info->add_option("images", info_files, "PNG or GIF files written by gdiffuse or ggan")->required();
+  cmd_info->footer(R"(Every PNG and GIF that gdiffuse and ggan write carries the tool and version, the command with
+every setting that decides the pixels (defaults included), and the SHA-256 of each input.
+Examples:
+  gdiffuse info boots.png
+  gdiffuse info samples/s-0007.png   # which image of the set, too)");
 
   if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
+  if (*cmd_info) {
+    gen::print_image_text(info_files);
+    return 0;
+  }
   if (*cmd_noise) return run_noise(noise);
   if (*cmd_train) {
     gen::train_diffusion_command(*cmd_train, train);

@@ -293,7 +293,20 @@ Examples:
   ggan score gan.st data/ankle-boot.png
   ggan sample gan.st -n 4 -o fake-%d.png && ggan score gan.st fake-*.png)");
 
+  std::vector<std::string> info_files;
+  auto* cmd_info = app.add_subcommand("info", "How an image was made: the tool, its settings, its inputs' SHA-256");
+  cmd_info->add_option("images", info_files, "PNG or GIF files written by ggan or gdiffuse")->required();
+  cmd_info->footer(R"(Every PNG and GIF that ggan and gdiffuse write carries the tool and version, the command with
+every setting that decides the pixels (defaults included), and the SHA-256 of each input.
+Examples:
+  ggan info grid.png
+  ggan info walk.gif)");
+
   if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
+  if (*cmd_info) {
+    gen::print_image_text(info_files);
+    return 0;
+  }
   if (*cmd_train) {
     gen::train_gan_command(*cmd_train, train);
     return 0;

@@ -8,10 +8,14 @@
 #include <cstdlib>
 #include <cstdio>
 #include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
 #include <sstream>
 #include <vector>
 
 #include "core/error.h"
+#include "core/provenance.h"
 #include "core/tool_main.h"
 
 namespace gen {
@@ -135,6 +139,55 @@ std::string explain_extras(const CLI::App& cmd, const std::string& message) {
   }
   return message;
 }
+// A word as a shell would need it: plain, or in single quotes.
+std::string shell_word(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./:,=+-%@", c);
+  });
+  if (plain) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+bool is_file(const std::string& path) {
+  std::error_code ec;
+  return path != "-" && std::filesystem::is_regular_file(path, ec);
+}
+
+// The run as a command with every setting that decides what it computes, defaults included, for
+// the images it writes (core/provenance.h): the outputs, threads and progress are left out, and
+// a file is named without its folder (its SHA-256 goes beside), so the same settings give the
+// same bytes wherever they run.
+void record_provenance(const CLI::App& cmd) {
+  static const std::vector<std::string> kLeftOut = {"output", "threads", "quiet", "help", "version", "trajectory",
+                                                    "gif", "log", "plot", "preview", "save-every"};
+  std::string command = command_path(&cmd);
+  std::vector<std::string> inputs;
+  auto value = [&](const std::string& v) {
+    if (is_file(v)) inputs.push_back(v);
+    return shell_word(is_file(v) ? std::filesystem::path(v).filename().string() : v);
+  };
+  for (const CLI::Option* o : cmd.get_options())
+    if (o->get_positional())
+      for (const std::string& v : o->results()) command += " " + value(v);
+  for (const CLI::Option* o : cmd.get_options()) {
+    if (o->get_positional()) continue;
+    const std::vector<std::string>& longs = o->get_lnames();
+    if (!longs.empty() && std::find(kLeftOut.begin(), kLeftOut.end(), longs[0]) != kLeftOut.end()) continue;
+    const std::string name = longs.empty() ? "-" + o->get_snames().at(0) : "--" + longs[0];
+    if (o->get_type_size_max() == 0) {  // a flag
+      if (o->count() > 0) command += " " + name;
+      continue;
+    }
+    std::vector<std::string> values = o->results();
+    if (values.empty() && !o->get_default_str().empty()) values.push_back(o->get_default_str());
+    if (values.size() > 1 && o->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeLast)
+      values.erase(values.begin(), values.end() - 1);
+    for (const std::string& v : values) command += " " + name + " " + value(v);
+  }
+  set_provenance(g_version, command, inputs);
+}
 }  // namespace
 
 void setup_app(CLI::App& app, const char* tool) {
@@ -185,6 +238,7 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
   }
   const CLI::App* cmd = chosen_command(app);
   g_help_command = command_path(cmd);
+  record_provenance(*cmd);
   const CLI::Option* quiet = cmd->get_option_no_throw("--quiet");
   set_quiet(quiet_flag || (quiet && quiet->count() > 0));
   return std::nullopt;

@@ -27,9 +27,9 @@ void GuidedDenoiser::chunk(const float* x, int64_t t, float* eps, int64_t first,
   Graph g(arena_, false);
   Tensor input = g.tensor({B, C, S, S});
   std::copy(x, x + n * P, input.data);
-  if (guided) {  // the second half: the same images, no class
+  if (guided) {  // the second half: the same images, no class (or the class to steer away from)
     std::copy(x, x + n * P, input.data + n * P);
-    ls.resize(static_cast<size_t>(B), static_cast<uint32_t>(c.classes));
+    ls.resize(static_cast<size_t>(B), away_ == kNoClass ? static_cast<uint32_t>(c.classes) : away_);
   }
   Tensor out = model_.forward(g, input, ts.data(), ls.data());
   if (!guided) {

@@ -3,7 +3,9 @@
 // time the two predictions are pushed apart:
 //   eps = eps(x, none) + w (eps(x, class) - eps(x, none))
 // w = 1 is the conditional model alone, w = 0 the unconditional one, w > 1 trades variety for
-// images that look more like their class. Both halves run in one batch.
+// images that look more like their class. Both halves run in one batch. A negative prompt takes
+// the place of "none" (as in stable-diffusion's negative prompts): eps(x, away) + w (eps(x,
+// class) - eps(x, away)) steers towards the class and away from that one.
 //
 //   gen::GuidedDenoiser denoiser(model, config, labels, /*guidance=*/3.0);
 //   sampler.run(schedule, x, n, pixels, T - 1,
@@ -20,9 +22,11 @@ namespace gen {
 
 class GuidedDenoiser {
  public:
-  // labels: one per image (config.classes means "no class"); guidance w (1: no guidance).
-  GuidedDenoiser(Unet& model, std::vector<uint32_t> labels, double guidance)
-      : model_(model), labels_(std::move(labels)), guidance_(guidance) {}
+  // labels: one per image (config.classes means "no class"); guidance w (1: no guidance); away:
+  // the class guidance pushes away from (config.classes, "no class", by default).
+  static constexpr uint32_t kNoClass = UINT32_MAX;
+  GuidedDenoiser(Unet& model, std::vector<uint32_t> labels, double guidance, uint32_t away = kNoClass)
+      : model_(model), labels_(std::move(labels)), guidance_(guidance), away_(away) {}
   // eps [n, pixels] for the images x [n, pixels] at step t.
   void operator()(const float* x, int64_t t, float* eps, int64_t n);
 
@@ -38,6 +42,7 @@ class GuidedDenoiser {
   Unet& model_;
   std::vector<uint32_t> labels_;
   double guidance_;
+  uint32_t away_;
   Arena arena_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/provenance.h"
 
 namespace gen {
 
@@ -66,7 +67,8 @@ bool is_gif_path(const std::string& path) {
   return ext == ".gif";
 }
 
-std::vector<uint8_t> encode_gif(const std::vector<Image>& frames, int delay_cs, int last_delay_cs) {
+std::vector<uint8_t> encode_gif(const std::vector<Image>& frames, int delay_cs, int last_delay_cs,
+                                const std::string& comment) {
   if (frames.empty()) throw Error("gif", "no frames");
   for (const Image& f : frames) {
     check_image(f, "gif");
@@ -98,6 +100,7 @@ std::vector<uint8_t> encode_gif(const std::vector<Image>& frames, int delay_cs, 
   check(EGifPutExtensionBlock(gif.get(), sizeof netscape, netscape), "loop");
   check(EGifPutExtensionBlock(gif.get(), sizeof forever, forever), "loop");
   check(EGifPutExtensionTrailer(gif.get()), "loop");
+  if (!comment.empty()) check(EGifPutComment(gif.get(), comment.c_str()), "comment");
   for (size_t i = 0; i < frames.size(); ++i) {
     GraphicsControlBlock gcb{};
     gcb.DisposalMode = DISPOSE_DO_NOT;
@@ -120,7 +123,10 @@ std::vector<uint8_t> encode_gif(const std::vector<Image>& frames, int delay_cs, 
 void write_gif(const std::string& path, const std::vector<Image>& frames, int delay_cs, int last_delay_cs) {
   std::vector<uint8_t> bytes;
   try {
-    bytes = encode_gif(frames, delay_cs, last_delay_cs);
+    std::string comment;
+    for (const auto& [key, value] : provenance_text()) comment += key + ": " + value + "\n";
+    if (!comment.empty()) comment.pop_back();
+    bytes = encode_gif(frames, delay_cs, last_delay_cs, comment);
   } catch (const Error& e) {
     throw Error(path, e.reason());
   }

@@ -17,8 +17,10 @@ namespace gen {
 // before the loop starts again). Throws Error("gif", reason) with no frames, frames of different
 // sizes or channel counts, a side over 65535 pixels, or delays outside [0, 65535]. The same frames
 // always give the same bytes.
-std::vector<uint8_t> encode_gif(const std::vector<Image>& frames, int delay_cs, int last_delay_cs);
-// Through Output: atomic, "-" is stdout.
+// comment: written as a comment extension before the frames (empty: none).
+std::vector<uint8_t> encode_gif(const std::vector<Image>& frames, int delay_cs, int last_delay_cs,
+                                const std::string& comment = {});
+// Through Output: atomic, "-" is stdout; the run's provenance (core/provenance.h) as the comment.
 void write_gif(const std::string& path, const std::vector<Image>& frames, int delay_cs, int last_delay_cs);
 
 // Whether a path names a GIF (ends in .gif, any case).

@@ -101,10 +101,11 @@ bool png_stage_pixels(png_structp png, png_bytepp rows) {
 }
 
 bool png_stage_write(png_structp png, png_infop info, png_uint_32 width, png_uint_32 height, int color,
-                     png_bytepp rows) {
+                     png_bytepp rows, std::vector<png_text>& text) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_IHDR(png, info, width, height, 8, color, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
+  if (!text.empty()) png_set_text(png, info, text.data(), static_cast<int>(text.size()));
   png_write_info(png, info);
   png_write_image(png, rows);
   png_write_end(png, nullptr);
@@ -258,8 +259,20 @@ Image decode_png(std::string_view bytes, const std::string& name, const PngLimit
   return image;
 }
 
-std::vector<uint8_t> encode_png(const Image& image) {
+std::vector<uint8_t> encode_png(const Image& image, const TextFields& fields) {
   check_image(image);
+  // tEXt: a key of 1 to 79 Latin-1 characters, a value without NUL.
+  std::vector<png_text> text;
+  for (const auto& [key, value] : fields) {
+    if (key.empty() || key.size() > 79 || key.find('\0') != std::string::npos || value.find('\0') != std::string::npos)
+      throw Error("<image>", fmt::format("the text field '{}' cannot be a PNG tEXt chunk", key));
+    png_text t{};
+    t.compression = PNG_TEXT_COMPRESSION_NONE;
+    t.key = const_cast<char*>(key.c_str());
+    t.text = const_cast<char*>(value.c_str());
+    t.text_length = value.size();
+    text.push_back(t);
+  }
   std::vector<uint8_t> bytes;
   bytes.reserve(image.size() / 2 + 1024);
   PngIo io;
@@ -275,14 +288,16 @@ std::vector<uint8_t> encode_png(const Image& image) {
   for (int y = 0; y < image.height; ++y) rows[y] = const_cast<png_bytep>(image.pixels.data() + y * stride);
   const int color = image.channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB;
   if (!png_stage_write(guard.png, guard.info, static_cast<png_uint_32>(image.width),
-                       static_cast<png_uint_32>(image.height), color, rows.data()))
+                       static_cast<png_uint_32>(image.height), color, rows.data(), text))
     throw Error("<image>", fmt::format("cannot encode PNG: {}", io.message));
   return bytes;
 }
 
-void write_png(const std::string& path, const Image& image) {
+void write_png(const std::string& path, const Image& image, const TextFields& extra) {
   check_image(image, path);
-  std::vector<uint8_t> bytes = encode_png(image);
+  TextFields text = provenance_text();
+  text.insert(text.end(), extra.begin(), extra.end());
+  std::vector<uint8_t> bytes = encode_png(image, text);
   Output out(path);
   out.write(bytes.data(), bytes.size());
   out.commit();

@@ -23,6 +23,8 @@
 //   gen::write_png("grid.png", gen::make_grid(samples, 8, 8));
 #pragma once
 
+#include "core/provenance.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -71,10 +73,12 @@ Image read_png(const std::string& path, const PngLimits& limits = {});
 // The PNG in bytes; name is what errors say (the file name, or "-").
 Image decode_png(std::string_view bytes, const std::string& name, const PngLimits& limits = {});
 
-// 8-bit gray or RGB, non-interlaced, zlib's default compression. The same image always gives
-// the same bytes (no time stamp). write_png goes through Output: atomic, "-" is stdout.
-std::vector<uint8_t> encode_png(const Image& image);
-void write_png(const std::string& path, const Image& image);
+// 8-bit gray or RGB, non-interlaced, zlib's default compression, with the text fields as tEXt
+// chunks before the pixels. The same image and text always give the same bytes (no time
+// stamp). write_png goes through Output (atomic, "-" is stdout) and writes the run's provenance
+// (core/provenance.h) and then `extra` as the text.
+std::vector<uint8_t> encode_png(const Image& image, const TextFields& text = {});
+void write_png(const std::string& path, const Image& image, const TextFields& extra = {});
 
 // Tiles of one size and channel count laid out row by row into cols x rows cells, with pad
 // pixels of pad_value between cells and around the border (as torchvision's make_grid). Fewer

@@ -14,6 +14,7 @@
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/provenance.h"
 
 namespace gen {
 
@@ -164,7 +165,9 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
     // All of the set or none of it: each file finished under its temporary name, then all renamed.
     std::vector<std::unique_ptr<Output>> files;
     for (size_t i = 0; i < tiles.size(); ++i) {
-      const std::vector<uint8_t> bytes = encode_png(enlarge(tiles[i], scale));
+      TextFields text = provenance_text();
+      if (!text.empty()) text.emplace_back("gen:image", fmt::format("{} of {}", i, tiles.size()));
+      const std::vector<uint8_t> bytes = encode_png(enlarge(tiles[i], scale), text);
       files.push_back(std::make_unique<Output>(fmt::sprintf(output, i)));
       files.back()->write(bytes.data(), bytes.size());
       files.back()->finish();
@@ -181,6 +184,18 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
   while (static_cast<int64_t>(padded.size()) < static_cast<int64_t>(cols) * rows)
     padded.emplace_back(tiles[0].width, tiles[0].height, tiles[0].channels, 0);
   write_png(output, enlarge(make_grid(padded, cols, rows), scale));
+}
+
+void print_image_text(const std::vector<std::string>& paths) {
+  Output out("-");
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const TextFields fields = read_image_text(paths[i]);
+    if (fields.empty()) throw Error(paths[i], "holds no text: it was not written by a gen tool");
+    if (paths.size() > 1) out.write(fmt::format("{}==> {} <==\n", i ? "\n" : "", paths[i]));
+    for (const auto& [key, value] : fields) out.write(fmt::format("{}: {}\n", key, value));
+    out.flush();
+  }
+  out.commit();
 }
 
 void check_output_pattern(const std::string& output, const char* option,

@@ -64,6 +64,11 @@ Image enlarge(const Image& image, int scale);
 constexpr int kFrameDelay = 10, kLastFrameDelay = 100;
 void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale);
 
+// `gdiffuse info` and `ggan info`: each file's text fields (how it was made) on stdout, "key:
+// value" a line, under a "==> FILE <==" header when there are several files. A file without
+// any is an error naming it.
+void print_image_text(const std::vector<std::string>& paths);
+
 // Checked before any work: a numbered output needs exactly one integer field like %03d, and
 // the folder it goes to must exist. option names it in the message ("--preview"). A name with an
 // extension must have one of `extensions` (any when empty): -o x.jpg is refused, not written as

@@ -1,6 +1,7 @@
 #include "train/loop.h"
 
 #include <fmt/format.h>
+#include <fmt/printf.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,12 @@
 
 namespace gen {
 namespace {
+// Where the preview of a step goes: the --preview file (each preview replaces the last), or with
+// a numbered name (p-%05d.png) a grid of its own per preview, numbered by the step.
+std::string preview_path(const std::string& preview, int64_t step) {
+  return preview.find('%') == std::string::npos ? preview : fmt::sprintf(preview, step);
+}
+
 
 using Curve = std::vector<std::pair<int64_t, double>>;
 
@@ -211,8 +218,8 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     }
     progress.update(static_cast<uint64_t>(step), status);
     if (run.preview_every > 0 && !run.preview.empty() && step % run.preview_every == 0 && step < o.steps) {
-      task.preview(run.preview);
-      progress.message(fmt::format("step {}: {}; preview in {}", step, figures, run.preview));
+      task.preview(preview_path(run.preview, step));
+      progress.message(fmt::format("step {}: {}; preview in {}", step, figures, preview_path(run.preview, step)));
     }
     if (run.save_every > 0 && step % run.save_every == 0 && step < o.steps) save();
     // Every rank stops at the same step (a collective: one rank may see the signal a step late).
@@ -229,7 +236,7 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
   }
   if (saved != step) save();
   finish_outputs();
-  if (!run.preview.empty()) task.preview(run.preview);
+  if (!run.preview.empty()) task.preview(preview_path(run.preview, step));
   progress.finish();
   if (run.quiet) return;
   for (size_t k = 0; k < columns.size(); ++k) {

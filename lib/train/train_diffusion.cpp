@@ -212,7 +212,7 @@ void add_diffusion_train_options(CLI::App& app, DiffusionTrainJob& job) {
   add_run_options(app, job.run,
                   {.output = "ddpm.st",
                    .seed = "Seed for initialization, batches and noise",
-                   .preview = "A sample grid from fixed noise (PNG), at the end and every --preview-every steps"});
+                   .preview = "A sample grid from fixed noise (PNG), at the end and every --preview-every steps; p-%05d.png keeps each, numbered by step"});
   app.add_option("--channels", job.channels, "U-Net channels per level (the image halves between levels)")
       ->capture_default_str();
   app.add_option("--groups", job.groups, "GroupNorm groups")->check(CLI::Range(1, 4096))->capture_default_str();

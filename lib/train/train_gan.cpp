@@ -190,7 +190,7 @@ void add_gan_train_options(CLI::App& app, GanTrainJob& job) {
                    .steps = "Generator steps in all (with --resume: the new total; default there: the saved one)",
                    .seed = "Seed for initialization, batches and latents",
                    .plot = "Draw both losses against step as a PNG",
-                   .preview = "A sample grid from fixed latents (PNG), at the end and every --preview-every steps"});
+                   .preview = "A sample grid from fixed latents (PNG), at the end and every --preview-every steps; p-%05d.png keeps each, numbered by step"});
   app.add_option("--loss", job.loss,
                  "bce (non-saturating, DCGAN), hinge, or wgan-gp (Wasserstein with gradient penalty; "
                  "defaults then: --d-steps 5, --lr 1e-4, --beta1 0, --beta2 0.9)")

@@ -69,6 +69,23 @@ make_char_ids() {
   "$GTOK" encode -m char.model corpus.txt -o corpus.ids || exit 1
 }
 
+# same_pixels A B: two PNGs hold the same pixels (every chunk but their tEXt, which says how
+# each was made: two commands that make the same image carry different text).
+png_without_text() {
+  /usr/bin/python3 -c '
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+out, at = [data[:8]], 8
+while at + 12 <= len(data):
+    n = struct.unpack(">I", data[at:at + 4])[0]
+    if data[at + 4:at + 8] != b"tEXt":
+        out.append(data[at:at + 12 + n])
+    at += 12 + n
+sys.stdout.buffer.write(b"".join(out))' "$1"
+}
+same_pixels() { cmp -s <(png_without_text "$1") <(png_without_text "$2"); }
+export -f png_without_text same_pixels  # for checks run through bash -c
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

@@ -8,7 +8,7 @@ every_tool
 # Every command of every tool: --version prints "TOOL 0.1.0", --help lists -q/--quiet.
 commands=("$GTOK train" "$GTOK encode" "$GTOK decode" "$GTOK count" "$GTOK show" "$GTOK vocab" "$GTRAIN" "$GSAMPLE"
   "$GDIFFUSE noise" "$GDIFFUSE train" "$GDIFFUSE sample" "$GDIFFUSE denoise" "$GGAN train" "$GGAN sample"
-  "$GGAN interpolate" "$GGAN score" "$GSCORE train" "$GSCORE classify" "$GSCORE fid")
+  "$GGAN interpolate" "$GGAN score" "$GGAN info" "$GDIFFUSE info" "$GSCORE train" "$GSCORE classify" "$GSCORE fid")
 for command in "${commands[@]}"; do
   read -r -a words <<<"$command"
   tool=$(basename "${words[0]}")
@@ -48,7 +48,7 @@ expect_error 2 "--output is required \\(see ggan sample --help\\)$" "ggan sample
 # An unknown command, with the nearest one; "help" is the tool's help.
 TOOL=gdiffuse
 run "$GDIFFUSE" sampel ddpm.st
-expect_error 2 "unknown command 'sampel'; did you mean sample\\? \\(noise, train, sample or denoise\\)" "a mistyped command"
+expect_error 2 "unknown command 'sampel'; did you mean sample\\? \\(noise, train, sample, denoise or info\\)" "a mistyped command"
 run "$GDIFFUSE" help
 check "gdiffuse help prints the help" test "$status" -eq 0 -a "$(grep -c 'noise' out)" -ge 1
 # A usage error found after parsing points to the subcommand too.

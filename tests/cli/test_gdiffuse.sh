@@ -11,7 +11,7 @@ png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $3 * 256 + $4 "x" $7 * 256 
 run "$GDIFFUSE" noise "$boot" --t 0 --steps 100 -o same.png
 expect_status 0 "noise at step 0"
 "$GDIFFUSE" noise same.png --t 0 -o same2.png
-check "step 0 is the image: its pixels pass through unchanged" cmp -s same.png same2.png
+check "step 0 is the image: its pixels pass through unchanged" same_pixels same.png same2.png
 run "$GDIFFUSE" noise "$boot" --strip 0,25,50,100 --steps 100 -o strip.png
 check "a strip of 4 steps: 4 tiles and padding" test "$(png_size strip.png)" = "122x32"
 "$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 5 -o a.png
@@ -73,6 +73,25 @@ check "--gif changes nothing in the images" cmp -s t.png t2.png
 check "-o - writes the PNG to stdout" png_magic stdout.png
 "$GDIFFUSE" denoise -q ddpm.st one-00.png --t 20 -n 2 --steps 5 -o den.png
 check "denoise: image to image" test "$(png_size den.png)" = "22x12"
+"$GDIFFUSE" denoise -q ddpm.st one-00.png --strength 0.4 -n 2 --steps 5 -o strength.png
+check "denoise --strength 0.4 is --t 20 of T 50" same_pixels den.png strength.png
+run "$GDIFFUSE" denoise ddpm.st one-00.png --strength 0.4 --t 20 -o x.png
+expect_error 2 "--t excludes --strength" "--strength and --t"
+run "$GDIFFUSE" denoise ddpm.st one-00.png -o x.png
+expect_error 2 "give --t STEP or --strength S \\(one of them\\)" "denoise without --t or --strength"
+# --negative-prompt: guidance pushes away from a class instead of from "no class".
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 --negative-prompt 0 -o neg.png
+check "--negative-prompt changes the images" bash -c '! cmp -s s1.png neg.png'
+"$GDIFFUSE" sample -q ddpm.st -n 4 --steps 5 --seed 3 -o plain.png
+"$GDIFFUSE" sample -q ddpm.st -n 4 --steps 5 --seed 3 --negative-prompt 0 -o away.png
+check "--negative-prompt steers even without a --prompt" bash -c '! cmp -s plain.png away.png'
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 --negative-prompt 0 --guidance 1 -o neg1.png
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 --guidance 1 -o cond1.png
+check "at guidance 1 the negative prompt has no say" same_pixels neg1.png cond1.png
+run "$GDIFFUSE" sample ddpm.st --prompt 1 --negative-prompt 1 -o x.png
+expect_error 2 "--negative-prompt '1' is the --prompt" "--negative-prompt equal to --prompt"
+run "$GDIFFUSE" sample ddpm.st --prompt 1 --negative-prompt sneaker -o x.png
+expect_error 1 "ddpm.st: unknown class 'sneaker'" "an unknown negative prompt"
 
 # Ctrl-C saves and exits 130.
 "$GDIFFUSE" train -q "${tiny[@]}" --steps 1000000 -o stopped.st &

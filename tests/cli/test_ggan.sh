@@ -90,9 +90,9 @@ check "--grid 3x1 --scale 2" test "$(png_size row.png)" = "64x24"
 check "numbered files" test -s n-00.png -a -s n-03.png -a ! -e n-04.png
 check "each of the model's size" test "$(png_size n-01.png)" = "8x8"
 "$GGAN" sample gan.st -n 1 --seed 3 -o 'one-%02d.png'
-check "image 0 of a seed does not depend on -n" cmp -s one-00.png n-00.png
+check "image 0 of a seed does not depend on -n" same_pixels one-00.png n-00.png
 "$GGAN" sample gan.st -n 1 --seed 3 -o single.png
-check "one image is written as it is, no frame" cmp -s single.png n-00.png
+check "one image is written as it is, no frame" same_pixels single.png n-00.png
 "$GGAN" sample gan.st -n 4 --seed 3 --truncation 0.5 -o trunc.png
 check "--truncation changes the samples" differ trunc.png s1.png
 "$GGAN" sample gan.st -n 4 --seed 3 --truncation 1 -o trunc1.png
@@ -103,7 +103,7 @@ check "-o - writes the PNG to stdout" png_magic stdout.png
 check "--prompt all: a row per class" test "$(png_size all.png)" = "32x22"
 "$GGAN" sample cgan.st --prompt 1 -n 3 --seed 5 -o 'c1-%d.png'
 "$GGAN" sample cgan.st --prompt all -n 3 --seed 5 -o 'call-%d.png'
-check "--prompt all: class 1's row is --prompt 1" bash -c 'for i in 0 1 2; do cmp -s c1-$i.png call-$((i + 3)).png || exit 1; done'
+check "--prompt all: class 1's row is --prompt 1" bash -c 'for i in 0 1 2; do same_pixels c1-$i.png call-$((i + 3)).png || exit 1; done'
 check "--prompt all: the classes differ" differ call-0.png call-3.png
 
 # interpolate: a strip from sample --seed FROM's first image to sample --seed TO's.
@@ -111,11 +111,11 @@ check "--prompt all: the classes differ" differ call-0.png call-3.png
 check "--frames 5: a 5x1 strip" test "$(png_size walk.png)" = "52x12"
 "$GGAN" interpolate gan.st --from 3 --to 8 --frames 5 -o 'f-%d.png'
 "$GGAN" sample gan.st --seed 8 -n 1 -o 'to-%d.png'
-check "the first frame is sample --seed FROM's first image" cmp -s f-0.png n-00.png
-check "the last frame is sample --seed TO's first image" cmp -s f-4.png to-0.png
+check "the first frame is sample --seed FROM's first image" same_pixels f-0.png n-00.png
+check "the last frame is sample --seed TO's first image" same_pixels f-4.png to-0.png
 check "five frames" test -s f-4.png -a ! -e f-5.png
 "$GGAN" interpolate gan.st --from 3 --to 8 --frames 5 --lerp -o 'lerp-%d.png'
-check "--lerp: the same ends" bash -c 'cmp -s lerp-0.png f-0.png && cmp -s lerp-4.png f-4.png'
+check "--lerp: the same ends" bash -c 'same_pixels lerp-0.png f-0.png && same_pixels lerp-4.png f-4.png'
 check "--lerp: another path in the middle" differ lerp-2.png f-2.png
 "$GGAN" interpolate gan.st --from 3 --to 8 --frames 5 --scale 2 -o walk.gif
 check "-o walk.gif: an animated GIF89a of the walk" test "$(head -c 6 walk.gif)" = GIF89a
@@ -234,4 +234,41 @@ run "$GGAN" train --resume cgan.st --steps 120 --data unlabelled -o x.st
 expect_error 1 "unlabelled: has no labels: this model is class-conditional" "a conditional model resumed on unlabelled images"
 check "no stray outputs" test ! -e x.png -a ! -e x.st
 no_temp_files "after the errors"
+# Numbered previews keep one grid per preview, named by its step.
+"$GGAN" train -q "${tiny[@]}" --steps 10 --preview p-%03d.png --preview-every 4 -o previewed.st
+check "numbered previews: one grid per preview step and the end" test "$(ls p-*.png | tr '\n' ' ')" = "p-004.png p-008.png p-010.png "
+check "each a whole grid" test "$(png_size p-004.png)" = "$(png_size p-010.png)" -a "$(png_size p-004.png)" != "16x16"
+
+# Every image says how it was made: the tool, the settings that decide its pixels, the inputs'
+# SHA-256; `ggan info` prints it, and running that command again gives the same bytes.
+"$GGAN" sample -q gan.st --seed 5 -n 4 --scale 2 -o made.png
+run "$GGAN" info made.png
+check "info: the tool and version" grep -qx "Software: ggan 0.1.0" out
+check "info: the command, defaults included" grep -qx "gen:command: ggan sample gan.st --truncation 1 --scale 2 -n 4 --seed 5" out
+check "info: the checkpoint's SHA-256" grep -qx "gen:inputs: gan.st sha256 $(sha256sum gan.st | cut -d' ' -f1)" out
+again=$(sed -n 's/^gen:command: ggan //p' out)
+# shellcheck disable=SC2086
+"$GGAN" $again -o again.png
+check "info's command makes the same bytes" cmp -s made.png again.png
+mkdir -p elsewhere
+"$GGAN" sample -q ./gan.st --seed 5 -n 4 --scale 2 --threads 1 -o elsewhere/other-name.png
+check "the output's name, the threads and the checkpoint's folder change no byte" cmp -s made.png elsewhere/other-name.png
+"$GGAN" sample -q gan.st --seed 5 -n 3 -o set-%d.png
+run "$GGAN" info set-2.png
+check "a numbered image says which it is" grep -qx "gen:image: 2 of 3" out
+"$GGAN" interpolate -q gan.st --frames 3 -o walk.gif
+run "$GGAN" info walk.gif
+check "a GIF carries it as a comment" grep -qx "gen:command: ggan interpolate gan.st --truncation 1 --scale 1 --from 1 --to 2 --frames 3" out
+run "$GDIFFUSE" info walk.gif made.png
+check "gdiffuse info reads them too, a header per file" test "$(grep -c '^==> ' out)" -eq 2
+TOOL=ggan
+run "$GGAN" info "$boot"
+expect_error 1 ".*ankle-boot.png: holds no text: it was not written by a gen tool$" "info on a picture gen did not write"
+printf 'not an image' >junk.png
+run "$GGAN" info junk.png
+expect_error 1 "junk.png: neither a PNG nor a GIF$" "info on a file that is no image"
+head -c 60 made.png >cut.png
+run "$GGAN" info cut.png
+expect_error 1 "cut.png: a damaged PNG: .*" "info on a cut PNG"
+
 finish

@@ -87,7 +87,7 @@ check "and its animation" cmp -s g-1.gif g-3.gif
 "$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 2 -o s-first.png
 "$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 5 -o each-%d.png
 "$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 1 -o one.png
-check "an image depends on its seed and index, not on how many are drawn" cmp -s one.png each-0.png
+check "an image depends on its seed and index, not on how many are drawn" same_pixels one.png each-0.png
 mkdir -p split
 mpi 2 "$GDIFFUSE" sample -q d-t1.st --prompt 1 --sampler ddpm --steps 10 -n 5 -o split/each-%d.png
 check "numbered images under mpirun -np 2: the same files" \

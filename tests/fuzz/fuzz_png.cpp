@@ -1,8 +1,11 @@
 // Fuzz the PNG reader: any bytes give a well-formed 8-bit gray or RGB image that encodes and
 // decodes back to itself, or an Error naming the file; never a crash, a leak or a libpng
-// message on stderr. The limits keep a lying header from asking for more memory than the fuzzer has.
+// message on stderr. The text reader (gdiffuse info, ggan info) gets the same bytes, as a PNG
+// and with a GIF's signature in front: its fields, or an Error naming the file; the fields
+// written back with the image come back the same. The limits keep a lying header from asking for more memory than the fuzzer has.
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -39,11 +42,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     gen::Image image = gen::decode_png(bytes, "fuzz", limits);
     gen::check_image(image);  // throws only if the reader broke its promise
-    std::vector<uint8_t> png = gen::encode_png(image);
-    gen::Image back = gen::decode_png(std::string_view(reinterpret_cast<const char*>(png.data()), png.size()), "again");
+    const gen::TextFields text = {{"Software", "fuzz"}, {"gen:command", std::string(bytes, 0, std::min<size_t>(size, 64))}};
+    const bool writable = text[1].second.find('\0') == std::string::npos;
+    std::vector<uint8_t> png = gen::encode_png(image, writable ? text : gen::TextFields{});
+    const std::string encoded(reinterpret_cast<const char*>(png.data()), png.size());
+    gen::Image back = gen::decode_png(encoded, "again");
     if (!(back == image)) std::abort();
+    if (writable && gen::image_text(encoded, "again") != text) std::abort();
   } catch (const gen::Error& e) {
     if (std::string(e.what()).rfind("fuzz: ", 0) != 0) std::abort();
+  }
+  for (const std::string& image : {bytes, "GIF89a" + bytes.substr(std::min<size_t>(size, 6))}) {
+    try {
+      (void)gen::image_text(image, "fuzz");
+    } catch (const gen::Error& e) {
+      if (std::string(e.what()).rfind("fuzz: ", 0) != 0) std::abort();
+    }
   }
   return 0;
 }
