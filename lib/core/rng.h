@@ -16,6 +16,14 @@
 
 namespace gen {
 
+// A counter-based hash for random bits that must not depend on the order of drawing (dropout's
+// masks, drawn by any thread): splitmix64's finalizer (Steele, Lea and Flood 2014) of x.
+inline uint64_t mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 class Rng {
  public:
   explicit Rng(uint64_t seed = 0, uint64_t stream_id = 0) { reseed(seed, stream_id); }

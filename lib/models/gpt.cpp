@@ -219,17 +219,34 @@ void Gpt::init(Rng& rng) {
   }
 }
 
-Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard) {
+namespace {
+// A key of its own for each shard and site, from the step's.
+uint64_t site_key(uint64_t key, int shard, int64_t site) {
+  return mix64(key ^ ((static_cast<uint64_t>(shard) << 32) + static_cast<uint64_t>(site) + 1) * 0x9E3779B97F4A7C15ull);
+}
+}  // namespace
+
+Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard, GptDropout dropout) {
+  const bool drop = g.training() && dropout.p > 0;
   const Tensor wte = params_.in_shard(wte_, shard);
   Tensor x = g.embedding(ids, B, T, wte, params_.in_shard(wpe_, shard));
+  if (drop) x = g.dropout(x, dropout.p, site_key(dropout.key, shard, 0));
+  int64_t site = 1;
   for (const Block& block : blocks_) {
     Block b = block;
     for (Tensor* t : b.tensors()) *t = params_.in_shard(*t, shard);
-    // x + attention, then x + MLP: each projection adds into the residual stream.
+    // x + attention, then x + MLP: each projection adds into the residual stream (after its
+    // dropout, if any).
     Tensor attended = g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b), config_.heads);
-    x = g.linear(attended, b.proj_w, b.proj_b, x);
+    if (drop)
+      x = g.add(x, g.dropout(g.linear(attended, b.proj_w, b.proj_b), dropout.p, site_key(dropout.key, shard, site++)));
+    else
+      x = g.linear(attended, b.proj_w, b.proj_b, x);
     Tensor hidden = g.gelu(g.linear(g.layernorm(x, b.ln2_w, b.ln2_b), b.fc_w, b.fc_b));
-    x = g.linear(hidden, b.fc_proj_w, b.fc_proj_b, x);
+    if (drop)
+      x = g.add(x, g.dropout(g.linear(hidden, b.fc_proj_w, b.fc_proj_b), dropout.p, site_key(dropout.key, shard, site++)));
+    else
+      x = g.linear(hidden, b.fc_proj_w, b.fc_proj_b, x);
   }
   x = g.layernorm(x, params_.in_shard(lnf_w_, shard), params_.in_shard(lnf_b_, shard));
   return g.linear(x, wte, Tensor{});  // the head shares the token embedding
@@ -320,19 +337,20 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
   return cache.logits;
 }
 
-Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T, int shard) {
-  return g.cross_entropy(logits(g, ids, B, T, shard), targets);
+Graph::Loss Gpt::loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T, int shard,
+                      GptDropout dropout) {
+  return g.cross_entropy(logits(g, ids, B, T, shard, dropout), targets);
 }
 
 Gpt::BatchLoss Gpt::batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
-                               int64_t T, bool training, Cluster* cluster) {
+                               int64_t T, bool training, Cluster* cluster, GptDropout dropout) {
   const int shards = params_.shards();
   if (B % shards != 0) throw std::logic_error("Gpt::batch_loss: the batch does not split into the shards");
   const int64_t rows = B / shards * T;
   const std::vector<ShardFigures> parts = run_shards(
       params_, arenas, training,
       [&](int s, Graph& g) {
-        const Graph::Loss part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s);
+        const Graph::Loss part = loss(g, ids + s * rows, targets + s * rows, B / shards, T, s, dropout);
         return ShardFigures{part.mean, static_cast<double>(part.correct)};
       },
       cluster);

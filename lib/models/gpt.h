@@ -1,6 +1,8 @@
 // A GPT (Radford et al. 2019, as nanoGPT's model.py): token and position embeddings, L blocks
 // of pre-norm causal self-attention and a GELU MLP, a final layer norm, and a language-model
-// head tied to the token embedding. Linear layers and layer norms have biases; no dropout.
+// head tied to the token embedding. Linear layers and layer norms have biases. Dropout, while
+// training and when asked (GptDropout), on the embeddings' sum and on each residual branch
+// before it joins the stream, as nanoGPT's model.py (its attention-weight dropout is not done).
 //
 //   gen::GptConfig config{.vocab = 65, .context = 64, .layers = 4, .heads = 4, .embd = 128};
 //   gen::Gpt model(config);
@@ -37,6 +39,13 @@ struct GptConfig {
   double flops_per_token() const;
 };
 
+// Dropout while training: the rate, and a key that decides the masks (one per step; each shard,
+// layer and site draws its own from it, so the masks do not depend on threads or ranks).
+struct GptDropout {
+  float p = 0;
+  uint64_t key = 0;
+};
+
 // The keys and values of the tokens so far, per layer, so that generating one more token costs
 // one token's worth of work plus attention over the cache (not a whole window's forward pass).
 struct GptCache {
@@ -60,7 +69,7 @@ class Gpt {
 
   // logits [B,T,V] for ids [B,T] (T <= context); the weights' gradients go to the shard's copy
   // (Parameters::set_shards).
-  Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard = 0);
+  Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard = 0, GptDropout dropout = {});
   // A cache sized for this model (empty).
   GptCache make_cache() const;
   // Appends `token` at position cache.length (< context) and returns the logits [V] for the
@@ -68,7 +77,8 @@ class Gpt {
   const std::vector<float>& step(GptCache& cache, uint32_t token);
 
   // Mean next-token cross-entropy against targets [B,T].
-  Graph::Loss loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T, int shard = 0);
+  Graph::Loss loss(Graph& g, const uint32_t* ids, const uint32_t* targets, int64_t B, int64_t T, int shard = 0,
+                   GptDropout dropout = {});
 
   struct BatchLoss {
     double mean = 0;      // mean cross-entropy over the batch's B * T tokens
@@ -81,7 +91,7 @@ class Gpt {
   // gradients first and leaves the batch's gradient in params().grads(). Results depend on the
   // number of shards, not on the number of threads or ranks.
   BatchLoss batch_loss(std::vector<Arena>& arenas, const uint32_t* ids, const uint32_t* targets, int64_t B,
-                       int64_t T, bool training, Cluster* cluster = nullptr);
+                       int64_t T, bool training, Cluster* cluster = nullptr, GptDropout dropout = {});
 
  private:
   struct Block {

@@ -146,6 +146,20 @@ Tensor Graph::gelu(const Tensor& x) {
   return out;
 }
 
+Tensor Graph::dropout(const Tensor& x, float p, uint64_t key) {
+  if (!training_ || p <= 0) return x;
+  Tensor out = activation(x.shape, has_grad(x));
+  const int64_t n = x.size();
+  nn::dropout_forward(out.data, x.data, n, p, key);
+  if (out.node)
+    record([=, this] {
+      const float* dout = read(out);
+      auto [dx, first] = write(x);
+      if (dx) nn::dropout_backward(dx, dout, n, p, key, first);
+    }, out);
+  return out;
+}
+
 Tensor Graph::add(const Tensor& a, const Tensor& b) {
   Tensor out = activation(a.shape, has_grad(a) || has_grad(b));
   int64_t n = a.size();

@@ -60,6 +60,9 @@ class Graph {
   Tensor layernorm(const Tensor& x, const Tensor& w, const Tensor& b);
   Tensor gelu(const Tensor& x);
   Tensor add(const Tensor& a, const Tensor& b);
+  // Inverted dropout (nn::dropout_forward) while training with p > 0; x itself otherwise. key
+  // decides the mask: give each use its own.
+  Tensor dropout(const Tensor& x, float p, uint64_t key);
   // qkv[B,T,3C] -> [B,T,C], NH heads; causal, or over every position (an image's pixels).
   Tensor attention(const Tensor& qkv, int64_t NH, bool causal = true);
   // x[B,M,N] -> [B,N,M] (an image's channel planes [B,C,HW] to its pixels as tokens [B,HW,C]).

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/rng.h"
 #include "tensor/fast_math.h"
 #include "tensor/sgemm.h"
 
@@ -299,6 +300,31 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, bool overwri
   }
 }
 
+// 24 uniform bits of (key, i) against p.
+bool dropout_keeps(uint64_t key, int64_t i, float p) {
+  const uint64_t z = mix64(key + (static_cast<uint64_t>(i) + 1) * 0x9E3779B97F4A7C15ull);
+  return static_cast<float>(z >> 40) * 0x1p-24f >= p;
+}
+
+template <typename T>
+void dropout_forward(T* out, const T* x, int64_t n, float p, uint64_t key) {
+  const T scale = T(1) / (T(1) - static_cast<T>(p));
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = dropout_keeps(key, i, p) ? x[i] * scale : T(0);
+}
+
+template <typename T>
+void dropout_backward(T* dx, const T* dout, int64_t n, float p, uint64_t key, bool overwrite) {
+  const T scale = T(1) / (T(1) - static_cast<T>(p));
+  if (overwrite) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = dropout_keeps(key, i, p) ? dout[i] * scale : T(0);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] += dropout_keeps(key, i, p) ? dout[i] * scale : T(0);
+  }
+}
+
 template <typename T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
@@ -451,6 +477,8 @@ void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* 
                                       int64_t, bool);                                                               \
   template void gelu_forward<T>(T*, const T*, int64_t);                                                             \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t, bool);                                            \
+  template void dropout_forward<T>(T*, const T*, int64_t, float, uint64_t);                                         \
+  template void dropout_backward<T>(T*, const T*, int64_t, float, uint64_t, bool);                                  \
   template void residual_forward<T>(T*, const T*, const T*, int64_t);                                               \
   template void residual_backward<T>(T*, T*, const T*, int64_t, bool, bool);                                        \
   template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, bool);                   \

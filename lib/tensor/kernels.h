@@ -55,6 +55,16 @@ void gelu_forward(T* out, const T* inp, int64_t n);
 template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, bool overwrite = false);
 
+// Inverted dropout: out[i] = x[i] / (1 - p) where kept, 0 where dropped. Element i is dropped
+// when a hash of (key, i) falls below p: no mask is stored, the backward pass (dx = dout / (1 -
+// p) where kept, 0 elsewhere) draws the same one from the key, and the mask depends on the key
+// and the element alone (not on threads).
+bool dropout_keeps(uint64_t key, int64_t i, float p);
+template <typename T>
+void dropout_forward(T* out, const T* x, int64_t n, float p, uint64_t key);
+template <typename T>
+void dropout_backward(T* dx, const T* dout, int64_t n, float p, uint64_t key, bool overwrite = false);
+
 // out[n] = a[n] + b[n]; backward: da += dout, db += dout (da first: da may be db).
 template <typename T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n);

@@ -97,8 +97,10 @@ nlohmann::json SettingList::to_json() const {
 
 void SettingList::from_json(const nlohmann::json& saved, const std::string& file) {
   if (!saved.is_object()) throw Error(file, "the saved settings are not a JSON object");
-  for (Item& item : items_) {
+  for (size_t k = 0; k < items_.size(); ++k) {
+    Item& item = items_[k];
     auto it = saved.find(item.key);
+    if (it == saved.end() && k >= newer_from_) continue;
     if (it == saved.end()) throw Error(file, fmt::format("the saved settings have no '{}'", item.key));
     const nlohmann::json& v = *it;
     auto bad = [&](const std::string& problem) {

@@ -41,6 +41,9 @@ class SettingList {
            Bound bound = Bound::closed);
   // A flag (saved as true or false).
   void add_flag(const std::string& option, bool& value, std::string help);
+  // The settings added from here on are newer than some checkpoints: a saved file without one
+  // keeps its value as it is (the default, which is what those older runs did).
+  void newer_from_here() { newer_from_ = items_.size(); }
   // A check between settings ("--min-lr is above --lr"): returns the problem, or "" if none.
   void add_check(std::function<std::string()> check);
 
@@ -66,6 +69,7 @@ class SettingList {
   // "" if v is inside the item's range, else the problem ("is outside 1..65536").
   static std::string out_of_range(const Item& item, double v);
   std::vector<Item> items_;
+  size_t newer_from_ = SIZE_MAX;
   std::vector<std::function<std::string()>> checks_;
 };
 

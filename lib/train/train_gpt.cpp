@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string_view>
@@ -38,6 +39,10 @@ SettingList gpt_setting_list(GptTrainSettings& s) {
   list.add("--beta2", s.beta2, 0, 0.99999, "AdamW beta2");
   list.add("--eval-batches", s.eval_batches, 1, 1 << 20, "Batches per validation loss");
   list.add("--val-fraction", s.val_fraction, 0, 0.9, "Share of the input held out for validation");
+  list.newer_from_here();
+  list.add("--dropout", s.dropout, 0, 0.9, "Dropout on the embeddings and each residual branch, while training");
+  list.add("--grad-accum", s.grad_accum, 1, 1024,
+           "Batches whose gradients make one step: --batch sequences at a time, --batch x N per step");
   list.add_check([&s] { return s.min_lr > s.lr ? std::string("--min-lr is above --lr") : std::string(); });
   return list;
 }
@@ -89,9 +94,31 @@ class GptTask : public TrainTask {
   }
 
   StepResult step(int64_t step) override {
-    const int64_t B = s_.batch, T = model_.config().context;
-    next_token_batch(train_, rng_, B, T, x_.data(), y_.data());
-    const Gpt::BatchLoss loss = model_.batch_loss(arenas_, x_.data(), y_.data(), B, T, /*training=*/true, &cluster());
+    const int64_t B = s_.batch, T = model_.config().context, N = s_.grad_accum;
+    // N batches, their gradients summed and then averaged: one step of N x B sequences. The
+    // dropout masks' key of each batch is drawn from the run's generator (saved, so a resumed run
+    // draws the same ones).
+    Gpt::BatchLoss loss;
+    const size_t P = static_cast<size_t>(model_.params().size());
+    for (int64_t k = 0; k < N; ++k) {
+      next_token_batch(train_, rng_, B, T, x_.data(), y_.data());
+      const GptDropout dropout{.p = s_.dropout, .key = s_.dropout > 0 ? rng_.next_u64() : 0};
+      const Gpt::BatchLoss part =
+          model_.batch_loss(arenas_, x_.data(), y_.data(), B, T, /*training=*/true, &cluster(), dropout);
+      loss.mean += part.mean;
+      loss.correct += part.correct;
+      if (N == 1) break;
+      const float* g = model_.params().grads();
+      if (k == 0) accumulated_.assign(g, g + P);
+      else
+        for (size_t i = 0; i < P; ++i) accumulated_[i] += g[i];
+    }
+    if (N > 1) {
+      const float share = 1.0f / static_cast<float>(N);
+      float* g = model_.params().grads();
+      for (size_t i = 0; i < P; ++i) g[i] = accumulated_[i] * share;
+      loss.mean /= static_cast<double>(N);
+    }
     StepResult r;
     const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
     const float norm = grad_norm(model_.params());
@@ -105,7 +132,8 @@ class GptTask : public TrainTask {
       r.messages.push_back(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}, val accuracy {:.1f}%, lr {:.2e}",
                                        done, loss.mean, e.loss, 100 * e.accuracy, lr));
     }
-    r.values = {lr, loss.mean, static_cast<double>(loss.correct) / static_cast<double>(B * T), val_loss, val_acc, norm};
+    r.values = {lr, loss.mean, static_cast<double>(loss.correct) / static_cast<double>(N * B * T), val_loss, val_acc,
+                norm};
     return r;
   }
 
@@ -127,6 +155,7 @@ class GptTask : public TrainTask {
   AdamW adam_;
   std::vector<Arena> arenas_;
   std::vector<uint32_t> x_, y_;
+  std::vector<float> accumulated_;  // --grad-accum: the gradients summed so far this step
 };
 
 }  // namespace
@@ -198,17 +227,84 @@ void train_gpt(GptTrainJob& job) {
     model.init(init_rng);
   }
 
-  LoopOptions loop(run, step, total, static_cast<double>(B * T), "tok");
+  LoopOptions loop(run, step, total, static_cast<double>(s.grad_accum * B * T), "tok");
   const GptConfig& c = job.config;
   loop.banner = fmt::format("{} parameters ({} layers, {} heads, {} embd, context {}, vocab {}); {} train tokens, {} "
                             "validation tokens",
                             model.params().size(), c.layers, c.heads, c.embd, T, c.vocab, train_tokens, val_tokens);
-  loop.batch = fmt::format("{} x {} tokens, {:.2f} GFLOP per step", B, T,
-                           3 * c.flops_per_token() * static_cast<double>(B * T) / 1e9);
+  loop.batch = fmt::format("{}{} x {} tokens{}, {:.2f} GFLOP per step",
+                           s.grad_accum > 1 ? fmt::format("{} batches of ", s.grad_accum) : "", B, T,
+                           s.dropout > 0 ? fmt::format(", dropout {}", s.dropout) : "",
+                           3 * c.flops_per_token() * static_cast<double>(s.grad_accum * B * T) / 1e9);
   loop.plot_title = fmt::format("gtrain: {} layers, {} heads, {} embd, context {}, vocab {}, batch {}", c.layers, c.heads,
                                 c.embd, T, c.vocab, B);
   loop.plot_y_label = "loss (cross-entropy, nats per token)";
   train_loop(task, loop);
+}
+
+TextEvaluation evaluate_text(Gpt& model, const std::vector<uint32_t>& ids, const std::vector<size_t>& token_bytes,
+                             int64_t windows_per_batch) {
+  const int64_t n = static_cast<int64_t>(ids.size()), T = std::min<int64_t>(model.config().context, n - 1);
+  const int64_t V = model.config().vocab, stride = std::max<int64_t>(1, T / 2);
+  TextEvaluation result;
+  if (n < 2) return result;
+  // Window starts: every stride, and one that ends at the text's end.
+  std::vector<int64_t> starts;
+  for (int64_t s = 0; s + T < n; s += stride) starts.push_back(s);
+  if (starts.empty() || starts.back() + T < n - 1) starts.push_back(n - 1 - T);
+  Arena arena;
+  std::vector<uint32_t> x;
+  int64_t scored_to = 0;  // targets 1..scored_to are counted
+  for (size_t first = 0; first < starts.size(); first += static_cast<size_t>(windows_per_batch)) {
+    const size_t count = std::min(starts.size() - first, static_cast<size_t>(windows_per_batch));
+    x.clear();
+    for (size_t w = 0; w < count; ++w)
+      x.insert(x.end(), ids.begin() + starts[first + w], ids.begin() + starts[first + w] + T);
+    arena.reset();
+    Graph g(arena, false);
+    const Tensor logits = model.logits(g, x.data(), static_cast<int64_t>(count), T);
+    for (size_t w = 0; w < count; ++w) {
+      const int64_t s = starts[first + w];
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t target = s + t + 1;  // the token position t predicts
+        if (target <= scored_to) continue;
+        const float* row = logits.data + (static_cast<int64_t>(w) * T + t) * V;
+        double maximum = row[0], sum = 0;
+        for (int64_t v = 1; v < V; ++v) maximum = std::max<double>(maximum, row[v]);
+        for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(row[v]) - maximum);
+        const uint32_t id = ids[static_cast<size_t>(target)];
+        result.nats += maximum + std::log(sum) - row[id];
+        result.bytes += static_cast<int64_t>(token_bytes[static_cast<size_t>(target)]);
+        ++result.tokens;
+        scored_to = target;
+      }
+    }
+  }
+  return result;
+}
+
+void evaluate_gpt(const GptTrainJob& job) {
+  use_threads(job.run.threads);
+  GptCheckpoint checkpoint = gpt_load(job.evaluate, /*training_state=*/false);
+  Tokenizer tok = Tokenizer::from_bytes(checkpoint.tokenizer, job.evaluate + ": tokenizer");
+  Gpt model(checkpoint.config);
+  checkpoint.copy_weights(model);
+  const std::string text = read_file(job.input);
+  const std::vector<uint32_t> ids = tok.encode(text);
+  if (ids.size() < 2) throw Error(job.input, fmt::format("{} token{}: need at least 2 to predict one",
+                                                         ids.size(), ids.size() == 1 ? "" : "s"));
+  std::vector<size_t> token_bytes(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) token_bytes[i] = tok.surface(ids[i]).size();
+  const TextEvaluation e = evaluate_text(model, ids, token_bytes, 8);
+  const double loss = e.nats / static_cast<double>(e.tokens);
+  Output out("-");
+  out.write(fmt::format("{}: {} tokens predicted ({} bytes) with {} (context {}, windows sliding by {})\n"
+                        "loss {:.4f} nats/token, perplexity {:.3f}, {:.4f} bits/byte\n",
+                        job.input, e.tokens, e.bytes, job.evaluate, std::min<int64_t>(checkpoint.config.context,
+                        static_cast<int64_t>(ids.size()) - 1), std::max<int64_t>(1, std::min<int64_t>(
+                        checkpoint.config.context, static_cast<int64_t>(ids.size()) - 1) / 2), loss, std::exp(loss),
+                        e.nats / std::log(2.0) / static_cast<double>(std::max<int64_t>(e.bytes, 1))));
+  out.commit();
 }
 
 void add_gpt_train_options(CLI::App& app, GptTrainJob& job) {
@@ -231,9 +327,21 @@ void add_gpt_train_options(CLI::App& app, GptTrainJob& job) {
   app.add_option("--eval-every", job.eval_every, "Steps between validation losses")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
+  // --evaluate: no training, so no checkpoint to write (-o is required only to train).
+  app.get_option("--output")->required(false);
+  auto* evaluate = app.add_option("--evaluate", job.evaluate,
+                                  "Train nothing: print the loss, perplexity and bits per byte of the input, which is "
+                                  "text, under this checkpoint");
+  for (const char* other : {"--resume", "--init", "--tokenizer", "--output", "--val"})
+    evaluate->excludes(app.get_option(other));
 }
 
 void train_gpt_command(const CLI::App& app, GptTrainJob& job) {
+  if (!job.evaluate.empty()) {
+    evaluate_gpt(job);
+    return;
+  }
+  if (job.run.output.empty()) throw UsageError("--output is required");
   const std::vector<std::string> shape = {"--layers", "--heads", "--embd", "--context"};
   finish_train_options(app, job.run, gpt_setting_list(job.settings), shape);
   if (!job.init.empty()) warn_ignored(app, shape, "--init keeps the checkpoint's model shape");

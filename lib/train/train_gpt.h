@@ -35,6 +35,8 @@ struct GptTrainSettings {
   float beta2 = 0.99f;
   int64_t eval_batches = 20;
   double val_fraction = 0.1;
+  float dropout = 0;       // on the embeddings and each residual branch (nanoGPT's dropout)
+  int64_t grad_accum = 1;  // batches of --batch sequences whose gradients make one step
 };
 
 // The settings as options and saved keys, with their ranges.
@@ -47,9 +49,25 @@ struct GptTrainJob {
   GptConfig config{.vocab = 0, .context = 64, .layers = 4, .heads = 4, .embd = 128};
   GptTrainSettings settings;
   int64_t eval_every = 250;
+  std::string evaluate;  // --evaluate CHECKPOINT: no training; the input is text to score
 };
 
 void train_gpt(GptTrainJob& job);
+
+// gtrain --evaluate CHECKPOINT FILE: the model's loss on a text (encoded with the checkpoint's
+// tokenizer), as llama-perplexity reports it. Windows of the context slide by half a context;
+// each token after the first is predicted once, from the tokens before it in its window (at
+// least half a context of them, but in the first window). Prints to stdout the tokens, the
+// bytes, the mean loss in nats per token, the perplexity e^loss and the bits per byte (the
+// total loss in bits over the bytes of the predicted tokens).
+struct TextEvaluation {
+  int64_t tokens = 0;  // predicted tokens
+  int64_t bytes = 0;   // their bytes
+  double nats = 0;     // their summed loss
+};
+TextEvaluation evaluate_text(Gpt& model, const std::vector<uint32_t>& ids, const std::vector<size_t>& token_bytes,
+                             int64_t windows_per_batch);
+void evaluate_gpt(const GptTrainJob& job);
 
 // gtrain's command line: the options (every setting, the shared run options, the model's shape,
 // the data) into app, bound to job; then, after parsing, train_gpt_command checks them and trains.

@@ -98,4 +98,43 @@ run "$GTRAIN" "${small[@]}" --steps 5 --plot no/such/dir/loss.png corpus.ids -o 
 expect_error 1 "no/such/dir/loss.png: " "a plot in a missing folder fails before training"
 check "no stray checkpoints" test ! -e x.st
 no_temp_files "after the errors"
+# --dropout: masks from the run's generator, so the same bytes on any thread count, and resumed.
+"$GTRAIN" -q "${small[@]}" --steps 20 --dropout 0.2 --threads 1 corpus.ids -o drop1.st
+"$GTRAIN" -q "${small[@]}" --steps 20 --dropout 0.2 --threads 2 corpus.ids -o drop2.st
+check "--dropout: the same checkpoint on 1 and 2 threads" cmp -s drop1.st drop2.st
+"$GTRAIN" -q "${small[@]}" --steps 20 --threads 2 corpus.ids -o nodrop.st
+check "--dropout changes the run" bash -c '! cmp -s drop1.st nodrop.st'
+"$GTRAIN" -q "${small[@]}" --steps 10 --decay-steps 20 --dropout 0.2 corpus.ids -o drop-half.st
+"$GTRAIN" -q --resume drop-half.st --steps 20 corpus.ids -o drop-resumed.st
+check "--dropout: 10 + resume + 10 = 20, byte for byte" cmp -s drop1.st drop-resumed.st
+# --grad-accum: N batches a step. Two batches of 6 draw the 12 sequences one batch of 12 does,
+# so the first step's training loss is the same (to rounding), and the step counts 2 x 6 x 16.
+"$GTRAIN" -q "${small[@]}" --steps 2 --batch 12 --log b12.tsv corpus.ids -o b12.st
+run "$GTRAIN" "${small[@]}" --steps 2 --batch 6 --grad-accum 2 --log b6x2.tsv corpus.ids -o b6x2.st
+check "--grad-accum 2: the banner says so" grep -q "2 batches of 6 x 16 tokens" err
+check "--grad-accum 2 of 6: the first loss is batch 12's" awk -F'\t' 'NR == FNR { if (FNR == 2) a = $3; next }
+  FNR == 2 { d = a - $3; exit !(d < 1e-5 && d > -1e-5) }' b12.tsv b6x2.tsv
+"$GTRAIN" -q --resume b6x2.st --steps 3 corpus.ids -o b6x2-3.st 2>err
+check "--grad-accum is saved and restored" test $? -eq 0 -a ! -s err
+# --evaluate: the loss, perplexity and bits per byte of a text under a checkpoint.
+head -c 3000 corpus.txt >held.txt
+run "$GTRAIN" --evaluate full.st held.txt
+check "--evaluate: a line of counts, a line of figures" test "$status" -eq 0 -a "$(wc -l <out)" -eq 2
+check "--evaluate: every token but the first predicted (a byte each)" grep -q "^held.txt: 2999 tokens predicted (2999 bytes) with full.st" out
+check "--evaluate: perplexity = e^loss, bits per byte = loss / ln 2 (a byte a token)" awk '
+  NR == 2 { loss = $2; ppl = $5; bpb = $6; sub(",", "", ppl)
+            exit !((ppl - exp(loss)) ^ 2 < 1e-4 && (bpb - loss / log(2)) ^ 2 < 1e-6) }' out
+"$GTRAIN" --evaluate full.st - <held.txt >stdin-eval.txt
+check "--evaluate reads stdin too" test "$(sed -n 2p stdin-eval.txt)" = "$(sed -n 2p out)"
+TOOL=gtrain
+printf 'a' >one.txt
+run "$GTRAIN" --evaluate full.st one.txt
+expect_error 1 "one.txt: 1 token: need at least 2 to predict one$" "--evaluate on a text of one token"
+run "$GTRAIN" --evaluate full.st -o x.st held.txt
+expect_error 2 "--output excludes --evaluate" "--evaluate with -o"
+run "$GTRAIN" --tokenizer char.model corpus.ids
+expect_error 2 "--output is required" "training without -o"
+run "$GTRAIN" "${small[@]}" --steps 2 --dropout 1 corpus.ids -o x.st
+expect_error 2 "--dropout: 1 is outside \\[0, 0.9\\]" "--dropout 1"
+
 finish

@@ -25,7 +25,7 @@ ln -s "$shakespeare" shared/data/tinyshakespeare.txt
 # cut_lengths: the commands on stdin, with training lengths and sample counts cut (see above).
 cut_lengths() {
   perl -pe '
-    if (m{(/gtrain|\bgtrain|/(gdiffuse|ggan|gscore) train|^(gdiffuse|ggan|gscore) train)\b}) {
+    if (m{(/gtrain|\bgtrain|/(gdiffuse|ggan|gscore) train|^(gdiffuse|ggan|gscore) train)\b} && !/--evaluate/) {
       die "trains without --steps or --epochs: $_" unless /--steps \d|--epochs \d/;
       s/--steps (\d+)/"--steps " . (1 + int(($1 + 99) \/ 100))/ge;
       s/--epochs \d+/--steps 2/g;

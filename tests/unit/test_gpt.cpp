@@ -15,6 +15,7 @@
 #include "models/gpt.h"
 #include "models/sampler.h"
 #include "tensor/optimizer.h"
+#include "train/train_gpt.h"
 
 using namespace gen;
 
@@ -67,6 +68,76 @@ TEST_CASE("GPT: the tape's gradients match finite differences of the loss (tied 
     CHECK(norm > 0);
     CHECK(std::sqrt(diff / norm) < 0.03);
   }
+}
+
+TEST_CASE("GPT with dropout: the masks fixed by the key, gradients match finite differences; off when evaluating") {
+  Gpt model({.vocab = 7, .context = 4, .layers = 2, .heads = 2, .embd = 8});
+  Rng rng(5);
+  model.init(rng);
+  for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.3f * rng.normal();
+  const int64_t B = 2, T = 4;
+  std::vector<uint32_t> ids = {1, 2, 3, 4, 6, 5, 0, 1}, targets = {2, 3, 4, 5, 5, 0, 1, 2};
+  const GptDropout dropout{.p = 0.3f, .key = 12345};
+  Arena arena;
+  auto loss_at = [&](bool training, GptDropout d) {
+    arena.reset();
+    Graph g(arena, training);
+    return static_cast<double>(model.loss(g, ids.data(), targets.data(), B, T, 0, d).mean);
+  };
+  const double plain = loss_at(false, {}), evaluated = loss_at(false, dropout), dropped = loss_at(true, dropout);
+  CHECK(evaluated == plain);                     // evaluation never drops
+  CHECK(dropped != plain);                       // training with p > 0 does
+  CHECK(loss_at(true, dropout) == dropped);      // the key decides the masks
+  CHECK(loss_at(true, {.p = 0.3f, .key = 54321}) != dropped);
+  CHECK(loss_at(true, {}) == plain);             // p = 0: the plain forward pass
+  arena.reset();
+  Graph g(arena, true);
+  model.params().zero_grads();
+  model.loss(g, ids.data(), targets.data(), B, T, 0, dropout);
+  g.backward();
+  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
+  for (const auto& view : model.params().views()) {
+    CAPTURE(view.name);
+    double diff = 0, norm = 0;
+    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
+      float& w = model.params().values()[i];
+      const float saved = w, h = 1e-2f;
+      w = saved + h;
+      const double plus = loss_at(true, dropout);
+      w = saved - h;
+      const double minus = loss_at(true, dropout);
+      w = saved;
+      const double numeric = (plus - minus) / (2.0 * h);
+      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
+      norm += numeric * numeric;
+    }
+    CHECK(norm > 0);
+    CHECK(std::sqrt(diff / norm) < 0.03);
+  }
+}
+
+TEST_CASE("evaluate_text: one window is the model's loss on it; sliding windows predict each token once") {
+  Gpt model({.vocab = 7, .context = 4, .layers = 1, .heads = 2, .embd = 8});
+  Rng rng(6);
+  model.init(rng);
+  std::vector<uint32_t> ids = {1, 2, 3, 4, 5};  // T + 1 tokens: one window
+  std::vector<size_t> bytes = {1, 2, 1, 3, 1};
+  TextEvaluation e = evaluate_text(model, ids, bytes, 8);
+  CHECK(e.tokens == 4);
+  CHECK(e.bytes == 7);  // the predicted tokens' bytes: not the first token's
+  Arena arena;
+  Graph g(arena, false);
+  const double window = model.loss(g, ids.data(), ids.data() + 1, 1, 4).mean;
+  CHECK(e.nats / 4 == doctest::Approx(window).epsilon(1e-5));
+  // 23 tokens: every token after the first predicted once, whatever the windows per batch.
+  std::vector<uint32_t> long_ids;
+  for (int i = 0; i < 23; ++i) long_ids.push_back(static_cast<uint32_t>((i * 3) % 7));
+  std::vector<size_t> ones(long_ids.size(), 1);
+  const TextEvaluation a = evaluate_text(model, long_ids, ones, 1), b = evaluate_text(model, long_ids, ones, 8);
+  CHECK(a.tokens == 22);
+  CHECK(a.bytes == 22);
+  CHECK(b.tokens == 22);
+  CHECK(a.nats == doctest::Approx(b.nats).epsilon(1e-6));
 }
 
 TEST_CASE("GPT: a batch in shards gives the whole batch's loss and gradient, the same on any thread count") {

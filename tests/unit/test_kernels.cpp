@@ -104,6 +104,47 @@ TEST_CASE("gelu and residual: gradients") {
   check_gradient("residual b", y, db, residual_loss);
 }
 
+TEST_CASE("dropout: the share dropped, the scale of the rest, the mask from the key alone; gradient") {
+  const int64_t n = 100000;
+  const float p = 0.2f;
+  Vec x(n, 1.0), out(n);
+  nn::dropout_forward(out.data(), x.data(), n, p, 42);
+  int64_t dropped = 0, misscaled = 0;
+  const double scale = 1.0 / (1.0 - static_cast<double>(p));
+  for (double v : out) {
+    if (v == 0) ++dropped;
+    else if (std::abs(v - scale) > 1e-12) ++misscaled;  // kept values are x / (1 - p)
+  }
+  CHECK(misscaled == 0);
+  // A binomial share: 0.2 +- 3 standard deviations (0.0038).
+  CHECK(std::abs(static_cast<double>(dropped) / n - p) < 0.004);
+  CHECK(std::abs(std::accumulate(out.begin(), out.end(), 0.0) / n - 1.0) < 0.02);  // the mean kept
+  // The same key, the same mask (element by element, whatever splits the work); another, another.
+  Vec again(n), other(n);
+  nn::dropout_forward(again.data(), x.data(), n, p, 42);
+  nn::dropout_forward(other.data(), x.data(), n, p, 43);
+  CHECK(again == out);
+  CHECK(other != out);
+  for (int64_t i : {0, 17, 99999}) CHECK((out[static_cast<size_t>(i)] != 0) == nn::dropout_keeps(42, i, p));
+  // float against double: the same mask and values.
+  std::vector<float> xf(n, 1.0f), outf(n);
+  nn::dropout_forward(outf.data(), xf.data(), n, p, 42);
+  for (int64_t i = 0; i < n; i += 997) CHECK(outf[static_cast<size_t>(i)] == doctest::Approx(out[static_cast<size_t>(i)]));
+  // p = 0 keeps everything as it is.
+  nn::dropout_forward(other.data(), x.data(), n, 0.0f, 42);
+  CHECK(other == x);
+  // The gradient: the same mask and scale, checked by finite differences.
+  Rng rng(9);
+  const int64_t m = 40;
+  Vec y = random_vector(m, rng), r = random_vector(m, rng), o(m), dy(m);
+  auto loss = [&] {
+    nn::dropout_forward(o.data(), y.data(), m, 0.3f, 7);
+    return dot(o, r);
+  };
+  nn::dropout_backward(dy.data(), r.data(), m, 0.3f, 7, true);
+  check_gradient("dropout", y, dy, loss);
+}
+
 TEST_CASE("attention: causal, rows sum to one, gradient of qkv") {
   Rng rng(5);
   const int64_t B = 2, T = 5, C = 8, NH = 2;
