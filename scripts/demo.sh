@@ -68,8 +68,8 @@ gdiffuse="$here/$build/tools/gdiffuse"
 ggan="$here/$build/tools/ggan"
 gscore="$here/$build/tools/gscore"
 say "8. Diffusion's forward process: a picture buried in noise, step by step"
-echo "\$ gdiffuse noise data/ankle-boot.png --strip 0,5,10,25,50,100 --steps 100 --scale 4 -o strip.png"
-"$gdiffuse" noise "$here/data/ankle-boot.png" --strip 0,5,10,25,50,100 --steps 100 --scale 4 -o strip.png
+echo "\$ gdiffuse noise data/ankle-boot.png --strip 0,5,10,25,50,100 --steps 100 --scale 4 --labels -o strip.png"
+"$gdiffuse" noise "$here/data/ankle-boot.png" --strip 0,5,10,25,50,100 --steps 100 --scale 4 --labels -o strip.png
 echo "A denoiser learns to undo each step (gdiffuse train); sampling runs the strip backwards."
 
 say "9. A GAN: the forger (generator) against the detective (discriminator), on Fashion-MNIST"

@@ -26,6 +26,7 @@
 #include "diffusion/guidance.h"
 #include "io/idx.h"
 #include "io/image.h"
+#include "io/gif.h"
 #include "io/image_files.h"
 #include "io/plot.h"
 #include "models/checkpoint.h"
@@ -54,6 +55,7 @@ struct NoiseArgs {
   int64_t t = -1, T = 1000;
   int scale = 1;
   uint64_t seed = 1;
+  bool labels = false;
 };
 
 int run_noise(const NoiseArgs& a) {
@@ -70,6 +72,8 @@ int run_noise(const NoiseArgs& a) {
   for (int64_t t : steps)
     if (t < 0 || t > a.T) throw UsageError(fmt::format("step {} is outside 0..{} (--steps)", t, a.T));
   gen::check_output_pattern(a.output);
+  if (a.labels && (a.strip.empty() || a.output.find('%') != std::string::npos || gen::is_gif_path(a.output)))
+    throw UsageError("--labels: for a --strip written as one PNG");
   gen::Image image = gen::read_png(a.input);
   std::vector<float> x0 = gen::to_floats(image), eps(x0.size()), xt(x0.size());
   gen::Rng rng(a.seed);
@@ -82,7 +86,10 @@ int run_noise(const NoiseArgs& a) {
       s.noise(xt.data(), x0.data(), eps.data(), static_cast<int64_t>(x0.size()), t - 1);
     tiles.push_back(gen::from_floats(xt.data(), image.channels, image.height, image.width));
   }
-  gen::write_images(a.output, tiles, fmt::format("{}x1", tiles.size()), a.scale);
+  gen::GridLabels labels;
+  if (a.labels)
+    for (int64_t t : steps) labels.columns.push_back(fmt::format("t={}", t));
+  gen::write_images(a.output, tiles, fmt::format("{}x1", tiles.size()), a.scale, labels);
   return 0;
 }
 
@@ -96,7 +103,7 @@ struct SampleArgs {
   double eta = -1, guidance = 3, strength = -1;
   uint64_t seed = 1;
   int threads = gen::default_threads();
-  bool no_clamp = false, quiet = false;
+  bool no_clamp = false, quiet = false, labels = false;
 };
 
 int run_sample(const SampleArgs& a, bool denoise) {
@@ -114,6 +121,8 @@ int run_sample(const SampleArgs& a, bool denoise) {
   }
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
   const gen::DiffusionModel& info = ckpt.model;
+  if (a.labels && (a.prompt != "all" || a.output.find('%') != std::string::npos || gen::is_gif_path(a.output)))
+    throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
   if (a.prompt == "list") {
     if (info.class_names.empty()) throw Error(a.checkpoint, "this model has no classes (trained unconditionally)");
     for (size_t i = 0; i < info.class_names.size(); ++i) fmt::print("{}\t{}\n", i, info.class_names[i]);
@@ -241,7 +250,9 @@ int run_sample(const SampleArgs& a, bool denoise) {
   progress.finish();
   const std::vector<float> images = gen::gather_shares(cluster, x.data(), n, P);
   if (!writer) return 0;
-  gen::write_images(a.output, gen::tiles_from_floats(images.data(), n, C, S), grid, a.scale);
+  gen::GridLabels names;  // --labels: a class name beside each row of --prompt all
+  if (a.labels) names.rows = info.class_names;
+  gen::write_images(a.output, gen::tiles_from_floats(images.data(), n, C, S), grid, a.scale, names);
   if (!a.trajectory.empty()) {
     std::vector<gen::Image> tiles;
     for (auto& row : trajectory) tiles.insert(tiles.end(), row.begin(), row.end());
@@ -278,9 +289,11 @@ See gdiffuse COMMAND --help, and man gdiffuse.)");
   cmd_noise->add_option("--scale", noise.scale, "Draw each pixel as an NxN block")->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd_noise->add_option("-o,--output", noise.output, "PNG to write (- is stdout)")->required();
+  cmd_noise->add_flag("--labels", noise.labels, "Write each step (t=25) above its image in the strip");
   cmd_noise->footer(R"(Examples:
   gdiffuse noise shirt.png --t 50 --steps 100 -o noisy.png
-  gdiffuse noise shirt.png --strip 0,10,25,50,100 --steps 100 -o strip.png   # the image dissolving)");
+  gdiffuse noise shirt.png --strip 0,10,25,50,100 --steps 100 -o strip.png   # the image dissolving
+  gdiffuse noise shirt.png --strip 0,10,25,50,100 --steps 100 --scale 4 --labels -o strip.png)");
 
   gen::DiffusionTrainJob train;
   auto* cmd_train = app.add_subcommand("train", "Train a U-Net denoiser (epsilon prediction)");
@@ -315,6 +328,7 @@ Examples:
     cmd->add_option("--scale", a.scale, "Draw each pixel as an NxN block")->check(CLI::Range(1, 64))
         ->capture_default_str();
     cmd->add_flag("-q,--quiet", a.quiet, "No progress on stderr");
+    cmd->add_flag("--labels", a.labels, "With --prompt all: each class's name beside its row");
   };
   auto* cmd_sample = app.add_subcommand("sample", "The reverse process: images out of noise");
   add_sampling(cmd_sample, sample);
@@ -323,6 +337,7 @@ Examples:
   cmd_sample->footer(R"(Examples:
   gdiffuse sample ddpm.st --prompt "ankle boot" --guidance 3 -n 16 -o boots.png
   gdiffuse sample ddpm.st --prompt all -n 8 -o classes.png          # a row per class
+  gdiffuse sample ddpm.st --prompt all -n 8 --scale 2 --labels -o classes.png   # named
   gdiffuse sample ddpm.st --prompt sneaker --trajectory traj.png -n 4 -o out.png
   gdiffuse sample ddpm.st --prompt sneaker --gif reverse.gif --scale 3 -n 4 -o out.png
   gdiffuse sample ddpm.st --prompt "ankle boot" --negative-prompt sneaker -n 8 -o boots.png

@@ -57,6 +57,9 @@ namespace {
 std::string g_version = "gen 0.1.0";
 std::string g_help_command;  // "ggan sample": whose --help a usage error points to
 
+// What --version prints: the tool and version, then the kernels this process runs.
+std::string version_text() { return g_version + "\nkernels: " + kernel_level(); }
+
 // "ggan sample" for the subcommand sample of ggan.
 std::string command_path(const CLI::App* cmd) {
   std::string path = cmd->get_name();
@@ -68,7 +71,7 @@ std::string command_path(const CLI::App* cmd) {
 // too, and -q/--quiet on every command that runs (no progress or summary on stderr).
 void add_conventions(CLI::App& cmd, bool* quiet_flag) {
   const std::vector<CLI::App*> subs = cmd.get_subcommands({});
-  if (cmd.get_parent() && !cmd.get_option_no_throw("--version")) cmd.set_version_flag("--version", g_version);
+  if (cmd.get_parent() && !cmd.get_option_no_throw("--version")) cmd.set_version_flag("--version", version_text());
   if (subs.empty() && !cmd.get_option_no_throw("--quiet"))
     cmd.add_flag("-q,--quiet", *quiet_flag, "No progress or summary on stderr");
   for (CLI::App* sub : subs) add_conventions(*sub, quiet_flag);
@@ -190,10 +193,18 @@ void record_provenance(const CLI::App& cmd) {
 }
 }  // namespace
 
+const char* kernel_level() {
+#ifdef GEN_KERNEL_LEVEL
+  return GEN_KERNEL_LEVEL;
+#else
+  return "unknown";
+#endif
+}
+
 void setup_app(CLI::App& app, const char* tool) {
   g_version = fmt::format("{} {}", tool, kVersion);
   g_help_command = tool;
-  app.set_version_flag("--version", g_version);
+  app.set_version_flag("--version", version_text());
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later options override
 }
 

@@ -19,6 +19,10 @@ namespace gen {
 inline constexpr const char* kVersion = "0.1.0";
 
 void setup_app(CLI::App& app, const char* tool);
+// The build of the library this process runs: "native (-march=native)", or in a portable build
+// the level the loader picked ("x86-64-v4 (glibc-hwcaps)", "x86-64-v3 ...", "x86-64 (baseline)").
+// --version prints it on its second line.
+const char* kernel_level();
 // Parses; the exit status if the tool should stop now (--help, --version, "TOOL help"), else
 // nothing. Throws UsageError for a bad command line: an unknown option or command is named with
 // the nearest real one ("unknown option --temp; did you mean --temperature?"). Before parsing it

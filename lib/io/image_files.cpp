@@ -154,7 +154,8 @@ Image enlarge(const Image& image, int scale) {
   return out;
 }
 
-void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale) {
+void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale,
+                  const GridLabels& labels) {
   if (is_gif_path(output)) {
     std::vector<Image> frames;
     for (const Image& tile : tiles) frames.push_back(enlarge(tile, scale));
@@ -183,7 +184,16 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
   std::vector<Image> padded = tiles;
   while (static_cast<int64_t>(padded.size()) < static_cast<int64_t>(cols) * rows)
     padded.emplace_back(tiles[0].width, tiles[0].height, tiles[0].channels, 0);
-  write_png(output, enlarge(make_grid(padded, cols, rows), scale));
+  Image picture = enlarge(make_grid(padded, cols, rows), scale);
+  if (!labels.columns.empty() || !labels.rows.empty()) {
+    // make_grid's layout: a 2-pixel pad around and between the cells, then enlarged.
+    const int pad = 2, w = tiles[0].width, h = tiles[0].height;
+    std::vector<double> xs, ys;
+    for (int c = 0; c < cols; ++c) xs.push_back(scale * (pad + c * (w + pad) + w / 2.0));
+    for (int r = 0; r < rows; ++r) ys.push_back(scale * (pad + r * (h + pad) + h / 2.0));
+    picture = label_grid(picture, labels, xs, ys, std::clamp(4.0 + 3.0 * scale, 10.0, 20.0));
+  }
+  write_png(output, picture);
 }
 
 void print_image_text(const std::vector<std::string>& paths) {

@@ -17,6 +17,7 @@
 #include "io/gif.h"
 #include "io/idx.h"
 #include "io/image.h"
+#include "io/plot.h"
 
 namespace gen {
 
@@ -62,7 +63,9 @@ Image enlarge(const Image& image, int scale);
 // .gif, an animation with one image per frame (kFrameDelay hundredths of a second each, the last
 // held for kLastFrameDelay). Files are atomic.
 constexpr int kFrameDelay = 10, kLastFrameDelay = 100;
-void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale);
+// With labels (a grid output only), the column and row labels are drawn beside the grid.
+void write_images(const std::string& output, const std::vector<Image>& tiles, const std::string& grid, int scale,
+                  const GridLabels& labels = {});
 
 // `gdiffuse info` and `ggan info`: each file's text fields (how it was made) on stdout, "key:
 // value" a line, under a "==> FILE <==" header when there are several files. A file without

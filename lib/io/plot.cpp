@@ -58,6 +58,66 @@ cairo_status_t append(void* closure, const unsigned char* data, unsigned int len
 
 }  // namespace
 
+Image label_grid(const Image& grid, const GridLabels& labels, const std::vector<double>& centers_x,
+                 const std::vector<double>& centers_y, double text_px) {
+  check_image(grid, "grid");
+  // The margins: as wide as the longest row label, as tall as a line of text.
+  Surface measure;
+  measure.surface.reset(cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1));
+  measure.cr.reset(cairo_create(measure.surface.get()));
+  cairo_select_font_face(measure.cr.get(), "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(measure.cr.get(), text_px);
+  double widest = 0;
+  for (const std::string& s : labels.rows) {
+    cairo_text_extents_t e;
+    cairo_text_extents(measure.cr.get(), s.c_str(), &e);
+    widest = std::max(widest, e.x_advance);
+  }
+  const int gap = static_cast<int>(std::ceil(text_px / 2));
+  const int left = labels.rows.empty() ? 0 : static_cast<int>(std::ceil(widest)) + 2 * gap;
+  const int top = labels.columns.empty() ? 0 : static_cast<int>(std::ceil(text_px * 1.4)) + gap;
+  const int width = grid.width + left, height = grid.height + top;
+  Surface out;
+  out.surface.reset(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height));
+  out.cr.reset(cairo_create(out.surface.get()));
+  cairo_t* cr = out.cr.get();
+  set_rgb(cr, 0xffffff);
+  cairo_paint(cr);
+  // The grid's pixels, then the text over the margins.
+  cairo_surface_flush(out.surface.get());
+  unsigned char* data = cairo_image_surface_get_data(out.surface.get());
+  const int stride = cairo_image_surface_get_stride(out.surface.get());
+  for (int y = 0; y < grid.height; ++y)
+    for (int x = 0; x < grid.width; ++x) {
+      auto* px = reinterpret_cast<uint32_t*>(data + static_cast<size_t>(y + top) * stride) + x + left;
+      const uint8_t* g = grid.pixels.data() + (static_cast<size_t>(y) * grid.width + x) * grid.channels;
+      const uint32_t r = g[0], gr = grid.channels == 3 ? g[1] : g[0], b = grid.channels == 3 ? g[2] : g[0];
+      *px = (r << 16) | (gr << 8) | b;
+    }
+  cairo_surface_mark_dirty(out.surface.get());
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, text_px);
+  set_rgb(cr, 0x000000);
+  for (size_t c = 0; c < labels.columns.size() && c < centers_x.size(); ++c)
+    text(cr, labels.columns[c], left + centers_x[c], top - gap / 2.0, 0.5, 1.0);
+  for (size_t r = 0; r < labels.rows.size() && r < centers_y.size(); ++r)
+    text(cr, labels.rows[r], left - gap, top + centers_y[r], 1.0, 0.5);
+  cairo_surface_flush(out.surface.get());
+  if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) throw std::runtime_error(cairo_status_to_string(cairo_status(cr)));
+  Image result(width, height, grid.channels, 0);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const uint32_t px = reinterpret_cast<const uint32_t*>(data + static_cast<size_t>(y) * stride)[x];
+      uint8_t* o = result.pixels.data() + (static_cast<size_t>(y) * width + x) * grid.channels;
+      if (grid.channels == 3) {
+        o[0] = static_cast<uint8_t>(px >> 16), o[1] = static_cast<uint8_t>(px >> 8), o[2] = static_cast<uint8_t>(px);
+      } else {
+        o[0] = static_cast<uint8_t>((((px >> 16) & 255) + ((px >> 8) & 255) + (px & 255)) / 3);
+      }
+    }
+  return result;
+}
+
 std::string render_png(const Chart& chart) {
   const double W = chart.width, H = chart.height;
   Surface s;

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "io/image.h"
+
 namespace gen {
 
 struct ChartSeries {
@@ -35,6 +37,16 @@ struct Chart {
 
 // The chart as the bytes of a PNG file. Throws std::runtime_error if cairo fails.
 std::string render_png(const Chart& chart);
+
+// Labels beside a grid of images: one above each column (step numbers of a strip), one left of
+// each row (class names), drawn with cairo in DejaVu Sans, black on a white margin. centers_x
+// and centers_y are the cells' centres in the grid's pixels; text_px the font size. The result is
+// the grid with its margins, gray or RGB as the grid is.
+struct GridLabels {
+  std::vector<std::string> columns, rows;
+};
+Image label_grid(const Image& grid, const GridLabels& labels, const std::vector<double>& centers_x,
+                 const std::vector<double>& centers_y, double text_px);
 
 // Ticks for [lo, hi]: multiples of 1, 2 or 5 x 10^k, about `target` of them, inside the range.
 std::vector<double> nice_ticks(double lo, double hi, int target = 6);

@@ -14,7 +14,7 @@ for command in "${commands[@]}"; do
   tool=$(basename "${words[0]}")
   name="$tool${words[1]:+ ${words[1]}}"
   run "${words[@]}" --version
-  check "$name --version" test "$status" -eq 0 -a "$(cat out)" = "$tool 0.1.0"
+  check "$name --version" test "$status" -eq 0 -a "$(head -1 out)" = "$tool 0.1.0" -a "$(sed -n 's/^kernels: //p' out)" != ""
   run "${words[@]}" --help
   check "$name --help lists -q,--quiet" grep -q -- "-q,--quiet" out
   check "$name --help has examples" grep -q "^Examples:" out

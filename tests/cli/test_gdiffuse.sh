@@ -6,6 +6,7 @@ TOOL=gdiffuse
 boot=$TESTS/../data/ankle-boot.png
 png_magic() { test "$(head -c 8 "$1" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a; }
 png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $3 * 256 + $4 "x" $7 * 256 + $8}'; }
+export -f png_size
 
 # The forward process: step 0 is the image itself; a strip shows the steps side by side.
 run "$GDIFFUSE" noise "$boot" --t 0 --steps 100 -o same.png
@@ -14,6 +15,11 @@ expect_status 0 "noise at step 0"
 check "step 0 is the image: its pixels pass through unchanged" same_pixels same.png same2.png
 run "$GDIFFUSE" noise "$boot" --strip 0,25,50,100 --steps 100 -o strip.png
 check "a strip of 4 steps: 4 tiles and padding" test "$(png_size strip.png)" = "122x32"
+"$GDIFFUSE" noise "$boot" --strip 0,25,50,100 --steps 100 --labels -o labelled.png
+check "--labels: the strip grows a row of step labels above it" \
+  bash -c '[ "$(png_size labelled.png | cut -dx -f1)" = 122 ] && [ "$(png_size labelled.png | cut -dx -f2)" -gt 40 ]'
+run "$GDIFFUSE" noise "$boot" --t 5 --labels -o x.png
+expect_error 2 "--labels: for a --strip written as one PNG" "--labels without --strip"
 "$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 5 -o a.png
 "$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 5 -o b.png
 "$GDIFFUSE" noise "$boot" --t 30 --steps 100 --seed 6 -o c.png
@@ -58,6 +64,11 @@ check "same seed, same samples" cmp -s s1.png s2.png
 check "a 2x2 grid of 8x8 images" test "$(png_size s1.png)" = "22x22"
 "$GDIFFUSE" sample -q ddpm.st --prompt all -n 3 --steps 5 --scale 2 -o all.png
 check "--prompt all: a row per class, scaled" test "$(png_size all.png)" = "64x44"
+"$GDIFFUSE" sample -q ddpm.st --prompt all -n 3 --steps 5 --scale 2 --labels -o all-labelled.png
+check "--labels: a class name beside each row, the same height" \
+  bash -c '[ "$(png_size all-labelled.png | cut -dx -f2)" = 44 ] && [ "$(png_size all-labelled.png | cut -dx -f1)" -gt 64 ]'
+run "$GDIFFUSE" sample ddpm.st --prompt 1 --labels -o x.png
+expect_error 2 "--labels: for the grid of --prompt all" "--labels without --prompt all"
 "$GDIFFUSE" sample -q ddpm.st -n 3 --steps 5 --sampler ddpm -o 'one-%02d.png'
 check "numbered files" test -s one-00.png -a -s one-02.png -a ! -e one-03.png
 check "each of the model's size" test "$(png_size one-01.png)" = "8x8"

@@ -19,7 +19,7 @@ for tool in $tools; do
   check "man1/$tool.1" test -s "$usr/share/man/man1/$tool.1"
   check "bash completion for $tool" test -s "$usr/share/bash-completion/completions/$tool"
   run "$usr/bin/$tool" --version
-  check "the installed $tool runs" test "$status" -eq 0 -a "$(cat out)" = "$tool 0.1.0"
+  check "the installed $tool runs" test "$status" -eq 0 -a "$(head -1 out)" = "$tool 0.1.0"
 done
 check "README in /usr/share/doc/gen" test -s "$usr/share/doc/gen/README.md"
 check "LICENSE in /usr/share/doc/gen" test -s "$usr/share/doc/gen/LICENSE"
