@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <stdexcept>
 #include <utility>
@@ -27,6 +28,33 @@ TEST_CASE("GPT: nanoGPT's character config has nanoGPT's parameter count") {
   CHECK_THROWS_AS(Gpt({.vocab = 65, .context = 64, .layers = 4, .heads = 3, .embd = 128}), UsageError);
 }
 
+namespace {
+// The gradients in model.params().grads() against central differences of loss(): per weight, the
+// relative error of the whole gradient, ||numeric - analytic|| / ||numeric||. (Float finite
+// differences are noisy element by element; a missing or wrong path is not.)
+void check_gpt_gradients(Gpt& model, const std::function<double()>& loss) {
+  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
+  for (const auto& view : model.params().views()) {
+    CAPTURE(view.name);
+    double diff = 0, norm = 0;
+    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
+      float& w = model.params().values()[i];
+      const float saved = w, h = 1e-2f;
+      w = saved + h;
+      const double plus = loss();
+      w = saved - h;
+      const double minus = loss();
+      w = saved;
+      const double numeric = (plus - minus) / (2.0 * h);
+      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
+      norm += numeric * numeric;
+    }
+    CHECK(norm > 0);
+    CHECK(std::sqrt(diff / norm) < 0.03);
+  }
+}
+}  // namespace
+
 TEST_CASE("GPT: the tape's gradients match finite differences of the loss (tied head included)") {
   Gpt model({.vocab = 7, .context = 4, .layers = 2, .heads = 2, .embd = 8});
   Rng rng(3);
@@ -46,28 +74,7 @@ TEST_CASE("GPT: the tape's gradients match finite differences of the loss (tied 
   model.params().zero_grads();
   model.loss(g, ids.data(), targets.data(), B, T);
   g.backward();
-  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
-  // Per weight: the relative error of the whole gradient, ||numeric - analytic|| / ||numeric||.
-  // (Float finite differences are noisy element by element; a missing or wrong path is not.)
-  for (const auto& view : model.params().views()) {
-    CAPTURE(view.name);
-    double diff = 0, norm = 0;
-    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
-      float& w = model.params().values()[i];
-      float saved = w;
-      const float h = 1e-2f;
-      w = saved + h;
-      double plus = loss_at();
-      w = saved - h;
-      double minus = loss_at();
-      w = saved;
-      double numeric = (plus - minus) / (2.0 * h);
-      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
-      norm += numeric * numeric;
-    }
-    CHECK(norm > 0);
-    CHECK(std::sqrt(diff / norm) < 0.03);
-  }
+  check_gpt_gradients(model, loss_at);
 }
 
 TEST_CASE("GPT with dropout: the masks fixed by the key, gradients match finite differences; off when evaluating") {
@@ -95,25 +102,7 @@ TEST_CASE("GPT with dropout: the masks fixed by the key, gradients match finite 
   model.params().zero_grads();
   model.loss(g, ids.data(), targets.data(), B, T, 0, dropout);
   g.backward();
-  std::vector<float> analytic(model.params().grads(), model.params().grads() + model.params().size());
-  for (const auto& view : model.params().views()) {
-    CAPTURE(view.name);
-    double diff = 0, norm = 0;
-    for (size_t i = view.offset; i < view.offset + view.size; ++i) {
-      float& w = model.params().values()[i];
-      const float saved = w, h = 1e-2f;
-      w = saved + h;
-      const double plus = loss_at(true, dropout);
-      w = saved - h;
-      const double minus = loss_at(true, dropout);
-      w = saved;
-      const double numeric = (plus - minus) / (2.0 * h);
-      diff += (numeric - analytic[i]) * (numeric - analytic[i]);
-      norm += numeric * numeric;
-    }
-    CHECK(norm > 0);
-    CHECK(std::sqrt(diff / norm) < 0.03);
-  }
+  check_gpt_gradients(model, [&] { return loss_at(true, dropout); });
 }
 
 TEST_CASE("evaluate_text: one window is the model's loss on it; sliding windows predict each token once") {
