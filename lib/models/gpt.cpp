@@ -237,7 +237,8 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shar
     for (Tensor* t : b.tensors()) *t = params_.in_shard(*t, shard);
     // x + attention, then x + MLP: each projection adds into the residual stream (after its
     // dropout, if any).
-    Tensor attended = g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b), config_.heads);
+    Tensor attended = g.attention(g.linear(g.layernorm(x, b.ln1_w, b.ln1_b), b.attn_w, b.attn_b), config_.heads,
+                                  /*causal=*/true, drop ? dropout.p : 0.0f, site_key(dropout.key, shard, site++));
     if (drop)
       x = g.add(x, g.dropout(g.linear(attended, b.proj_w, b.proj_b), dropout.p, site_key(dropout.key, shard, site++)));
     else

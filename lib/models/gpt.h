@@ -1,8 +1,8 @@
 // A GPT (Radford et al. 2019, as nanoGPT's model.py): token and position embeddings, L blocks
 // of pre-norm causal self-attention and a GELU MLP, a final layer norm, and a language-model
 // head tied to the token embedding. Linear layers and layer norms have biases. Dropout, while
-// training and when asked (GptDropout), on the embeddings' sum and on each residual branch
-// before it joins the stream, as nanoGPT's model.py (its attention-weight dropout is not done).
+// training and when asked (GptDropout), where nanoGPT's model.py has it: on the embeddings'
+// sum, on the attention weights, and on each residual branch before it joins the stream.
 //
 //   gen::GptConfig config{.vocab = 65, .context = 64, .layers = 4, .heads = 4, .embd = 128};
 //   gen::Gpt model(config);

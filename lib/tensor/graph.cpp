@@ -180,16 +180,17 @@ Tensor Graph::add(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor Graph::attention(const Tensor& qkv, int64_t NH, bool causal) {
+Tensor Graph::attention(const Tensor& qkv, int64_t NH, bool causal, float dropout, uint64_t key) {
   int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
   Tensor out = activation({B, T, C}, has_grad(qkv));
   float* att = arena_.allocate(B * NH * T * T);
-  nn::attention_forward(out.data, att, qkv.data, B, T, C, NH, causal);
+  if (!training_) dropout = 0;
+  nn::attention_forward(out.data, att, qkv.data, B, T, C, NH, causal, dropout, key);
   if (out.node)
     record([=, this] {
       const float* dout = read(out);
       auto [dqkv, first] = write(qkv);
-      if (dqkv) nn::attention_backward(dqkv, dout, qkv.data, att, B, T, C, NH, first, causal);
+      if (dqkv) nn::attention_backward(dqkv, dout, qkv.data, att, B, T, C, NH, first, causal, dropout, key);
     }, out);
   return out;
 }

@@ -64,7 +64,7 @@ class Graph {
   // decides the mask: give each use its own.
   Tensor dropout(const Tensor& x, float p, uint64_t key);
   // qkv[B,T,3C] -> [B,T,C], NH heads; causal, or over every position (an image's pixels).
-  Tensor attention(const Tensor& qkv, int64_t NH, bool causal = true);
+  Tensor attention(const Tensor& qkv, int64_t NH, bool causal = true, float dropout = 0, uint64_t key = 0);
   // x[B,M,N] -> [B,N,M] (an image's channel planes [B,C,HW] to its pixels as tokens [B,HW,C]).
   Tensor transpose(const Tensor& x);
 

@@ -350,10 +350,14 @@ void residual_backward(T* da, T* db, const T* dout, int64_t n, bool overwrite_a,
 // Attention per (batch, head) as GEMMs on strided views of qkv: S = Q K^T / sqrt(HS), P = causal
 // softmax(S) (kept in att), O = P V. q, k and v rows of one head are HS floats, 3C apart.
 template <typename T>
-void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH, bool causal) {
+void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH, bool causal,
+                       float dropout, uint64_t key) {
   const int64_t HS = C / NH;
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel
+  {
+  std::vector<T> dropped(dropout > 0 ? static_cast<size_t>(Tn * Tn) : 0);
+#pragma omp for collapse(2) schedule(static)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < NH; ++h) {
       const T* q = qkv + b * Tn * 3 * C + h * HS;
@@ -378,22 +382,30 @@ void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int6
         for (int64_t t2 = 0; t2 < end; ++t2) row[t2] *= inverse;
         std::fill(row + end, row + Tn, T(0));
       }
-      gemm_strided<T>(false, false, Tn, HS, Tn, T(1), p, Tn, v, 3 * C, T(0), out + b * Tn * C + h * HS, C);
+      // With dropout the values are mixed by the dropped weights; att keeps the softmax's.
+      const T* mix = p;
+      if (dropout > 0) {
+        dropout_forward(dropped.data(), p, Tn * Tn, dropout, mix64(key + static_cast<uint64_t>(b * NH + h)));
+        mix = dropped.data();
+      }
+      gemm_strided<T>(false, false, Tn, HS, Tn, T(1), mix, Tn, v, 3 * C, T(0), out + b * Tn * C + h * HS, C);
     }
+  }
   }
 }
 
 // dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)) / sqrt(HS); dQ += dS K; dK += dS^T Q.
+// With dropout (D the dropped P): dD = dO V^T, dV += D^T dO, dP = dD masked and scaled as D was.
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
-                        int64_t NH, bool overwrite, bool causal) {
+                        int64_t NH, bool overwrite, bool causal, float dropout, uint64_t key) {
   const int64_t HS = C / NH;
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
   const T beta = overwrite ? T(0) : T(1);  // each product covers its head's slice of dq, dk or dv
   // Each (b, h) touches only its own head's slices of dqkv: safe to run in parallel.
 #pragma omp parallel
   {
-    std::vector<T> dp(static_cast<size_t>(Tn * Tn));
+    std::vector<T> dp(static_cast<size_t>(Tn * Tn)), dropped(dropout > 0 ? static_cast<size_t>(Tn * Tn) : 0);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t h = 0; h < NH; ++h) {
@@ -406,7 +418,14 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int6
         const T* p = att + (b * NH + h) * Tn * Tn;
         const T* d = dout + b * Tn * C + h * HS;
         gemm_strided<T>(false, true, Tn, Tn, HS, T(1), d, C, v, 3 * C, T(0), dp.data(), Tn);
-        gemm_strided<T>(true, false, Tn, HS, Tn, T(1), p, Tn, d, C, beta, dv, 3 * C);
+        if (dropout > 0) {
+          const uint64_t head_key = mix64(key + static_cast<uint64_t>(b * NH + h));
+          dropout_forward(dropped.data(), p, Tn * Tn, dropout, head_key);
+          gemm_strided<T>(true, false, Tn, HS, Tn, T(1), dropped.data(), Tn, d, C, beta, dv, 3 * C);
+          dropout_backward(dp.data(), dp.data(), Tn * Tn, dropout, head_key, /*overwrite=*/true);
+        } else {
+          gemm_strided<T>(true, false, Tn, HS, Tn, T(1), p, Tn, d, C, beta, dv, 3 * C);
+        }
         for (int64_t t = 0; t < Tn; ++t) {
           const T* prow = p + t * Tn;
           T* row = dp.data() + t * Tn;
@@ -481,9 +500,9 @@ void softmax_cross_entropy_backward(T* dlogits, const T* probs, const uint32_t* 
   template void dropout_backward<T>(T*, const T*, int64_t, float, uint64_t, bool);                                  \
   template void residual_forward<T>(T*, const T*, const T*, int64_t);                                               \
   template void residual_backward<T>(T*, T*, const T*, int64_t, bool, bool);                                        \
-  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, bool);                   \
+  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, bool, float, uint64_t);   \
   template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool,     \
-                                      bool);                                                                         \
+                                      bool, float, uint64_t);                                                        \
   template void softmax_cross_entropy_forward<T>(T*, T*, const T*, const uint32_t*, int64_t, int64_t);              \
   template void softmax_cross_entropy_backward<T>(T*, const T*, const uint32_t*, const T*, int64_t, int64_t, bool);
 

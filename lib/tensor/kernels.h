@@ -75,13 +75,14 @@ void residual_backward(T* da, T* db, const T* dout, int64_t n, bool overwrite_a 
 // pixels). qkv[B,T,3C] holds q, k, v (each C = NH heads of HS = C/NH); out[B,T,C];
 // att[B,NH,T,T] keeps the softmax probabilities (causal: zero above the diagonal).
 // att = softmax(q k^T / sqrt(HS)) over positions <= t (causal) or all; out = att v ("Attention Is
-// All You Need", eq. 1).
+// All You Need", eq. 1). With dropout > 0 (training), out = dropout(att) v, the mask of each
+// (batch, head) drawn from key as dropout_forward draws it; att still keeps the softmax's.
 template <typename T>
 void attention_forward(T* out, T* att, const T* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH,
-                       bool causal = true);
+                       bool causal = true, float dropout = 0, uint64_t key = 0);
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, int64_t B, int64_t Tn, int64_t C,
-                        int64_t NH, bool overwrite = false, bool causal = true);
+                        int64_t NH, bool overwrite = false, bool causal = true, float dropout = 0, uint64_t key = 0);
 
 // Fused softmax and cross-entropy over logits[N,V] with targets[N] < V:
 // loss[n] = -log softmax(logits[n])[targets[n]]; probs[N,V] saved for backward.

@@ -40,7 +40,8 @@ SettingList gpt_setting_list(GptTrainSettings& s) {
   list.add("--eval-batches", s.eval_batches, 1, 1 << 20, "Batches per validation loss");
   list.add("--val-fraction", s.val_fraction, 0, 0.9, "Share of the input held out for validation");
   list.newer_from_here();
-  list.add("--dropout", s.dropout, 0, 0.9, "Dropout on the embeddings and each residual branch, while training");
+  list.add("--dropout", s.dropout, 0, 0.9,
+           "Dropout while training, where nanoGPT has it: embeddings, attention weights, residual branches");
   list.add("--grad-accum", s.grad_accum, 1, 1024,
            "Batches whose gradients make one step: --batch sequences at a time, --batch x N per step");
   list.add_check([&s] { return s.min_lr > s.lr ? std::string("--min-lr is above --lr") : std::string(); });

@@ -35,7 +35,7 @@ struct GptTrainSettings {
   float beta2 = 0.99f;
   int64_t eval_batches = 20;
   double val_fraction = 0.1;
-  float dropout = 0;       // on the embeddings and each residual branch (nanoGPT's dropout)
+  float dropout = 0;       // nanoGPT's: the embeddings, the attention weights, each residual branch
   int64_t grad_accum = 1;  // batches of --batch sequences whose gradients make one step
 };
 

@@ -145,6 +145,25 @@ TEST_CASE("dropout: the share dropped, the scale of the rest, the mask from the 
   check_gradient("dropout", y, dy, loss);
 }
 
+TEST_CASE("attention with dropout on its weights: gradient of qkv; p = 0 is plain attention") {
+  Rng rng(15);
+  const int64_t B = 2, T = 5, C = 8, NH = 2;
+  Vec qkv = random_vector(B * T * 3 * C, rng), r = random_vector(B * T * C, rng);
+  Vec out(B * T * C), plain(B * T * C), att(B * NH * T * T);
+  nn::attention_forward(plain.data(), att.data(), qkv.data(), B, T, C, NH);
+  nn::attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, true, 0.0f, 99);
+  CHECK(out == plain);
+  auto loss = [&] {
+    nn::attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, true, 0.4f, 99);
+    return dot(out, r);
+  };
+  loss();
+  CHECK(out != plain);
+  Vec dqkv(qkv.size());
+  nn::attention_backward(dqkv.data(), r.data(), qkv.data(), att.data(), B, T, C, NH, true, true, 0.4f, 99);
+  check_gradient("qkv", qkv, dqkv, loss);
+}
+
 TEST_CASE("attention: causal, rows sum to one, gradient of qkv") {
   Rng rng(5);
   const int64_t B = 2, T = 5, C = 8, NH = 2;
