@@ -127,10 +127,15 @@ void pack_b(const float* B, int64_t ldb, int64_t j0, int64_t nc, int64_t p0, int
 // C[ROWS, 16 NV] = alpha A B + beta C over depth kc. A in place: element (r, k) at a[r * lda + k]
 // (ROW_MAJOR_A) or a[k * lda + r]; row k of B at b + k * ldb (a packed panel, or B itself). The
 // last vector of each row of B and C is loaded and stored under `last` (the columns of a partial
-// tile). beta == 0 writes C unread.
+// tile). beta == 0 writes C unread. alpha and beta come by reference, read after the loop: as
+// scalar arguments they were kept in vector registers through it, and with generic tuning
+// (-march=x86-64-v4) GCC then spilled a vector of B to the stack inside the loop (27% slower).
+struct Scaling {
+  float alpha, beta;
+};
 template <int ROWS, int NV, bool ROW_MAJOR_A>
 void kernel(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-            __mmask16 last, float alpha, float beta) {
+            __mmask16 last, const Scaling& scaling) {
   // The tile of C is needed only at the end: start fetching its rows now, behind the FMAs.
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
@@ -152,7 +157,8 @@ void kernel(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const float beta = scaling.beta;
+  const __m512 va = _mm512_set1_ps(scaling.alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; ++r) {
 #pragma GCC unroll 4
@@ -173,8 +179,8 @@ void kernel(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb
 
 // kernels[a row-major][rows - 1][vectors - 1]: every partial tile gets a kernel of its exact
 // size, so that M = 64 (attention) does not pay for 72 rows.
-using Kernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16, float,
-                        float);
+using Kernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16,
+                        const Scaling&);
 template <bool ROW_MAJOR_A, int R, size_t... V>
 constexpr std::array<Kernel, kNV> kernel_row(std::index_sequence<V...>) {
   return {kernel<R, static_cast<int>(V) + 1, ROW_MAJOR_A>...};
@@ -220,7 +226,7 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
     for (int64_t pc = 0; pc < K; pc += kc_step) {
       const int64_t kc = std::min(kc_step, K - pc);
       // The first block of depth applies beta; the later ones add to what it wrote.
-      const float beta_block = pc == 0 ? beta : 1.0f;
+      const Scaling scaling{alpha, pc == 0 ? beta : 1.0f};
       if (tb) pack_b(B, ldb, jc, nc, pc, kc, pb);
       for (int64_t tile = 0; tile < row_tiles; ++tile) {
         const int64_t ir = M * tile / row_tiles, mr = M * (tile + 1) / row_tiles - ir;
@@ -231,8 +237,7 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
           const int64_t vectors = ceil_div(nr, 16);
           const __mmask16 last = first_lanes(nr - 16 * (vectors - 1));
           const float* b = tb ? pb + jr * kc : B + pc * ldb + jc + jr;
-          row_kernels[vectors - 1](kc, a, lda, b, tb ? kNR : ldb, C + ir * ldc + jc + jr, ldc, last, alpha,
-                                   beta_block);
+          row_kernels[vectors - 1](kc, a, lda, b, tb ? kNR : ldb, C + ir * ldc + jc + jr, ldc, last, scaling);
         }
       }
     }
