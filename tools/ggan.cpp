@@ -22,6 +22,7 @@
 #include "core/threads.h"
 #include "core/tool_main.h"
 #include "io/image.h"
+#include "io/gif.h"
 #include "io/image_files.h"
 #include "io/plot.h"
 #include "models/checkpoint.h"
@@ -76,7 +77,7 @@ struct SampleArgs {
   uint64_t seed = 1, from = 1, to = 2;
   double psi = 1;
   int scale = 1;
-  bool lerp = false, quiet = false;
+  bool lerp = false, quiet = false, labels = false;
   int threads = gen::default_threads();
 };
 
@@ -110,6 +111,8 @@ std::vector<uint32_t> prompt_labels(const Loaded& l, const SampleArgs& a, int64_
 int run_sample(const SampleArgs& a) {
   check_psi(a.psi);
   gen::check_output_pattern(a.output);
+  if (a.labels && (a.prompt != "all" || a.output.find('%') != std::string::npos || gen::is_gif_path(a.output)))
+    throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
   Loaded l = load(a.checkpoint, a.threads);
   const gen::GanConfig& c = l.ckpt.model.net;
   int64_t n = a.n;
@@ -130,8 +133,11 @@ int run_sample(const SampleArgs& a) {
   const int64_t P = c.image_channels * c.image_size * c.image_size;
   const std::vector<float> x =
       gen::gather_shares(cluster, gen::generate(*l.G, z, my_labels, mine.size()).data(), n, P);
+  gen::GridLabels names;  // --labels: a class name beside each row of --prompt all
+  if (a.labels) names.rows = l.ckpt.model.class_names;
   if (cluster.rank() == 0)
-    gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, c.image_channels, c.image_size), grid, a.scale);
+    gen::write_images(a.output, gen::tiles_from_floats(x.data(), n, c.image_channels, c.image_size), grid, a.scale,
+                      names);
   return 0;
 }
 
@@ -261,10 +267,12 @@ Examples:
       ->capture_default_str();
   cmd_sample->add_option("--seed", sample.seed, "Seed: image i has the latent of stream i of this seed")
       ->check(gen::seed_number())->capture_default_str();
+  cmd_sample->add_flag("--labels", sample.labels, "With --prompt all: each class's name beside its row");
   cmd_sample->footer(R"(Examples:
   ggan sample gan.st --seed 7 -n 64 --grid 8x8 --scale 2 -o grid.png
   ggan sample gan.st -n 1000 -o samples/s-%04d.png      # for gscore fid
   ggan sample cgan.st --prompt all -n 8 -o classes.png  # a row per class
+  ggan sample cgan.st --prompt all -n 8 --scale 2 --labels -o classes.png   # named
   ggan sample gan.st --truncation 0.5 -o typical.png)");
 
   auto* cmd_interp = app.add_subcommand("interpolate", "A walk through latent space from one seed's image to another's");

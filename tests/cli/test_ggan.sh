@@ -101,6 +101,11 @@ check "--truncation 1 is no truncation" cmp -s trunc1.png s1.png
 check "-o - writes the PNG to stdout" png_magic stdout.png
 "$GGAN" sample cgan.st --prompt all -n 3 -o all.png
 check "--prompt all: a row per class" test "$(png_size all.png)" = "32x22"
+"$GGAN" sample cgan.st --prompt all -n 3 --labels -o all-labelled.png
+check "--labels: the class names beside the rows, the same height" \
+  test "$(png_size all-labelled.png | cut -dx -f2)" = 22 -a "$(png_size all-labelled.png | cut -dx -f1)" -gt 32
+run "$GGAN" sample cgan.st --prompt 1 --labels -o x.png
+TOOL=ggan expect_error 2 "--labels: for the grid of --prompt all" "--labels without --prompt all"
 "$GGAN" sample cgan.st --prompt 1 -n 3 --seed 5 -o 'c1-%d.png'
 "$GGAN" sample cgan.st --prompt all -n 3 --seed 5 -o 'call-%d.png'
 check "--prompt all: class 1's row is --prompt 1" bash -c 'for i in 0 1 2; do same_pixels c1-$i.png call-$((i + 3)).png || exit 1; done'
