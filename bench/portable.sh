@@ -4,12 +4,17 @@
 # training steps of gtrain (nanoGPT's CPU recipe), gdiffuse (batch 64) and ggan (batch 64),
 # and gsample's 500 tokens with its start-up. Each figure is the best of ROUNDS alternating runs,
 # with the environment as it is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset.
-# Usage: portable.sh NATIVE_BUILD PORTABLE_BUILD CORPUS [ROUNDS]
+# PORTABLE is make package's build folder (tools/ in it), or /usr with the package installed
+# (bin/ in it). The build folder's tools find libgen.so.0 through their RUNPATH, and the loader
+# then looks for every other library there too (and in its glibc-hwcaps folders: 174 failed
+# opens a start here): the installed package's start-up is the one a user gets.
+# Usage: portable.sh NATIVE_BUILD PORTABLE CORPUS [ROUNDS]
 set -euo pipefail
 native=$1
 portable=$2
 corpus=$3
 rounds=${4:-2}
+tool() { if [ -x "$1/tools/$2" ]; then echo "$1/tools/$2"; else echo "$1/bin/$2"; fi; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$native/tools/gtok" train -q --model-type char --no-byte-fallback "$corpus" -o "$work/char.model"
@@ -20,29 +25,29 @@ per_step() {  # LOG WARMUP STEPS
   awk -F'\t' -v w="$2" -v n="$3" 'NR == w + 1 {a = $NF} END {printf "%.2f\n", 1000 * ($NF - a) / n}' "$1"
 }
 gtrain_ms() {
-  "$1/tools/gtrain" -q --tokenizer "$work/char.model" --steps 210 --eval-every 1000000 --threads 2 \
+  "$(tool "$1" gtrain)" -q --tokenizer "$work/char.model" --steps 210 --eval-every 1000000 --threads 2 \
     --log "$work/g.tsv" "$work/ids" -o "$work/lm.st"
   per_step "$work/g.tsv" 10 200
 }
 gdiffuse_ms() {
-  "$1/tools/gdiffuse" train -q --steps 23 --threads 2 --log "$work/d.tsv" -o "$work/d.st"
+  "$(tool "$1" gdiffuse)" train -q --steps 23 --threads 2 --log "$work/d.tsv" -o "$work/d.st"
   per_step "$work/d.tsv" 3 20
 }
 ggan_ms() {
-  "$1/tools/ggan" train -q --steps 110 --threads 2 --log "$work/a.tsv" -o "$work/a.st"
+  "$(tool "$1" ggan)" train -q --steps 110 --threads 2 --log "$work/a.tsv" -o "$work/a.st"
   per_step "$work/a.tsv" 10 100
 }
 gsample_ms() {  # the whole process: start-up, the checkpoint, 500 tokens
   local start end
   start=$(date +%s%N)
-  "$1/tools/gsample" "$work/lm.st" --prompt "ROMEO:" -n 500 --seed 1 --threads 2 >/dev/null
+  "$(tool "$1" gsample)" "$work/lm.st" --prompt "ROMEO:" -n 500 --seed 1 --threads 2 >/dev/null
   end=$(date +%s%N)
   echo $(((end - start) / 1000)) | awk '{printf "%.2f\n", $1 / 1000}'
 }
 best() { sort -g | head -1; }
 
-echo "native: $("$native/tools/gtrain" --version | sed -n 2p)"
-echo "portable: $("$portable/tools/gtrain" --version | sed -n 2p) (the loader's pick on this CPU)"
+echo "native: $("$(tool "$native" gtrain)" --version | sed -n 2p)"
+echo "portable: $("$(tool "$portable" gtrain)" --version | sed -n 2p) (the loader's pick on this CPU), $(tool "$portable" gtrain)"
 for mode in as-is unset; do
   if [ $mode = unset ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
   echo
