@@ -26,7 +26,6 @@
 #include "diffusion/guidance.h"
 #include "io/idx.h"
 #include "io/image.h"
-#include "io/gif.h"
 #include "io/image_files.h"
 #include "io/plot.h"
 #include "models/checkpoint.h"
@@ -72,8 +71,10 @@ int run_noise(const NoiseArgs& a) {
   for (int64_t t : steps)
     if (t < 0 || t > a.T) throw UsageError(fmt::format("step {} is outside 0..{} (--steps)", t, a.T));
   gen::check_output_pattern(a.output);
-  if (a.labels && (a.strip.empty() || a.output.find('%') != std::string::npos || gen::is_gif_path(a.output)))
-    throw UsageError("--labels: for a --strip written as one PNG");
+  if (a.labels) {
+    if (a.strip.empty()) throw UsageError("--labels: for a --strip written as one PNG");
+    gen::check_labelled_grid(a.output, "a --strip");
+  }
   gen::Image image = gen::read_png(a.input);
   std::vector<float> x0 = gen::to_floats(image), eps(x0.size()), xt(x0.size());
   gen::Rng rng(a.seed);
@@ -121,8 +122,10 @@ int run_sample(const SampleArgs& a, bool denoise) {
   }
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
   const gen::DiffusionModel& info = ckpt.model;
-  if (a.labels && (a.prompt != "all" || a.output.find('%') != std::string::npos || gen::is_gif_path(a.output)))
-    throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
+  if (a.labels) {
+    if (a.prompt != "all") throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
+    gen::check_labelled_grid(a.output, "the grid of --prompt all (a row per class)");
+  }
   if (a.prompt == "list") {
     if (info.class_names.empty()) throw Error(a.checkpoint, "this model has no classes (trained unconditionally)");
     for (size_t i = 0; i < info.class_names.size(); ++i) fmt::print("{}\t{}\n", i, info.class_names[i]);
@@ -357,13 +360,7 @@ Examples:
   gdiffuse denoise ddpm.st shirt.png --strength 0.5 --prompt coat --negative-prompt shirt -o coat.png)");
 
   std::vector<std::string> info_files;
-  auto* cmd_info = app.add_subcommand("info", "How an image was made: the tool, its settings, its inputs' SHA-256");
-  cmd_info->add_option("images", info_files, "PNG or GIF files written by gdiffuse or ggan")->required();
-  cmd_info->footer(R"(Every PNG and GIF that gdiffuse and ggan write carries the tool and version, the command with
-every setting that decides the pixels (defaults included), and the SHA-256 of each input.
-Examples:
-  gdiffuse info boots.png
-  gdiffuse info samples/s-0007.png   # which image of the set, too)");
+  auto* cmd_info = gen::add_info_command(app, info_files);
 
   if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (*cmd_info) {

@@ -22,7 +22,6 @@
 #include "core/threads.h"
 #include "core/tool_main.h"
 #include "io/image.h"
-#include "io/gif.h"
 #include "io/image_files.h"
 #include "io/plot.h"
 #include "models/checkpoint.h"
@@ -111,8 +110,10 @@ std::vector<uint32_t> prompt_labels(const Loaded& l, const SampleArgs& a, int64_
 int run_sample(const SampleArgs& a) {
   check_psi(a.psi);
   gen::check_output_pattern(a.output);
-  if (a.labels && (a.prompt != "all" || a.output.find('%') != std::string::npos || gen::is_gif_path(a.output)))
-    throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
+  if (a.labels) {
+    if (a.prompt != "all") throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
+    gen::check_labelled_grid(a.output, "the grid of --prompt all (a row per class)");
+  }
   Loaded l = load(a.checkpoint, a.threads);
   const gen::GanConfig& c = l.ckpt.model.net;
   int64_t n = a.n;
@@ -302,13 +303,7 @@ Examples:
   ggan sample gan.st -n 4 -o fake-%d.png && ggan score gan.st fake-*.png)");
 
   std::vector<std::string> info_files;
-  auto* cmd_info = app.add_subcommand("info", "How an image was made: the tool, its settings, its inputs' SHA-256");
-  cmd_info->add_option("images", info_files, "PNG or GIF files written by ggan or gdiffuse")->required();
-  cmd_info->footer(R"(Every PNG and GIF that ggan and gdiffuse write carries the tool and version, the command with
-every setting that decides the pixels (defaults included), and the SHA-256 of each input.
-Examples:
-  ggan info grid.png
-  ggan info walk.gif)");
+  auto* cmd_info = gen::add_info_command(app, info_files);
 
   if (auto done = gen::parse_command_line(app, argc, argv)) return *done;
   if (*cmd_info) {

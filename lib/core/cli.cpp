@@ -242,9 +242,12 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
     // An unknown option is the cause to name first: a mistyped required option is also "required".
     std::string extras;
     for (const std::string& word : cmd->remaining()) extras += " " + word;
-    if (dynamic_cast<const CLI::ExtrasError*>(&e)) message = explain_extras(*cmd, message);
-    else if (!extras.empty() && explain_extras(*cmd, ":" + extras) != ":" + extras)
-      message = explain_extras(*cmd, ":" + extras);
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+      message = explain_extras(*cmd, message);
+    } else if (!extras.empty()) {
+      const std::string unknown = explain_extras(*cmd, ":" + extras);
+      if (unknown != ":" + extras) message = unknown;
+    }
     throw UsageError(message);
   }
   const CLI::App* cmd = chosen_command(app);

@@ -1,5 +1,7 @@
 #include "io/image_files.h"
 
+#include <CLI/CLI.hpp>
+
 #include <fmt/format.h>
 #include <fmt/printf.h>
 
@@ -206,6 +208,25 @@ void print_image_text(const std::vector<std::string>& paths) {
     out.flush();
   }
   out.commit();
+}
+
+CLI::App* add_info_command(CLI::App& app, std::vector<std::string>& paths) {
+  const std::string tool = app.get_name();
+  CLI::App* cmd = app.add_subcommand("info", "How an image was made: the tool, its settings, its inputs' SHA-256");
+  cmd->add_option("images", paths, "PNG or GIF files written by gdiffuse or ggan")->required();
+  cmd->footer(fmt::format(R"(Every PNG and GIF that gdiffuse and ggan write carries the tool and version, the command with
+every setting that decides the pixels (defaults included), and the SHA-256 of each input.
+Examples:
+  {0} info grid.png
+  {0} info samples/s-0007.png   # which image of the set, too
+  {0} info walk.gif)",
+                          tool));
+  return cmd;
+}
+
+void check_labelled_grid(const std::string& output, const char* what) {
+  if (output.find('%') != std::string::npos || is_gif_path(output))
+    throw UsageError(fmt::format("--labels: for {} written as one PNG", what));
 }
 
 void check_output_pattern(const std::string& output, const char* option,

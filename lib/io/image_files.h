@@ -19,6 +19,10 @@
 #include "io/image.h"
 #include "io/plot.h"
 
+namespace CLI {
+class App;
+}
+
 namespace gen {
 
 struct ImageData {
@@ -71,6 +75,12 @@ void write_images(const std::string& output, const std::vector<Image>& tiles, co
 // value" a line, under a "==> FILE <==" header when there are several files. A file without
 // any is an error naming it.
 void print_image_text(const std::vector<std::string>& paths);
+// The `info` subcommand of a tool that writes images (gdiffuse, ggan), its files bound to paths.
+CLI::App* add_info_command(CLI::App& app, std::vector<std::string>& paths);
+
+// --labels draws beside one grid PNG: refused (UsageError, naming what it is for) for numbered
+// outputs and animations.
+void check_labelled_grid(const std::string& output, const char* what);
 
 // Checked before any work: a numbered output needs exactly one integer field like %03d, and
 // the folder it goes to must exist. option names it in the message ("--preview"). A name with an

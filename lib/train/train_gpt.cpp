@@ -247,7 +247,7 @@ TextEvaluation evaluate_text(Gpt& model, const std::vector<uint32_t>& ids, const
                              int64_t windows_per_batch) {
   const int64_t n = static_cast<int64_t>(ids.size()), T = std::min<int64_t>(model.config().context, n - 1);
   const int64_t V = model.config().vocab, stride = std::max<int64_t>(1, T / 2);
-  TextEvaluation result;
+  TextEvaluation result{.context = T, .stride = stride};
   if (n < 2) return result;
   // Window starts: every stride, and one that ends at the text's end.
   std::vector<int64_t> starts;
@@ -301,9 +301,7 @@ void evaluate_gpt(const GptTrainJob& job) {
   Output out("-");
   out.write(fmt::format("{}: {} tokens predicted ({} bytes) with {} (context {}, windows sliding by {})\n"
                         "loss {:.4f} nats/token, perplexity {:.3f}, {:.4f} bits/byte\n",
-                        job.input, e.tokens, e.bytes, job.evaluate, std::min<int64_t>(checkpoint.config.context,
-                        static_cast<int64_t>(ids.size()) - 1), std::max<int64_t>(1, std::min<int64_t>(
-                        checkpoint.config.context, static_cast<int64_t>(ids.size()) - 1) / 2), loss, std::exp(loss),
+                        job.input, e.tokens, e.bytes, job.evaluate, e.context, e.stride, loss, std::exp(loss),
                         e.nats / std::log(2.0) / static_cast<double>(std::max<int64_t>(e.bytes, 1))));
   out.commit();
 }

@@ -61,6 +61,7 @@ void train_gpt(GptTrainJob& job);
 // bytes, the mean loss in nats per token, the perplexity e^loss and the bits per byte (the
 // total loss in bits over the bytes of the predicted tokens).
 struct TextEvaluation {
+  int64_t context = 0, stride = 0;  // the windows' length and how far each slides
   int64_t tokens = 0;  // predicted tokens
   int64_t bytes = 0;   // their bytes
   double nats = 0;     // their summed loss
