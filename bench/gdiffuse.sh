@@ -6,7 +6,9 @@
 # is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. PyTorch runs with
 # ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken. Reports ms per training
 # step (forward, backward, clipping, AdamW, EMA) after 5 warmup steps, GFLOP/s (3 x forward
-# FLOPs x 64 / time), and the time for 64 images with DDIM 50 steps and guidance (batch 128).
+# FLOPs x 64 / time) with its share of the fp32 FMA peak measured at the start of the run
+# (bench/peak.cpp, on THREADS threads), and the time for 64 images with DDIM 50 steps and
+# guidance (batch 128).
 # Timings on a shared machine vary by 10-15% from run to run: each side runs REPEAT times, in
 # alternation, and its best is taken.
 # Usage: gdiffuse.sh BUILD [STEPS] [THREADS] [REPEAT]
@@ -19,13 +21,14 @@ threads=${3:-2}
 repeat=${4:-3}
 warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gd=$build/tools/gdiffuse
 
 # The helper that runs our forward pass for the sanity check, built against the library.
 c++ -std=c++20 -O2 -march=native -I"$here/../lib" "$here/gdiffuse_forward.cpp" "$build/lib/libgen.a" \
-  $(pkg-config --libs fmt sentencepiece openblas cairo libpng zlib) -fopenmp -o "$work/forward"
+  $(pkg-config --libs fmt sentencepiece cairo libpng zlib) -lgif -fopenmp -o "$work/forward"
 # Initial weights: one step (lr 1e-3 without warmup, so that the zero-initialized output
 # convolution is not zero any more and the check sees every layer).
 "$gd" train -q --steps 1 --warmup 0 --limit 1000 --threads "$threads" -o "$work/init.st"
@@ -58,7 +61,10 @@ gdiffuse_sample_ms() {
 
 echo "U-Net 32/64/128 on 28x28, batch 64: $(awk -v f="$flops" 'BEGIN {printf "%.0f", f / 1e6}') MFLOP per image" \
   "forward; gdiffuse --threads $threads; load $(cut -d' ' -f1 /proc/loadavg)"
-printf '%-34s %11s %11s %8s %9s %9s\n' environment "gdiffuse ms" "pytorch ms" speedup "gd GF/s" "pt GF/s"
+machine
+peak=$(peak_gflops "$threads")
+echo "fp32 FMA peak measured now: $peak GFLOP/s on $threads threads"
+printf '%-34s %11s %11s %8s %14s %14s\n' environment "gdiffuse ms" "pytorch ms" speedup "gdiffuse GF/s" "pytorch GF/s"
 for mode in as-is unset; do
   if [ $mode = unset ]; then
     run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
@@ -75,8 +81,9 @@ for mode in as-is unset; do
     t=$(awk -v a="$t" -v b="$("${run[@]}" bash -c 'torch_ms train "$work/init.st" "$steps"')" \
       'BEGIN {print (a == "" || b < a) ? b : a}')
   done
-  awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" 'BEGIN {
-    printf "%-34s %11.1f %11.1f %8.2f %9.1f %9.1f\n", l, g, t, t / g, 3 * f * 64 / g / 1e6, 3 * f * 64 / t / 1e6}'
+  awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" -v p="$peak" 'BEGIN {
+    printf "%-34s %11.1f %11.1f %8.2f %7.1f (%2.0f%%) %7.1f (%2.0f%%)\n", l, g, t, t / g,
+      3 * f * 64 / g / 1e6, 300 * f * 64 / g / 1e6 / p, 3 * f * 64 / t / 1e6, 300 * f * 64 / t / 1e6 / p}'
   if [ $mode = as-is ]; then
     gs=$("${run[@]}" bash -c gdiffuse_sample_ms)
     ts=$("${run[@]}" bash -c 'torch_ms sample "$work/init.st"')
@@ -85,3 +92,4 @@ for mode in as-is unset; do
 done
 echo "$sampling"
 echo "speedup: PyTorch's ms per step / gdiffuse's (above 1: gdiffuse is faster); each the best of $repeat runs"
+echo "(NN%): the share of the measured peak"

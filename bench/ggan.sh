@@ -5,7 +5,8 @@
 # environment as it is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. A step is one
 # discriminator step (real and fake) and one generator step. PyTorch runs with
 # ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken; ggan at 1 and 2 threads,
-# its best taken too. Reports ms per step (mean after warmup) and GFLOP/s.
+# its best taken too. Reports ms per step (mean after warmup) and GFLOP/s, with its share of the
+# fp32 FMA peak measured at the start of the run (bench/peak.cpp, 2 threads).
 # Usage: ggan.sh BUILD [STEPS]
 set -euo pipefail
 # PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
@@ -14,6 +15,7 @@ build=$1
 steps=${2:-30}
 warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gg=$build/tools/ggan
@@ -41,9 +43,12 @@ torch_ms() {  # the best of 1 and 2 threads (the median step of each run)
 }
 
 flops=17.96e9  # per step: 64 x (3 x 53.79 MFLOP generator + 9 x 13.26 MFLOP discriminator)
+machine
+peak=$(peak_gflops 2)
+echo "fp32 FMA peak measured now: $peak GFLOP/s on 2 threads"
 echo "DCGAN on 28x28, batch 64: $(awk -v f=$flops 'BEGIN {printf "%.1f", f / 1e9}') GFLOP per step (D step + G step);" \
   "load $(cut -d' ' -f1 /proc/loadavg)"
-printf '%-34s %9s %11s %8s %9s %9s\n' environment "ggan ms" "pytorch ms" speedup "gg GF/s" "pt GF/s"
+printf '%-34s %9s %11s %8s %14s %14s\n' environment "ggan ms" "pytorch ms" speedup "ggan GF/s" "pytorch GF/s"
 for mode in as-is unset; do
   if [ $mode = unset ]; then
     run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
@@ -56,7 +61,9 @@ for mode in as-is unset; do
   export gg work here steps warmup aten
   g=$("${run[@]}" bash -c ggan_ms)
   t=$("${run[@]}" bash -c torch_ms)
-  awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" 'BEGIN {
-    printf "%-34s %9.1f %11.1f %8.2f %9.1f %9.1f\n", l, g, t, t / g, f / g / 1e6, f / t / 1e6}'
+  awk -v l="$label" -v g="$g" -v t="$t" -v f="$flops" -v p="$peak" 'BEGIN {
+    printf "%-34s %9.1f %11.1f %8.2f %7.1f (%2.0f%%) %7.1f (%2.0f%%)\n", l, g, t, t / g,
+      f / g / 1e6, 100 * f / g / 1e6 / p, f / t / 1e6, 100 * f / t / 1e6 / p}'
 done
+echo "(NN%): the share of the measured peak"
 echo "speedup: PyTorch's ms per step / ggan's (above 1: ggan is faster)"
