@@ -198,8 +198,7 @@ int run_sample(Args& args) {
                                               args.checkpoint, hash.substr(0, 12), ckpt.tokenizer_sha256.substr(0, 12)));
   }
   gen::Tokenizer tok = gen::Tokenizer::from_bytes(ckpt.tokenizer, args.checkpoint + ": tokenizer");
-  gen::Gpt model(ckpt.config);
-  ckpt.copy_weights(model);
+  gen::Gpt model(ckpt.config, std::move(ckpt.weights));
 
   // The prompt: text, a file, ids on stdin, or (none at all) a newline.
   std::vector<uint32_t> prompt;

@@ -6,7 +6,6 @@
 #include <thread>
 #include <vector>
 
-#include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -58,7 +57,6 @@ void sleep_when_idle(char** argv) {
 }
 
 void use_threads(int threads) {
-  openblas_set_num_threads(1);
   omp_set_num_threads(threads);
   omp_set_max_active_levels(1);  // a parallel region inside another (a shard's layers) runs on its thread
 }

@@ -12,7 +12,7 @@ namespace gen {
 int default_threads();
 
 // The thread count for a tool's work: OpenMP loops (and the GEMMs inside them) on `threads`
-// threads, OpenBLAS (the GEMM without AVX-512) on one, so that the two never stack.
+// threads, OpenBLAS (tensor/blas.h) on one, so that the two never stack.
 void use_threads(int threads);
 
 // Runs fn(0..count-1) on up to `threads` threads (the caller's thread is one of them) and

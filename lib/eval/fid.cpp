@@ -6,11 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "tensor/blas.h"
 #include "tensor/kernels.h"
-
-// LAPACK (Fortran calling convention), from the linked OpenBLAS.
-extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
-                        double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 
 namespace gen {
 
@@ -52,18 +49,18 @@ void symmetric_eigen(std::vector<double> a, int64_t n, std::vector<double>& valu
     if (vectors) vectors->clear();
     return;
   }
-  // LAPACK's divide and conquer (dsyevd, in the linked OpenBLAS). a is symmetric, so its
+  // LAPACK's divide and conquer (dsyevd, OpenBLAS loaded on first use: tensor/blas.h). a is symmetric, so its
   // row-major bytes are its column-major ones; the lower triangle is read.
-  char jobz = vectors ? 'V' : 'N', uplo = 'L';
-  int N = static_cast<int>(n), lda = N, info = 0, lwork = -1, liwork = -1, iwork_size = 0;
+  const char jobz = vectors ? 'V' : 'N', uplo = 'L';
+  const int N = static_cast<int>(n);
+  int iwork_size = 0;
   double work_size = 0;
-  dsyevd_(&jobz, &uplo, &N, a.data(), &lda, values.data(), &work_size, &lwork, &iwork_size, &liwork, &info);
+  int info = blas::dsyevd(jobz, uplo, N, a.data(), N, values.data(), &work_size, -1, &iwork_size, -1);
   if (info != 0) throw std::runtime_error(fmt::format("symmetric_eigen: dsyevd's workspace query failed ({})", info));
-  lwork = static_cast<int>(work_size);
-  liwork = iwork_size;
+  const int lwork = static_cast<int>(work_size), liwork = iwork_size;
   std::vector<double> work(static_cast<size_t>(std::max(lwork, 1)));
   std::vector<int> iwork(static_cast<size_t>(std::max(liwork, 1)));
-  dsyevd_(&jobz, &uplo, &N, a.data(), &lda, values.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+  info = blas::dsyevd(jobz, uplo, N, a.data(), N, values.data(), work.data(), lwork, iwork.data(), liwork);
   if (info != 0) throw std::runtime_error(fmt::format("symmetric_eigen: dsyevd did not converge ({})", info));
   if (vectors) {
     // Column-major out: eigenvector k is a[k n .. k n + n); vectors holds it as column k.

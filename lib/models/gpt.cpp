@@ -161,7 +161,7 @@ double GptConfig::flops_per_token() const {
   return static_cast<double>(layers) * per_layer + 2.0 * C * static_cast<double>(vocab);
 }
 
-Gpt::Gpt(const GptConfig& config) : config_(config) {
+Gpt::Gpt(const GptConfig& config, ZeroedFloats weights) : config_(config) {
   config_.validate();
   const int64_t C = config_.embd, V = config_.vocab;
   size_t wte = params_.add("transformer.wte.weight", {V, C}, true);
@@ -189,7 +189,7 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
   }
   size_t lnf_w = params_.add("transformer.ln_f.weight", {C}, false);
   size_t lnf_b = params_.add("transformer.ln_f.bias", {C}, false);
-  params_.allocate();
+  params_.allocate(std::move(weights));
   wte_ = params_.tensor(wte);
   wpe_ = params_.tensor(wpe);
   lnf_w_ = params_.tensor(lnf_w);

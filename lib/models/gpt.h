@@ -56,7 +56,8 @@ struct GptCache {
 
 class Gpt {
  public:
-  explicit Gpt(const GptConfig& config);
+  // All weights zero (init() draws them), or `weights` as they are (a checkpoint's, no copy).
+  explicit Gpt(const GptConfig& config, ZeroedFloats weights = {});
   Gpt(const Gpt&) = delete;  // its tensors point into its own parameter buffer
   Gpt& operator=(const Gpt&) = delete;
   const GptConfig& config() const { return config_; }

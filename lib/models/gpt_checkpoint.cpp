@@ -84,7 +84,7 @@ GptCheckpoint gpt_load(const Safetensors& st, bool training_state) {
   // Every weight with its exact shape; nothing unexpected.
   const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Gpt layout(ckpt.config);
-  ckpt.weights.resize(layout.params().size());
+  ckpt.weights.assign_zeros(layout.params().size());
   for (const auto& view : layout.params().views())
     st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
   if (!training_state) {

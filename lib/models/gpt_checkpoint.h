@@ -10,7 +10,7 @@
 //
 //   gen::gpt_save("lm.st", model, tokenizer_bytes, step, seed, &state, &adam);
 //   gen::GptCheckpoint ckpt = gen::gpt_load("lm.st");   // checks everything, throws Error
-//   gen::Gpt model(ckpt.config); ckpt.copy_weights(model);
+//   gen::Gpt model(ckpt.config, std::move(ckpt.weights));  // or ckpt.copy_weights(model)
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ struct GptCheckpoint {
   GptConfig config;
   std::string tokenizer;         // serialized sentencepiece model
   std::string tokenizer_sha256;
-  std::vector<float> weights;    // in Gpt's parameter order
+  ZeroedFloats weights;          // in Gpt's parameter order
   int64_t step = 0;
   uint64_t seed = 1;
   std::optional<TrainState> train;  // one optimizer

@@ -1,6 +1,5 @@
 #include "tensor/kernels.h"
 
-#include <cblas.h>
 #include <omp.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -13,8 +12,10 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "tensor/blas.h"
 #include "tensor/fast_math.h"
 #include "tensor/sgemm.h"
+#include "tensor/vec.h"
 
 namespace gen::nn {
 
@@ -31,9 +32,7 @@ void gemm_strided<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
 template <>
 void gemm_strided<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
                           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb),
-              beta, C, static_cast<int>(ldc));
+  blas::dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // Large products are split by rows of C across the OpenMP threads, each running a one-thread
@@ -59,69 +58,44 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 
 namespace {
 // y[OC] = w[OC,C] x[C] + beta y (beta 0 or 1): one row (generation with a KV cache) is a
-// matrix-vector product. Four rows of w at a time share each load of x and keep four sums in
-// flight; the weights stream from cache once per token, which is what this costs. A BLAS call
-// per product cost more than the product at these sizes (128 to 512 wide).
-inline float horizontal_sum(const float* v, int n) {
-  float s = 0;
-  for (int i = 0; i < n; ++i) s += v[i];
-  return s;
+// matrix-vector product, which streams the weights from cache once per token: that is what it
+// costs. Eight rows of w at a time share each load of x and keep eight sums in flight. One thread:
+// split across two by rows (a parallel region per product, 17 a token), 2000 tokens took 5 s
+// instead of 0.5 on a machine busy with other work, where OpenMP's waiting threads spin. A BLAS
+// call cost more than the product at these sizes (128 to 512 wide). Written once for every
+// vector width (tensor/vec.h).
+template <int R>
+inline void dot_rows(float* y, const float* w, int64_t C, const float* x, bool accumulate) {
+  using namespace vec;
+  Vec acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = Vec{};
+  int64_t i = 0;
+  for (; i + kFloats <= C; i += kFloats) {
+    const Vec xi = load(x + i);
+    for (int k = 0; k < R; ++k) acc[k] += load(w + k * C + i) * xi;
+  }
+  for (int k = 0; k < R; ++k) {
+    float s = sum(acc[k]);
+    for (int64_t j = i; j < C; ++j) s += w[k * C + j] * x[j];
+    y[k] = accumulate ? y[k] + s : s;
+  }
+}
+void gemv_rows(int64_t OC, int64_t C, const float* w, const float* x, bool accumulate, float* y) {
+  int64_t o = 0;
+  for (; o + 8 <= OC; o += 8) dot_rows<8>(y + o, w + o * C, C, x, accumulate);
+  for (; o < OC; ++o) dot_rows<1>(y + o, w + o * C, C, x, accumulate);
 }
 template <typename T>
 void gemv(int64_t OC, int64_t C, const T* w, const T* x, T beta, T* y) {
-  int64_t o = 0;
-#if defined(__AVX2__) && defined(__FMA__)
   if constexpr (std::is_same_v<T, float>) {
-    const int64_t C8 = C / 8 * 8;
-    if (C8 == C) {
-      // Eight rows per pass over x, eight independent chains of fused multiply-adds, and the
-      // eight sums reduced together by horizontal adds into one vector of y.
-      for (; o + 8 <= OC; o += 8) {
-        const float* r = w + o * C;
-        __m256 a[8];
-        for (int k = 0; k < 8; ++k) a[k] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < C; i += 8) {
-          const __m256 xi = _mm256_loadu_ps(x + i);
-          for (int k = 0; k < 8; ++k) a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r + k * C + i), xi, a[k]);
-        }
-        // hadd pairs: [a0 a1 a0 a1 | a0 a1 a0 a1] partial sums, then the 128-bit halves added.
-        const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
-        const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
-        const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
-        __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20),
-                                    _mm256_permute2f128_ps(h0123, h4567, 0x31));
-        if (beta != 0.0f) sums = _mm256_add_ps(sums, _mm256_loadu_ps(y + o));
-        _mm256_storeu_ps(y + o, sums);
-      }
+    gemv_rows(OC, C, w, x, beta != 0.0f, y);
+  } else {
+    for (int64_t o = 0; o < OC; ++o) {
+      const T* row = w + o * C;
+      T sum = 0;
+      for (int64_t i = 0; i < C; ++i) sum += row[i] * x[i];
+      y[o] = beta == T(0) ? sum : sum + y[o];
     }
-    for (; o + 4 <= OC; o += 4) {
-      const float* r = w + o * C;
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-      for (int64_t i = 0; i < C8; i += 8) {
-        const __m256 xi = _mm256_loadu_ps(x + i);
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r + i), xi, a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r + C + i), xi, a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2 * C + i), xi, a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 3 * C + i), xi, a3);
-      }
-      alignas(32) float lanes[4][8];
-      _mm256_store_ps(lanes[0], a0);
-      _mm256_store_ps(lanes[1], a1);
-      _mm256_store_ps(lanes[2], a2);
-      _mm256_store_ps(lanes[3], a3);
-      for (int k = 0; k < 4; ++k) {
-        float sum = horizontal_sum(lanes[k], 8);
-        for (int64_t i = C8; i < C; ++i) sum += r[k * C + i] * x[i];
-        y[o + k] = beta == 0.0f ? sum : sum + y[o + k];
-      }
-    }
-  }
-#endif
-  for (; o < OC; ++o) {
-    const T* row = w + o * C;
-    T sum = 0;
-    for (int64_t i = 0; i < C; ++i) sum += row[i] * x[i];
-    y[o] = beta == T(0) ? sum : sum + y[o];
   }
 }
 }  // namespace

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 #include "core/cluster.h"
 #include "core/error.h"
@@ -14,23 +17,74 @@ namespace gen {
 
 namespace {
 constexpr size_t kBlockFloats = size_t{1} << 22;  // 16 MiB blocks
-void free_floats(float* p) { std::free(p); }
 size_t round_up(size_t n) { return (n + 15) / 16 * 16; }  // 16 floats = 64 bytes
+constexpr size_t kHugePage = size_t{2} << 20;
+// AddressSanitizer checks heap blocks only: under it every block comes from the heap.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMapLargeBlocks = false;
+#else
+constexpr bool kMapLargeBlocks = true;
+#endif
 }  // namespace
+
+void ZeroedFloats::assign_zeros(size_t count) {
+  release();
+  if (count == 0) return;
+  if (count > (SIZE_MAX - 2 * kHugePage) / sizeof(float)) throw std::bad_alloc();
+  const size_t bytes = count * sizeof(float);
+  if (kMapLargeBlocks && bytes >= kHugePage) {
+    // Map a huge page more than needed, then unmap what lies outside the 2 MiB-aligned span.
+    const size_t span = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = mmap(nullptr, span + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    char* base = static_cast<char*>(p);
+    char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) / kHugePage * kHugePage);
+    if (aligned > base) munmap(base, static_cast<size_t>(aligned - base));
+    if (char* tail = aligned + span; tail < base + span + kHugePage)
+      munmap(tail, static_cast<size_t>(base + span + kHugePage - tail));
+    madvise(aligned, span, MADV_HUGEPAGE);  // a hint: without transparent huge pages, 4 KiB pages
+    data_ = reinterpret_cast<float*>(aligned);
+    mapped_ = span;
+  } else {
+    void* p = std::aligned_alloc(64, round_up(count) * sizeof(float));
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    data_ = static_cast<float*>(p);
+  }
+  size_ = count;
+}
+
+void ZeroedFloats::release() {
+  if (mapped_ != 0) munmap(data_, mapped_);
+  else std::free(data_);
+  data_ = nullptr;
+  size_ = mapped_ = 0;
+}
+
+ZeroedFloats::ZeroedFloats(ZeroedFloats&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)) {}
+
+ZeroedFloats& ZeroedFloats::operator=(ZeroedFloats&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
+  }
+  return *this;
+}
 
 float* Arena::allocate(int64_t count, bool zeroed) {
   size_t n = round_up(static_cast<size_t>(count));
-  while (current_ < blocks_.size() && blocks_[current_].capacity - blocks_[current_].used < n) ++current_;
+  while (current_ < blocks_.size() && blocks_[current_].data.size() - blocks_[current_].used < n) ++current_;
   if (current_ == blocks_.size()) {
     Block block;
-    block.capacity = std::max(kBlockFloats, n);
-    void* memory = std::aligned_alloc(64, block.capacity * sizeof(float));
-    if (!memory) throw std::bad_alloc();
-    block.data = std::unique_ptr<float[], void (*)(float*)>(static_cast<float*>(memory), free_floats);
+    block.data.assign_zeros(std::max(kBlockFloats, n));
     blocks_.push_back(std::move(block));
   }
   Block& block = blocks_[current_];
-  float* p = block.data.get() + block.used;
+  float* p = block.data.data() + block.used;
   block.used += n;
   if (zeroed) std::memset(p, 0, n * sizeof(float));
   return p;
@@ -49,7 +103,7 @@ size_t Arena::used_bytes() const {
 
 size_t Arena::capacity_bytes() const {
   size_t total = 0;
-  for (const auto& block : blocks_) total += block.capacity * sizeof(float);
+  for (const auto& block : blocks_) total += block.data.size() * sizeof(float);
   return total;
 }
 
@@ -64,17 +118,6 @@ size_t Parameters::add(std::string name, std::vector<int64_t> shape, bool decay)
   total_ += view.size;
   views_.push_back(std::move(view));
   return views_.size() - 1;
-}
-
-void ZeroedFloats::Free::operator()(float* p) const { std::free(p); }
-
-void ZeroedFloats::assign_zeros(size_t count) {
-  data_.reset();
-  size_ = 0;
-  if (count == 0) return;
-  data_.reset(static_cast<float*>(std::calloc(count, sizeof(float))));
-  if (!data_) throw std::bad_alloc();
-  size_ = count;
 }
 
 namespace {
@@ -96,9 +139,15 @@ void ParameterLimit::check(uint64_t floats) {
                                           floats, 4 * limit->floats_));
 }
 
-void Parameters::allocate() {
+void Parameters::allocate(ZeroedFloats values) {
   ParameterLimit::check(total_);
-  values_.assign_zeros(total_);
+  if (values.empty()) {
+    values_.assign_zeros(total_);
+  } else {
+    if (values.size() != total_)
+      throw std::logic_error(fmt::format("Parameters::allocate: {} values for {} parameters", values.size(), total_));
+    values_ = std::move(values);
+  }
   grads_.assign_zeros(total_);
 }
 

@@ -288,8 +288,7 @@ void evaluate_gpt(const GptTrainJob& job) {
   use_threads(job.run.threads);
   GptCheckpoint checkpoint = gpt_load(job.evaluate, /*training_state=*/false);
   Tokenizer tok = Tokenizer::from_bytes(checkpoint.tokenizer, job.evaluate + ": tokenizer");
-  Gpt model(checkpoint.config);
-  checkpoint.copy_weights(model);
+  Gpt model(checkpoint.config, std::move(checkpoint.weights));
   const std::string text = read_file(job.input);
   const std::vector<uint32_t> ids = tok.encode(text);
   if (ids.size() < 2) throw Error(job.input, fmt::format("{} token{}: need at least 2 to predict one",

@@ -23,6 +23,14 @@ for command in "${commands[@]}"; do
   TOOL=$tool expect_error 2 "unknown option --no-such-option.* \\(see $name --help\\)$" "$name: an unknown option"
 done
 
+# What a start loads: OpenBLAS only when a product needs it (tensor/blas.h), cairo only in the
+# tools that draw. The loader names every library it opens (LD_DEBUG=files).
+for tool in "$GSAMPLE" "$GTOK"; do
+  LD_DEBUG=files "$tool" --version >/dev/null 2>loaded
+  check "$(basename "$tool") starts without OpenBLAS or cairo" \
+    bash -c 'grep -q "file=libstdc++" loaded && ! grep -qE "file=lib(openblas|cairo)" loaded'
+done
+
 for tool in "$GTOK" "$GDIFFUSE" "$GGAN" "$GSCORE"; do
   run "$tool" --help
   check "$(basename "$tool") --help has examples" grep -q "^Examples:" out

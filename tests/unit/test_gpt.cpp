@@ -305,3 +305,36 @@ TEST_CASE("Sampler: without filters, the distribution of the sorted path, to the
   }
   CHECK(cases == 60);
 }
+
+TEST_CASE("ZeroedFloats: small and large blocks are zero and 64-byte aligned; large ones 2 MiB aligned; moves") {
+  for (size_t count : {size_t{1}, size_t{1000}, size_t{524288}, size_t{3000000}}) {
+    CAPTURE(count);
+    ZeroedFloats z(count);
+    REQUIRE(z.size() == count);
+    CHECK(reinterpret_cast<uintptr_t>(z.data()) % 64 == 0);
+    bool zero = true;
+    for (float x : z) zero = zero && x == 0.0f;
+    CHECK(zero);
+    z.data()[count - 1] = 7.0f;  // the last float is writable
+    ZeroedFloats moved = std::move(z);
+    CHECK(z.empty());
+    CHECK(moved.size() == count);
+    CHECK(moved.data()[count - 1] == 7.0f);
+    moved.assign_zeros(count / 2 + 1);
+    CHECK(moved.data()[count / 2] == 0.0f);
+  }
+}
+
+TEST_CASE("Gpt built on a checkpoint's weights takes them as they are, without a copy") {
+  GptConfig c{13, 8, 2, 2, 16};
+  Gpt a(c);
+  Rng rng(3);
+  a.init(rng);
+  ZeroedFloats weights(a.params().size());
+  std::copy(a.params().values(), a.params().values() + a.params().size(), weights.data());
+  const float* where = weights.data();
+  Gpt b(c, std::move(weights));
+  CHECK(b.params().values() == where);
+  CHECK(std::equal(a.params().values(), a.params().values() + a.params().size(), b.params().values()));
+  CHECK_THROWS_AS(Gpt(c, ZeroedFloats(a.params().size() + 1)), std::logic_error);
+}

@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "tensor/kernels.h"
+#include "tensor/blas.h"
 #include "tensor/sgemm.h"
 
 using namespace gen;
@@ -123,6 +124,22 @@ TEST_CASE("sgemm: alpha and beta; beta = 0 ignores NaN in C; alpha = 0 or K = 0 
       }
     }
   }
+}
+
+// OpenBLAS, loaded on its first call (tensor/blas.h): what sgemm forwards to without AVX-512
+// (and the double-precision checks use), run here whatever the CPU.
+TEST_CASE("blas::sgemm: OpenBLAS, loaded on first use, on the same cases") {
+  Rng rng(11);
+  auto openblas = [](bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    blas::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  };
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (int64_t M : {1, 13, 65})
+        for (int64_t N : {1, 17, 127}) check({ta, tb, M, N, 129, 1.0f, 0.0f, 3}, rng, openblas);
+  check({false, true, 37, 45, 600, -0.5f, 2.0f, 1}, rng, openblas);
+  CHECK(blas::loaded());
 }
 
 TEST_CASE("sgemm: empty products leave C alone") {

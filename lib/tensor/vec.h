@@ -1,0 +1,59 @@
+// One vector type for the kernels that are the same shape at every width: GCC's vector
+// extensions, kFloats floats wide where the compiler targets AVX-512 (16), AVX2 (8) or only SSE
+// (4). A kernel written on Vec compiles to zmm, ymm or xmm instructions from one source, so the
+// machine that runs the tests runs the logic of every width. Arithmetic is element-wise; a * b + c
+// contracts to one fused multiply-add (GCC's default -ffp-contract=fast).
+//
+//   Vec acc = {};
+//   for (int64_t i = 0; i + kFloats <= n; i += kFloats) acc += load(w + i) * load(x + i);
+//   float dot = sum(acc);
+#pragma once
+
+#include <cstring>
+
+namespace gen::vec {
+
+#if defined(__AVX512F__)
+constexpr int kFloats = 16;
+#elif defined(__AVX2__)
+constexpr int kFloats = 8;
+#else
+constexpr int kFloats = 4;
+#endif
+
+using Vec = float __attribute__((vector_size(kFloats * sizeof(float))));
+
+// Unaligned load and store (memcpy of a vector's bytes: one vmovups).
+inline Vec load(const float* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+inline Vec broadcast(float x) { return Vec{} + x; }
+
+// The lanes' sum, by halves: (lower half + upper half) until 4 lanes remain, then
+// (l0 + l2) + (l1 + l3).
+namespace detail {
+using F4 = float __attribute__((vector_size(4 * sizeof(float))));
+inline float sum(F4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+template <typename Half, typename Whole>
+inline Half halves_added(Whole v) {
+  Half lo, hi;
+  std::memcpy(&lo, &v, sizeof lo);
+  std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+  return lo + hi;
+}
+}  // namespace detail
+inline float sum(Vec v) {
+#if defined(__AVX512F__)
+  using F8 = float __attribute__((vector_size(8 * sizeof(float))));
+  return detail::sum(detail::halves_added<detail::F4>(detail::halves_added<F8>(v)));
+#elif defined(__AVX2__)
+  return detail::sum(detail::halves_added<detail::F4>(v));
+#else
+  return detail::sum(v);
+#endif
+}
+
+}  // namespace gen::vec
