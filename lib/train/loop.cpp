@@ -166,7 +166,15 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
   };
 
   while (step < o.steps) {
-    StepResult r = task.step(step);
+    // With a time limit, the step expected to reach it (the mean step so far) is the last one;
+    // every rank agrees (a collective), so that all stop at the same step.
+    bool out_of_time = false;
+    if (run.time_limit > 0 && step > o.first_step) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double per_step = seconds / static_cast<double>(step - o.first_step);
+      out_of_time = ranks.any(seconds + per_step >= 60 * run.time_limit);
+    }
+    StepResult r = task.step(step, step + 1 == o.steps || out_of_time);
     if (r.values.size() != columns.size()) throw std::logic_error("train_loop: a step reported the wrong figures");
     for (size_t k = 0; k < columns.size(); ++k)
       if (columns[k].loss && !columns[k].occasional && !std::isfinite(r.values[k]))
@@ -229,7 +237,7 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
       progress.message(fmt::format("interrupted: saved step {} to {}", step, run.output));
       throw Interrupted();
     }
-    if (run.time_limit > 0 && ranks.any(seconds >= 60 * run.time_limit) && step < o.steps) {
+    if (out_of_time && step < o.steps) {
       progress.message(fmt::format("time limit: {} minutes are up at step {}", run.time_limit, step));
       break;
     }

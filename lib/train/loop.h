@@ -74,8 +74,10 @@ class TrainTask {
  public:
   virtual ~TrainTask() = default;
   virtual std::vector<Column> columns() const = 0;
-  // Optimizer step number `step` (0-based: the steps done before it).
-  virtual StepResult step(int64_t step) = 0;
+  // Optimizer step number `step` (0-based: the steps done before it); `last`: the run ends after
+  // it (its last planned step, or the one its time limit ends with), so that the task measures
+  // what it measures at the end (a validation loss) there.
+  virtual StepResult step(int64_t step, bool last) = 0;
   // Writes the checkpoint after `steps` steps (atomically), with or without the optimizer state.
   virtual void save(const std::string& path, int64_t steps, bool optimizer) = 0;
   // Writes a preview of the model as it is now (a sample grid), if the task has one.

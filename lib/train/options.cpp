@@ -32,7 +32,8 @@ void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
   app.add_option("--log", run.log, "Write a row per step to this TSV file, as it goes (tail -f, gnuplot, awk)");
   app.add_option("--plot", run.plot, help.plot);
   app.add_option("--time-limit", run.time_limit,
-                 "Stop after this many minutes of training (at the end of a step; saved as usual)")
+                 "Stop after this many minutes of training (the step expected to reach them is the last: "
+                 "evaluated and saved as the last planned one is)")
       ->check(finite_number(0, 1e7));
   if (help.preview) {
     app.add_option("--preview", run.preview, help.preview);

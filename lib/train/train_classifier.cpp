@@ -82,7 +82,7 @@ class ClassifierTask : public TrainTask {
             figure_column("grad_norm", "{:.4f}"), occasional_column("test_accuracy", "{:.4f}")};
   }
 
-  StepResult step(int64_t step) override {
+  StepResult step(int64_t step, bool /*last*/) override {
     const int64_t B = s_.batch, C = info_.net.image_channels, S = info_.net.image_size, P = C * S * S;
     const int64_t epoch = step / per_epoch(), in_epoch = step % per_epoch();
     const std::vector<uint32_t>& order = order_.of(epoch);

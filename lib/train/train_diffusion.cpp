@@ -66,7 +66,7 @@ class DiffusionTask : public TrainTask {
     return {figure_column("lr", "{:.6e}"), loss_column("loss", "loss"), figure_column("grad_norm", "{:.4f}")};
   }
 
-  StepResult step(int64_t step) override {
+  StepResult step(int64_t step, bool /*last*/) override {
     const int64_t B = s_.batch, C = info_.unet.image_channels, S = info_.unet.image_size;
     const int64_t shards = model_.params().shards(), Bs = B / shards, P = C * S * S;
     diffusion_batch(set_, schedule_, info_.unet.classes, s_.cond_drop, rng_, B, batch_);

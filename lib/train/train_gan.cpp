@@ -65,7 +65,7 @@ class GanTask : public TrainTask {
             shown_column("d_fake", "D(G(z))"), figure_column("gp")};
   }
 
-  StepResult step(int64_t step) override {
+  StepResult step(int64_t step, bool /*last*/) override {
     const AdversarialFigures f = race_.step();
     StepResult r;
     r.values = {f.d_loss, f.g_loss, f.d_real, f.d_fake, f.gp};

@@ -94,7 +94,7 @@ class GptTask : public TrainTask {
             occasional_column("val_acc", "{:.4f}"), figure_column("grad_norm", "{:.4f}")};
   }
 
-  StepResult step(int64_t step) override {
+  StepResult step(int64_t step, bool last) override {
     const int64_t B = s_.batch, T = model_.config().context, N = s_.grad_accum;
     // N batches, their gradients summed and then averaged: one step of N x B sequences. The
     // dropout masks' key of each batch is drawn from the run's generator (saved, so a resumed run
@@ -127,7 +127,7 @@ class GptTask : public TrainTask {
       adam_.step(model_.params(), lr, clip_scale(norm, s_.grad_clip));  // clipping inside the update
     double val_loss = NAN, val_acc = NAN;
     const int64_t done = step + 1;
-    if (val_.size() > static_cast<size_t>(T) && (done % job_.eval_every == 0 || done == total_)) {
+    if (val_.size() > static_cast<size_t>(T) && (done % job_.eval_every == 0 || last)) {
       const Evaluation e = evaluate(model_, val_, B, T, s_.eval_batches, job_.run.seed, arenas_, &cluster());
       val_loss = e.loss, val_acc = e.accuracy;
       r.messages.push_back(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}, val accuracy {:.1f}%, lr {:.2e}",

@@ -137,4 +137,11 @@ expect_error 2 "--output is required" "training without -o"
 run "$GTRAIN" "${small[@]}" --steps 2 --dropout 1 corpus.ids -o x.st
 expect_error 2 "--dropout: 1 is outside \\[0, 0.9\\]" "--dropout 1"
 
+# --time-limit: the step expected to reach the limit is the last, and is evaluated as a planned
+# last step is (the validation loss in its row of the log).
+"$GTRAIN" -q "${small[@]}" --steps 1000000 --eval-every 1000000 --time-limit 0.02 --log limited.tsv corpus.ids \
+  -o limited.st
+check "--time-limit: the last row of the log has a validation loss" \
+  test "$(tail -1 limited.tsv | cut -f5)" != "" -a "$(wc -l <limited.tsv)" -gt 3
+
 finish
