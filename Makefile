@@ -1,7 +1,8 @@
 # Thin wrapper over CMake. The two commands the README opens with:
 #   make demo   installs what is missing, builds, runs the main job on default data
 #   make test   installs, builds, runs every test: unit, CLI, corpus round trips, a sanitizer
-#               build (ASan + UBSan) of the unit and CLI tests, and each fuzzer for FUZZ_SECONDS
+#               build (ASan + UBSan) of the unit and CLI tests, each fuzzer for FUZZ_SECONDS, and
+#               the unit tests built for AVX2 where the machine has AVX-512 too
 #   make package  a .deb (CPack) of a portable build: the tools, man pages, completions, docs,
 #               the static library with headers, pkg-config and CMake files; in $(BUILD)-package
 BUILD ?= build
@@ -10,7 +11,7 @@ FUZZ_SECONDS ?= 30
 WERROR ?= $(if $(CI),ON,OFF)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-sanitize test-fuzz bench install package clean
+.PHONY: all deps build demo test test-release test-sanitize test-fuzz test-avx2 bench install package clean
 
 all: build
 
@@ -24,7 +25,18 @@ build: deps
 demo: build
 	@bash scripts/demo.sh $(BUILD)
 
-test: test-release test-sanitize test-fuzz
+test: test-release test-sanitize test-fuzz test-avx2
+
+# The AVX2 kernels (x86-64-v3) on a machine with AVX-512 too: the unit tests and the PyTorch
+# golden check built for that level, so that whichever machine runs the tests runs both widths'
+# logic. (On a machine without AVX-512 the release build is this one.)
+test-avx2: deps
+	@if grep -qw avx512f /proc/cpuinfo; then \
+	  cmake -S . -B $(BUILD)-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DGEN_PORTABLE=ON -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
+	    -DGEN_WERROR=$(WERROR) >/dev/null && \
+	  cmake --build $(BUILD)-avx2 --target unit_tests gpt_golden && \
+	  ctest --test-dir $(BUILD)-avx2 --output-on-failure -R '^(unit|golden_pytorch)$$'; \
+	else echo "test-avx2: no AVX-512 here; the release build ran the AVX2 kernels"; fi
 
 test-release: build
 	ctest --test-dir $(BUILD) --output-on-failure

@@ -6,12 +6,13 @@
 // registers: enough in flight to cover the FMA latency on every x86 core we know (2 pipes x 4
 // cycles = 8 needed; 12 run). One source for both widths: GCC's vector extensions, 16 floats a
 // vector where the compiler targets AVX-512, 8 with AVX2 (a * b + c contracts to one vfmadd).
-// Memory: each thread sums its own part of a 1 GiB array (far past the caches), vectorized.
+// Memory: each thread sums its own part of a 1 GiB array (far past the caches), vectorized; and
+// of a 4 MiB one read over and over (the cache a small model's weights stream from).
 // Each figure is the best of REPEAT runs.
 //
 // Usage: peak [REPEAT]            the table
 //        peak --gflops THREADS    only the FMA figure for THREADS threads, in GFLOP/s
-//        peak --gbps THREADS      only the read bandwidth for THREADS threads, in GB/s
+//        peak --gbps THREADS      only the memory read bandwidth for THREADS threads, in GB/s
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -86,8 +87,11 @@ double fma_gflops(int threads, int repeat) {
   return 2.0 * kFloats * kChains * static_cast<double>(kIterations) * threads / best * 1e-9;
 }
 
-double read_gbps(int threads, int repeat) {
-  const size_t n = (size_t{1} << 30) / sizeof(float);
+// Bytes read a second by `threads` threads, each summing its part of a `bytes` array `passes`
+// times: 1 GiB once is memory; 4 MiB many times is what a small model's weights cost a token
+// (in the last-level cache).
+double read_gbps(int threads, int repeat, size_t bytes = size_t{1} << 30, int passes = 1) {
+  const size_t n = bytes / sizeof(float);
   std::vector<float> data(n);
   // Touched by the threads that read it (first touch places the pages).
   run_threads(threads, [&](int t) {
@@ -98,23 +102,26 @@ double read_gbps(int threads, int repeat) {
     const size_t begin = n * t / threads, end = n * (t + 1) / threads;
     Vector sums[4] = {};
     const float* p = data.data();
-    size_t i = begin;
-    for (; i + 4 * kFloats <= end; i += 4 * kFloats) {
-      for (int u = 0; u < 4; ++u) {
-        Vector v;
-        std::memcpy(&v, p + i + u * kFloats, sizeof v);
-        sums[u] += v;
-      }
-    }
     float s = 0;
-    for (; i < end; ++i) s += p[i];
+    for (int pass = 0; pass < passes; ++pass) {
+      size_t i = begin;
+      for (; i + 4 * kFloats <= end; i += 4 * kFloats) {
+        for (int u = 0; u < 4; ++u) {
+          Vector v;
+          std::memcpy(&v, p + i + u * kFloats, sizeof v);
+          sums[u] += v;
+        }
+      }
+      for (; i < end; ++i) s += p[i];
+      asm volatile("" : : "r"(p) : "memory");  // each pass reads the array again
+    }
     for (auto& v : sums)
       for (int k = 0; k < kFloats; ++k) s += v[k];
     sink += s;
   };
   double best = 1e30;
   for (int r = 0; r < repeat; ++r) best = std::min(best, run_threads(threads, body));
-  return static_cast<double>(n * sizeof(float)) / best * 1e-9;
+  return static_cast<double>(n * sizeof(float)) * passes / best * 1e-9;
 }
 
 }  // namespace
@@ -136,5 +143,8 @@ int main(int argc, char** argv) {
   for (int threads = 1; threads <= cores; threads = threads < cores ? std::min(cores, threads * 2) : cores + 1)
     std::printf("memory read, %d thread%s %*s %10.1f GB/s\n", threads, threads == 1 ? "" : "s", threads == 1 ? 5 : 4,
                 "", read_gbps(threads, repeat));
+  for (int threads = 1; threads <= cores; threads = threads < cores ? std::min(cores, threads * 2) : cores + 1)
+    std::printf("4 MiB re-read, %d thread%s %*s %10.1f GB/s\n", threads, threads == 1 ? "" : "s", threads == 1 ? 3 : 2,
+                "", read_gbps(threads, repeat, size_t{4} << 20, 256));
   return sink == 12345.0f ? 1 : 0;
 }
