@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# examples/shakespeare-10min against PyTorch: its config, trained for the same wall-clock budget
+# by gtrain (the example itself) and by PyTorch (bench/shakespeare_torch.py, Debian's
+# python3-torch, at its best setting here: torch 1 thread, OpenBLAS 2), one after the other on the same machine: the validation loss each
+# reaches, and their ratio. About 2 x MINUTES.
+# Usage: shakespeare10.sh BUILD CORPUS [MINUTES]
+set -euo pipefail
+build=$1
+corpus=$2
+minutes=${3:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+example=$here/../examples/shakespeare-10min
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
+
+config=$(make -s -C "$example" config MINUTES="$minutes")
+setting() { echo "$config" | tr ' ' '\n' | awk -v k="--$1" 'found {print; exit} $0 == k {found = 1}'; }
+if [ "$(setting dropout)" != "" ] && [ "$(setting dropout)" != 0 ]; then
+  echo "shakespeare10.sh: the PyTorch side has no dropout; the example's config uses --dropout $(setting dropout)" >&2
+  exit 1
+fi
+machine
+echo "config: $config"
+make -s -C "$example" BUILD="$build" SHAKESPEARE="$corpus" OUT="$work/gen" MINUTES="$minutes" >"$work/gen.log" 2>&1
+gen=$(tail -1 "$work/gen.log")
+echo "gtrain:  $gen"
+vocab=$(($("$build/tools/gtok" vocab -m "$work/gen/char.model" | wc -l) - 1))
+ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/shakespeare_torch.py" "$work/gen/ids" "$vocab" \
+  "$minutes" "$(setting steps)" "$(setting layers)" "$(setting heads)" "$(setting embd)" "$(setting context)" \
+  "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" >"$work/torch.log"
+read -r _ tsteps tminutes tloss < <(tail -1 "$work/torch.log")
+echo "pytorch: validation loss $tloss at step $tsteps, $tminutes minutes"
+gloss=$(echo "$gen" | awk '{print $3}')
+awk -v g="$gloss" -v t="$tloss" 'BEGIN {printf "validation loss in %s minutes: gtrain %.4f, pytorch %.4f (pytorch / gtrain %.3f)\n", m, g, t, t / g}' m="$minutes"

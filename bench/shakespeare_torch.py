@@ -1,0 +1,100 @@
+"""examples/shakespeare-10min's config in PyTorch (Debian's python3-torch), for the same wall-clock
+budget, on the same token ids: the validation loss each reaches in the time, for bench/shakespeare10.sh.
+The model is the golden test's (tests/golden/check_gpt.py: same layers, biases, tied head, tanh
+GELU; no dropout, so the config compared has none), initialized as gtrain initializes. AdamW (0.9, 0.99), weight decay 0.1 on
+matrices, clip 1.0; nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
+STEPS or when the step expected to reach MINUTES is done, as gtrain's --time-limit does; the
+validation loss (EVAL_BATCHES batches of BATCH random windows of the last 10%) every 250 steps
+and at the end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS".
+Usage: /usr/bin/python3 shakespeare_torch.py IDS VOCAB MINUTES STEPS LAYERS HEADS EMBD CONTEXT BATCH LR MIN_LR WARMUP
+"""
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gtrain_torch import GPT, read_ids  # noqa: E402
+
+EVAL_EVERY, EVAL_BATCHES = 250, 50
+
+
+def main():
+    ids_path, vocab, minutes, steps, layers, heads, embd, T, B = sys.argv[1:10]
+    lr_max, lr_min, warmup = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12])
+    vocab, minutes, steps = int(vocab), float(minutes), int(steps)
+    layers, heads, embd, T, B = int(layers), int(heads), int(embd), int(T), int(B)
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
+    torch.manual_seed(1337)
+    data = torch.from_numpy(read_ids(ids_path))
+    n = int(len(data) * 0.9)
+    train, val = data[:n], data[n:]
+    model = GPT(vocab, T, layers, heads, embd)
+    # nanoGPT's initialization, as gtrain's (Gpt::init): N(0, 0.02) for matrices and embeddings,
+    # N(0, 0.02 / sqrt(2 L)) for the residual projections, zero biases, unit layer-norm gains.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * layers))
+            elif p.dim() >= 2:
+                torch.nn.init.normal_(p, 0.0, 0.02)
+            elif "ln_" in name and name.endswith(".weight"):
+                torch.nn.init.ones_(p)
+            else:
+                torch.nn.init.zeros_(p)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=lr_max, betas=(0.9, 0.99))
+
+    def lr_at(step):
+        if step < warmup:
+            return lr_max * (step + 1) / (warmup + 1)
+        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * progress))
+
+    def batch(source, generator=None):
+        offsets = torch.randint(len(source) - T - 1, (B,), generator=generator)
+        x = torch.stack([source[o : o + T] for o in offsets])
+        y = torch.stack([source[o + 1 : o + T + 1] for o in offsets])
+        return x, y
+
+    @torch.no_grad()
+    def evaluate():
+        model.eval()
+        g = torch.Generator().manual_seed(1)
+        total = 0.0
+        for _ in range(EVAL_BATCHES):
+            x, y = batch(val, g)
+            total += F.cross_entropy(model(x).view(-1, vocab), y.view(-1)).item()
+        model.train()
+        return total / EVAL_BATCHES
+
+    start = time.perf_counter()
+    loss_val, step = float("nan"), 0
+    while step < steps:
+        elapsed = time.perf_counter() - start
+        out_of_time = step > 0 and elapsed + elapsed / step >= 60 * minutes
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        x, y = batch(train)
+        loss = F.cross_entropy(model(x).view(-1, vocab), y.view(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        if step % EVAL_EVERY == 0 or step == steps or out_of_time:
+            loss_val = evaluate()
+            print(f"step {step} val {loss_val:.4f} train {loss.item():.4f} "
+                  f"minutes {(time.perf_counter() - start) / 60:.2f}", flush=True)
+        if out_of_time:
+            break
+    print(f"final {step} {(time.perf_counter() - start) / 60:.2f} {loss_val:.4f}")
+
+
+if __name__ == "__main__":
+    main()
