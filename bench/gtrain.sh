@@ -16,7 +16,7 @@ corpus=$2
 steps=${3:-200}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-layers=4 embd=128 context=64 batch=12
+export layers=4 embd=128 context=64 batch=12  # exported: the unset runs are subshells
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Without byte fallback the char model has 68 pieces (65 characters, <unk>, <s>, </s>),
@@ -46,7 +46,7 @@ echo "nanoGPT CPU recipe, vocab $vocab, $steps steps after 10 warmup; ms per ste
 printf '%-34s %10s %10s %8s %14s %14s\n' environment gtrain pytorch speedup "gtrain GF/s" "pytorch GF/s"
 for mode in as-is unset; do
   if [ $mode = unset ]; then
-    g=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f gtrain_ms); build='$build' work='$work' steps=$steps gtrain_ms")
+    g=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "set -eo pipefail; $(declare -f gtrain_ms); build='$build' work='$work' steps=$steps gtrain_ms")
     t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bash -c "$(declare -f torch_ms); here='$here' work='$work' vocab=$vocab steps=$steps aten=$aten torch_ms")
     label="OPENBLAS_CORETYPE, L2_SIZE unset"
   else

@@ -33,4 +33,4 @@ ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python
 read -r _ tsteps tminutes tloss < <(tail -1 "$work/torch.log")
 echo "pytorch: validation loss $tloss at step $tsteps, $tminutes minutes"
 gloss=$(echo "$gen" | awk '{print $3}')
-awk -v g="$gloss" -v t="$tloss" 'BEGIN {printf "validation loss in %s minutes: gtrain %.4f, pytorch %.4f (pytorch / gtrain %.3f)\n", m, g, t, t / g}' m="$minutes"
+awk -v g="$gloss" -v t="$tloss" -v m="$minutes" 'BEGIN {printf "validation loss in %s minutes: gtrain %.4f, pytorch %.4f (pytorch / gtrain %.3f)\n", m, g, t, t / g}'
