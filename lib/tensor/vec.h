@@ -23,14 +23,12 @@ constexpr int kFloats = 4;
 
 using Vec = float __attribute__((vector_size(kFloats * sizeof(float))));
 
-// Unaligned load and store (memcpy of a vector's bytes: one vmovups).
+// An unaligned load (memcpy of a vector's bytes: one vmovups).
 inline Vec load(const float* p) {
   Vec v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
-inline Vec broadcast(float x) { return Vec{} + x; }
 
 // The lanes' sum, by halves: (lower half + upper half) until 4 lanes remain, then
 // (l0 + l2) + (l1 + l3).
