@@ -42,7 +42,7 @@ _gen_complete() {
     --encoder) values="native sentencepiece" ;;
     --loss) values="bce hinge wgan-gp" ;;
     --schedule) values="linear cosine" ;;
-    --sampler) values="ddim ddpm" ;;
+    --sampler) values="ddim ddpm dpm++2m" ;;
     --data | --ref) values="fashion-mnist fashion-mnist:test fashion-mnist:train" ;;
     --prompt | -p | --expect | --negative-prompt)
       [ "$tool" = gsample ] || values="all list t-shirt trouser pullover dress coat sandal shirt sneaker bag ankle-boot" ;;

@@ -45,14 +45,30 @@ void Schedule::noise(float* xt, const float* x0, const float* eps, int64_t n, in
   for (int64_t i = 0; i < n; ++i) xt[i] = a * x0[i] + b * eps[i];
 }
 
-std::vector<int64_t> DiffusionSampler::timesteps(int64_t start) const {
-  int64_t S = std::clamp<int64_t>(steps, 1, start + 1);
+namespace {
+// lambda = log(alpha / sigma), half the log signal-to-noise ratio; +inf at step -1 (the image).
+double half_log_snr(const Schedule& s, int64_t t) { return 0.5 * (std::log(s.abar(t)) - std::log1p(-s.abar(t))); }
+}  // namespace
+
+std::vector<int64_t> DiffusionSampler::timesteps(const Schedule& s, int64_t start) const {
+  const int64_t S = std::clamp<int64_t>(steps, 1, start + 1);
   std::vector<int64_t> ts;
-  for (int64_t i = 0; i < S; ++i) {
-    int64_t t = static_cast<int64_t>(std::llround(static_cast<double>(start) -
-                                                  static_cast<double>(i) * static_cast<double>(start + 1) /
-                                                      static_cast<double>(S)));
+  auto add = [&](int64_t t) {
     if (ts.empty() || t < ts.back()) ts.push_back(std::max<int64_t>(t, 0));
+  };
+  if (method == Method::ddim || S == 1) {
+    for (int64_t i = 0; i < S; ++i)
+      add(std::llround(static_cast<double>(start) -
+                       static_cast<double>(i) * static_cast<double>(start + 1) / static_cast<double>(S)));
+    return ts;
+  }
+  // Evenly spaced in lambda from `start` to step 0 (the nearest steps; a step is not repeated).
+  const double from = half_log_snr(s, start), to = half_log_snr(s, 0);
+  int64_t t = start;
+  for (int64_t i = 0; i < S; ++i) {
+    const double target = from + (to - from) * static_cast<double>(i) / static_cast<double>(S - 1);
+    while (t > 0 && std::abs(half_log_snr(s, t - 1) - target) <= std::abs(half_log_snr(s, t) - target)) --t;
+    add(t);
   }
   return ts;
 }
@@ -63,18 +79,42 @@ std::vector<Rng> image_streams(uint64_t seed, int64_t begin, int64_t end) {
   return streams;
 }
 
+DiffusionSampler::Method DiffusionSampler::parse(const std::string& name) {
+  if (name == "ddim") return Method::ddim;
+  if (name == "dpm++2m") return Method::dpmpp_2m;
+  throw UsageError(fmt::format("unknown sampler '{}': ddim or dpm++2m", name));
+}
+
+const char* DiffusionSampler::name(Method method) { return method == Method::ddim ? "ddim" : "dpm++2m"; }
+
 void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start,
                            const Predict& predict, std::vector<Rng>& rngs, const Observe& observe) const {
   if (rngs.size() != static_cast<size_t>(images)) throw std::logic_error("DiffusionSampler::run: one rng per image");
+  if (method != Method::ddim && eta != 0) throw std::logic_error("DiffusionSampler::run: eta is DDIM's");
   const int64_t n = images * pixels;
-  std::vector<float> eps(static_cast<size_t>(n));
-  std::vector<int64_t> ts = timesteps(start);
+  std::vector<float> eps(static_cast<size_t>(n)), x0_prev;
+  std::vector<int64_t> ts = timesteps(s, start);
+  auto lambda = [&](int64_t t) { return half_log_snr(s, t); };
   for (size_t i = 0; i < ts.size(); ++i) {
     const int64_t t = ts[i], prev = i + 1 < ts.size() ? ts[i + 1] : -1;
     predict(x, t, eps.data());
     const double a = s.abar(t), a_prev = s.abar(prev);
-    const double sigma = eta * std::sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev));
-    const double dir = std::sqrt(std::max(0.0, 1 - a_prev - sigma * sigma));
+    // The update is x_t' = cx x_t + c0 x0 + ce eps + sigma z (+ c1 x0_prev, second order).
+    double cx = 0, c0 = std::sqrt(a_prev), c1 = 0, ce = 0, sigma = 0;
+    if (method == Method::ddim) {
+      sigma = eta * std::sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev));
+      ce = std::sqrt(std::max(0.0, 1 - a_prev - sigma * sigma));
+    } else if (prev >= 0) {
+      const double h = lambda(prev) - lambda(t), m = -std::expm1(-h);  // 1 - e^-h
+      cx = std::sqrt((1 - a_prev) / (1 - a));
+      c0 = std::sqrt(a_prev) * m;
+      if (i > 0) {
+        const double r = (lambda(t) - lambda(ts[i - 1])) / h;
+        c1 = -c0 / (2 * r);
+        c0 += c0 / (2 * r);
+      }
+    }
+    if (method == Method::dpmpp_2m) x0_prev.resize(static_cast<size_t>(n));
     for (int64_t k = 0; k < n; ++k) {
       double e = eps[static_cast<size_t>(k)];
       double x0 = (x[k] - std::sqrt(1 - a) * e) / std::sqrt(a);
@@ -84,7 +124,12 @@ void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t 
         x0 = clamped;
       }
       double z = sigma > 0 ? rngs[static_cast<size_t>(k / pixels)].normal() : 0.0;
-      x[k] = static_cast<float>(std::sqrt(a_prev) * x0 + dir * e + sigma * z);
+      double next = cx * x[k] + c0 * x0 + ce * e + sigma * z;
+      if (method == Method::dpmpp_2m) {
+        next += c1 * x0_prev[static_cast<size_t>(k)];
+        x0_prev[static_cast<size_t>(k)] = static_cast<float>(x0);
+      }
+      x[k] = static_cast<float>(next);
     }
     if (observe) observe(static_cast<int64_t>(i), prev, x);
   }

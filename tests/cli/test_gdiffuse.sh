@@ -72,6 +72,15 @@ expect_error 2 "--labels: for the grid of --prompt all" "--labels without --prom
 "$GDIFFUSE" sample -q ddpm.st -n 3 --steps 5 --sampler ddpm -o 'one-%02d.png'
 check "numbered files" test -s one-00.png -a -s one-02.png -a ! -e one-03.png
 check "each of the model's size" test "$(png_size one-01.png)" = "8x8"
+# DPM-Solver++(2M): deterministic, its own images; DDIM's --eta is refused.
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 --sampler dpm++2m -o dpm1.png
+"$GDIFFUSE" sample -q ddpm.st --prompt 1 -n 4 --steps 5 --seed 3 --sampler dpm++2m -o dpm2.png
+check "dpm++2m: same seed, same samples" cmp -s dpm1.png dpm2.png
+check "dpm++2m: not DDIM's images" bash -c '! cmp -s s1.png dpm1.png'
+run "$GDIFFUSE" sample ddpm.st --sampler dpm++2m --eta 0.5 -o x.png
+expect_error 2 "--eta: DDIM's and DDPM's" "--eta with dpm++2m"
+run "$GDIFFUSE" sample ddpm.st --sampler euler -o x.png
+expect_error 2 "--sampler 'euler': ddim, ddpm or dpm\\+\\+2m" "an unknown --sampler"
 "$GDIFFUSE" sample -q ddpm.st --prompt 0 -n 2 --steps 20 --trajectory traj.png -o t.png
 check "a trajectory: 10 points of 2 images" test "$(png_size traj.png)" = "102x22"
 "$GDIFFUSE" sample -q ddpm.st --prompt 0 -n 2 --steps 20 --gif rev.gif -o t2.png
