@@ -7,8 +7,9 @@
 # ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken. Reports ms per training
 # step (forward, backward, clipping, AdamW, EMA) after 5 warmup steps, GFLOP/s (3 x forward
 # FLOPs x 64 / time) with its share of the fp32 FMA peak measured at the start of the run
-# (bench/peak.cpp, on THREADS threads), and the time for 64 images with DDIM 50 steps and
-# guidance (batch 128).
+# (bench/peak.cpp, on THREADS threads), and the time for 64 images with guidance (batch 128):
+# DDIM 50 steps on both sides, and gdiffuse's DPM-Solver++(2M) at 15 and 10 steps (the steps that
+# give DDIM 50's accuracy and FID: examples/fashion-diffusion, make samplers).
 # Timings on a shared machine vary by 10-15% from run to run: each side runs REPEAT times, in
 # alternation, and its best is taken.
 # Usage: gdiffuse.sh BUILD [STEPS] [THREADS] [REPEAT]
@@ -51,10 +52,11 @@ torch_ms() {  # the best of 1 and 2 threads
   done
   echo "$best"
 }
-gdiffuse_sample_ms() {
+gdiffuse_sample_ms() {  # gdiffuse_sample_ms SAMPLER STEPS
   local start end
   start=$(date +%s.%N)
-  "$gd" sample -q "$work/init.st" --prompt 3 --guidance 3 -n 64 --steps 50 --threads "$threads" -o "$work/s.png"
+  "$gd" sample -q "$work/init.st" --prompt 3 --guidance 3 -n 64 --sampler "$1" --steps "$2" --threads "$threads" \
+    -o "$work/s.png"
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN {printf "%.0f\n", 1000 * (b - a)}'
 }
@@ -85,11 +87,19 @@ for mode in as-is unset; do
     printf "%-34s %11.1f %11.1f %8.2f %7.1f (%2.0f%%) %7.1f (%2.0f%%)\n", l, g, t, t / g,
       3 * f * 64 / g / 1e6, 300 * f * 64 / g / 1e6 / p, 3 * f * 64 / t / 1e6, 300 * f * 64 / t / 1e6 / p}'
   if [ $mode = as-is ]; then
-    gs=$("${run[@]}" bash -c gdiffuse_sample_ms)
+    # The sampling, whole process: 64 guided images (each denoiser call 128 images through
+    # the U-Net forward). GF/s counts the forward passes' FLOPs (128 images a call).
     ts=$("${run[@]}" bash -c 'torch_ms sample "$work/init.st"')
-    sampling="sampling 64 images, DDIM 50 steps, guided (batch 128): gdiffuse $gs ms, pytorch $ts ms"
+    sampling=()
+    for run_ in ddim:50 dpm++2m:15 dpm++2m:10; do
+      gs=$("${run[@]}" bash -c "gdiffuse_sample_ms ${run_%:*} ${run_#*:}")
+      sampling+=("$(awk -v r="$run_" -v g="$gs" -v t="$ts" -v f="$flops" -v p="$peak" -v k="${run_#*:}" 'BEGIN {
+        printf "  gdiffuse %-11s %6.0f ms, %5.1f GF/s (%2.0f%%): %.2fx PyTorch DDIM 50 (%.0f ms)\n", r, g,
+          128 * k * f / g / 1e6, 12800 * k * f / g / 1e6 / p, t / g, t}')")
+    done
   fi
 done
-echo "$sampling"
+echo "sampling 64 guided images (32 images a forward pass), as is:"
+printf '%s\n' "${sampling[@]}"
 echo "speedup: PyTorch's ms per step / gdiffuse's (above 1: gdiffuse is faster); each the best of $repeat runs"
 echo "(NN%): the share of the measured peak"

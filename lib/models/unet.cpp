@@ -187,6 +187,12 @@ Tensor Unet::res(Graph& g, const Res& block, const Tensor& x, const Tensor& temb
   const int64_t G = config_.groups;
   Res r = block;
   for (Tensor* t : r.tensors()) *t = params_.in_shard(*t, shard);
+  if (!g.training()) {  // the same sums, fused: no normalized tensors, the additions in the convolutions
+    Tensor h = g.conv2d_inference(x, r.conv1_w, r.conv1_b, 1, 1, g.linear(temb, r.time_w, r.time_b), {}, r.gn1_w,
+                                  r.gn1_b, G);
+    Tensor skip = r.skip_w.defined() ? g.conv2d(x, r.skip_w, r.skip_b, 1, 0) : x;
+    return g.conv2d_inference(h, r.conv2_w, r.conv2_b, 1, 1, {}, skip, r.gn2_w, r.gn2_b, G);
+  }
   Tensor h = g.conv2d(g.groupnorm_silu(x, r.gn1_w, r.gn1_b, G), r.conv1_w, r.conv1_b, 1, 1);
   h = g.add_channels(h, g.linear(temb, r.time_w, r.time_b));
   h = g.conv2d(g.groupnorm_silu(h, r.gn2_w, r.gn2_b, G), r.conv2_w, r.conv2_b, 1, 1);
@@ -238,9 +244,10 @@ Tensor Unet::forward(Graph& g, const Tensor& x, const float* t, const uint32_t* 
       h = g.conv2d(g.upsample2x(h), up.w, up.b, 1, 1);
     }
   }
-  h = g.groupnorm_silu(h, params_.in_shard(out_gn_w_, shard), params_.in_shard(out_gn_b_, shard), config_.groups);
+  const Tensor gn_w = params_.in_shard(out_gn_w_, shard), gn_b = params_.in_shard(out_gn_b_, shard);
   const Conv conv_out = in_shard(conv_out_, shard);
-  return g.conv2d(h, conv_out.w, conv_out.b, 1, 1);
+  if (!g.training()) return g.conv2d_inference(h, conv_out.w, conv_out.b, 1, 1, {}, {}, gn_w, gn_b, config_.groups);
+  return g.conv2d(g.groupnorm_silu(h, gn_w, gn_b, config_.groups), conv_out.w, conv_out.b, 1, 1);
 }
 
 }  // namespace gen

@@ -298,6 +298,12 @@ void col2im(T* img, const T* col, int64_t ld, const ConvShape& s) {
       }
 }
 
+// sigmoid(x) = 1 / (1 + exp(-x)), vectorizable for float.
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + fast_exp(-x));
+}
+
 // Per-thread scratch buffers of at least n values, kept between calls: im2col's columns are
 // large (C K K x OH OW), and allocating them per call costs page faults and zeroing. SLOT picks
 // one of several independent buffers.
@@ -317,6 +323,10 @@ int threads_for(int64_t items, double work) {
   if (omp_in_parallel() || work < double(1 << 20)) return 1;
   return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(items, 1)));
 }
+// The work threads_for() counts for one value of an element-wise pass (a load, a store and a
+// little arithmetic, against a multiply-add): such passes over the U-Net's larger tensors (a
+// batch of 28x28x32 images is 1.6M values) run on every thread, small ones on one.
+constexpr double kPerValue = 4.0;
 double conv_work(const ConvShape& s) {
   return static_cast<double>(s.B) * static_cast<double>(s.OC * s.C * s.K * s.K) * static_cast<double>(s.OH() * s.OW());
 }
@@ -381,12 +391,58 @@ std::vector<T> weights_by_kernel_row(const T* w, const ConvShape& s) {
   return out;
 }
 
-// out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]) (+ bias[OC] at every pixel, when
-// given), for every image; n images per product, their columns side by side.
+// What an inference convolution adds to its product and does to its input, besides the
+// weights (conv.h, conv2d_inference): all optional.
+template <typename T>
+struct ConvExtras {
+  const T* bias = nullptr;       // [OC]
+  const T* per_image = nullptr;  // [B, OC]: added like the bias, image by image
+  const T* plus = nullptr;       // [B, OC, OH, OW]: added pixel by pixel (a residual)
+  const T* scale = nullptr;      // [B, C]: the input becomes silu(x scale + shift) (with shift)
+  const T* shift = nullptr;
+  bool any_added() const { return bias || per_image || plus; }
+  // out[c, :] of image b: the sum of what is added (and out itself when accumulating).
+  void fill(T* o, int64_t b, int64_t OC, int64_t P, bool accumulate) const {
+    for (int64_t c = 0; c < OC; ++c) {
+      const T add = (bias ? bias[c] : T(0)) + (per_image ? per_image[b * OC + c] : T(0));
+      T* oc = o + c * P;
+      const T* pc = plus ? plus + (b * OC + c) * P : nullptr;
+      if (accumulate && pc)
+        for (int64_t p = 0; p < P; ++p) oc[p] += add + pc[p];
+      else if (accumulate)
+        for (int64_t p = 0; p < P; ++p) oc[p] += add;
+      else if (pc)
+        for (int64_t p = 0; p < P; ++p) oc[p] = add + pc[p];
+      else
+        for (int64_t p = 0; p < P; ++p) oc[p] = add;
+    }
+  }
+  // Image b as the convolution reads it: itself, or silu(x scale + shift) per channel, made in
+  // the thread's scratch buffer.
+  const T* input(const T* inp, int64_t b, const ConvShape& s) const {
+    const int64_t HW = s.H * s.W;
+    const T* x = inp + b * s.C * HW;
+    if (!scale) return x;
+    T* y = scratch<T, 4>(static_cast<size_t>(s.C * HW));
+    for (int64_t c = 0; c < s.C; ++c) {
+      const T a = scale[b * s.C + c], d = shift[b * s.C + c];
+      for (int64_t p = 0; p < HW; ++p) {
+        const T v = x[c * HW + p] * a + d;
+        y[c * HW + p] = v * sigmoid(v);
+      }
+    }
+    return y;
+  }
+};
+
+// out[b] (=, or += when accumulate) w[OC, C K K] col(inp[b]) (+ what `extra` adds), for every
+// image; n images per product, their columns side by side.
 template <typename T>
 void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate,
-                       const T* bias = nullptr) {
+                       const ConvExtras<T>& extra = {}) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
+  // What is added goes in first, and the product is added to it (no zeroing pass, no bias pass).
+  const bool onto = accumulate || extra.any_added();
   if (by_kernel_rows(s)) {
     const std::vector<T> wk = weights_by_kernel_row(w, s);
     const int64_t CK = s.C * s.K, OW = s.OW(), ld = (s.H + 2 * s.pad) * OW;
@@ -395,14 +451,12 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
       T* rows = scratch<T, 0>(static_cast<size_t>(CK * ld));
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < s.B; ++b) {
-        kernel_rows(rows, inp + b * s.C * s.H * s.W, s);
+        kernel_rows(rows, extra.input(inp, b, s), s);
         T* o = out + b * s.OC * P;
-        if (bias)
-          for (int64_t c = 0; c < s.OC; ++c)
-            for (int64_t p = 0; p < P; ++p) o[c * P + p] = accumulate ? o[c * P + p] + bias[c] : bias[c];
+        if (extra.any_added()) extra.fill(o, b, s.OC, P, accumulate);
         for (int64_t ky = 0; ky < s.K; ++ky)
           gemm_strided<T>(false, false, s.OC, P, CK, T(1), wk.data() + ky * s.OC * CK, CK, rows + ky * OW, ld,
-                          ky > 0 || accumulate || bias ? T(1) : T(0), o, P);
+                          ky > 0 || onto ? T(1) : T(0), o, P);
       }
     }
     return;
@@ -414,30 +468,30 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
 #pragma omp for schedule(static)
     for (int64_t group = 0; group < groups; ++group) {
       const int64_t b0 = group * n, m = std::min(n, s.B - b0), ld = m * P;
-      const T* image = inp + b0 * s.C * s.H * s.W;
       if (m == 1) {
+        const T* image = extra.input(inp, b0, s);
         if (!is_pointwise(s)) im2col(col, P, image, s);
         T* o = out + b0 * s.OC * P;
-        if (bias)  // the bias first, and the product added to it (no zeroing pass, no bias pass)
-          for (int64_t c = 0; c < s.OC; ++c)
-            for (int64_t p = 0; p < P; ++p) o[c * P + p] = accumulate ? o[c * P + p] + bias[c] : bias[c];
+        if (extra.any_added()) extra.fill(o, b0, s.OC, P, accumulate);
         gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col, P,
-                        accumulate || bias ? T(1) : T(0), o, P);
+                        onto ? T(1) : T(0), o, P);
         continue;
       }
-      for (int64_t i = 0; i < m; ++i) im2col(col + i * P, ld, image + i * s.C * s.H * s.W, s);
+      for (int64_t i = 0; i < m; ++i) im2col(col + i * P, ld, extra.input(inp, b0 + i, s), s);
       gemm_strided<T>(false, false, s.OC, ld, CKK, T(1), w, CKK, col, ld, T(0), product, ld);
-      // product[OC, m P] back to the images' [OC, P] (with the bias).
-      for (int64_t i = 0; i < m; ++i)
+      // product[OC, m P] back to the images' [OC, P], onto what is added.
+      for (int64_t i = 0; i < m; ++i) {
+        T* dst = out + (b0 + i) * s.OC * P;
+        if (extra.any_added()) extra.fill(dst, b0 + i, s.OC, P, accumulate);
         for (int64_t o = 0; o < s.OC; ++o) {
           const T* src = product + o * ld + i * P;
-          T* dst = out + ((b0 + i) * s.OC + o) * P;
-          const T add = bias ? bias[o] : T(0);
-          if (accumulate)
-            for (int64_t p = 0; p < P; ++p) dst[p] += src[p] + add;
+          T* d = dst + o * P;
+          if (onto)
+            for (int64_t p = 0; p < P; ++p) d[p] += src[p];
           else
-            for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + add;
+            for (int64_t p = 0; p < P; ++p) d[p] = src[p];
         }
+      }
     }
   }
 }
@@ -575,6 +629,18 @@ A lane_sum(int64_t n, F value) {
   return sum;
 }
 
+// The mean and 1 / sqrt(variance + 1e-5) of n values (a group of GroupNorm), summed in double.
+template <typename T>
+void group_statistics(T* mean, T* rstd, const T* x, int64_t n) {
+  const double m = lane_sum<double>(n, [&](int64_t i) { return static_cast<double>(x[i]); }) / static_cast<double>(n);
+  const double sq = lane_sum<double>(n, [&](int64_t i) {
+    double d = static_cast<double>(x[i]) - m;
+    return d * d;
+  });
+  *mean = static_cast<T>(m);
+  *rstd = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(n) + 1e-5));
+}
+
 // out[b, c, :] = b[c] (or 0 without a bias) over P pixels; db[c] += sum of dout[b, c, :].
 template <typename T>
 void fill_bias(T* out, const T* bias, int64_t B, int64_t C, int64_t P) {
@@ -601,7 +667,33 @@ ConvShape transposed(const ConvShape& s) {
 
 template <typename T>
 void conv2d_forward(T* out, const T* inp, const T* w, const T* b, const ConvShape& s) {
-  conv_data_forward(out, inp, w, s, false, b);
+  conv_data_forward(out, inp, w, s, false, ConvExtras<T>{.bias = b});
+}
+
+template <typename T>
+void conv2d_inference(T* out, const T* inp, const T* w, const T* b, const ConvShape& s, const T* per_image,
+                      const T* plus, const T* gn_w, const T* gn_b, int64_t G) {
+  ConvExtras<T> extra{.bias = b, .per_image = per_image, .plus = plus};
+  std::vector<T> affine;  // scale [B, C], then shift [B, C]
+  if (gn_w) {
+    const int64_t CG = s.C / G, HW = s.H * s.W;
+    affine.resize(static_cast<size_t>(2 * s.B * s.C));
+    T* scale = affine.data();
+    T* shift = scale + s.B * s.C;
+#pragma omp parallel for schedule(static) num_threads(threads_for(s.B * G, kPerValue * static_cast<double>(s.B * s.C * HW)))
+    for (int64_t bg = 0; bg < s.B * G; ++bg) {
+      T mean, rstd;
+      group_statistics(&mean, &rstd, inp + bg * CG * HW, CG * HW);
+      for (int64_t c = (bg % G) * CG; c < (bg % G + 1) * CG; ++c) {
+        const int64_t at = (bg / G) * s.C + c;
+        scale[at] = rstd * gn_w[c];
+        shift[at] = gn_b[c] - mean * scale[at];
+      }
+    }
+    extra.scale = scale;
+    extra.shift = shift;
+  }
+  conv_data_forward(out, inp, w, s, false, extra);
 }
 
 template <typename T>
@@ -632,11 +724,6 @@ void conv_transpose2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* in
 
 namespace {
 
-// sigmoid(x) = 1 / (1 + exp(-x)), vectorizable for float.
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + fast_exp(-x));
-}
 
 // The statistics of group bg and its affine map per channel, shared by the forward passes.
 template <typename T>
@@ -644,14 +731,9 @@ void groupnorm_group(T* out, T* mean, T* rstd, const T* inp, const T* w, const T
                      int64_t HW, int64_t G, bool with_silu) {
   const int64_t CG = C / G, n = CG * HW;
   const T* x = inp + bg * n;
-  const double m = lane_sum<double>(n, [&](int64_t i) { return static_cast<double>(x[i]); }) / static_cast<double>(n);
-  const double sq = lane_sum<double>(n, [&](int64_t i) {
-    double d = static_cast<double>(x[i]) - m;
-    return d * d;
-  });
-  T r = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(n) + 1e-5));
-  mean[bg] = static_cast<T>(m);
-  rstd[bg] = r;
+  group_statistics(&mean[bg], &rstd[bg], x, n);
+  const T r = rstd[bg];
+  const double m = static_cast<double>(mean[bg]);
   const int64_t c0 = (bg % G) * CG;
   for (int64_t c = 0; c < CG; ++c) {
     const T scale = r * w[c0 + c], shift = b[c0 + c] - static_cast<T>(m) * scale;
@@ -780,11 +862,13 @@ void groupnorm_silu_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp,
 
 template <typename T>
 void silu_forward(T* out, const T* inp, int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(n, kPerValue * static_cast<double>(n)))
   for (int64_t i = 0; i < n; ++i) out[i] = inp[i] * sigmoid(inp[i]);
 }
 
 template <typename T>
 void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(n, kPerValue * static_cast<double>(n)))
   for (int64_t i = 0; i < n; ++i) {
     T s = sigmoid(inp[i]);
     dinp[i] += dout[i] * s * (T(1) + inp[i] * (T(1) - s));
@@ -793,6 +877,7 @@ void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
 
 template <typename T>
 void upsample2x_forward(T* out, const T* inp, int64_t BC, int64_t H, int64_t W) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(BC, kPerValue * static_cast<double>(4 * BC * H * W)))
   for (int64_t bc = 0; bc < BC; ++bc)
     for (int64_t y = 0; y < 2 * H; ++y) {
       const T* src = inp + (bc * H + y / 2) * W;
@@ -803,6 +888,7 @@ void upsample2x_forward(T* out, const T* inp, int64_t BC, int64_t H, int64_t W) 
 
 template <typename T>
 void upsample2x_backward(T* dinp, const T* dout, int64_t BC, int64_t H, int64_t W) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(BC, kPerValue * static_cast<double>(4 * BC * H * W)))
   for (int64_t bc = 0; bc < BC; ++bc)
     for (int64_t y = 0; y < 2 * H; ++y) {
       T* dst = dinp + (bc * H + y / 2) * W;
@@ -813,12 +899,14 @@ void upsample2x_backward(T* dinp, const T* dout, int64_t BC, int64_t H, int64_t 
 
 template <typename T>
 void add_channels_forward(T* out, const T* x, const T* e, int64_t B, int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * C, kPerValue * static_cast<double>(B * C * HW)))
   for (int64_t bc = 0; bc < B * C; ++bc)
     for (int64_t p = 0; p < HW; ++p) out[bc * HW + p] = x[bc * HW + p] + e[bc];
 }
 
 template <typename T>
 void add_channels_backward(T* dx, T* de, const T* dout, int64_t B, int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * C, kPerValue * static_cast<double>(B * C * HW)))
   for (int64_t bc = 0; bc < B * C; ++bc) {
     const T* d = dout + bc * HW;
     if (dx)
@@ -833,6 +921,7 @@ void add_channels_backward(T* dx, T* de, const T* dout, int64_t B, int64_t C, in
 
 template <typename T>
 void concat_channels_forward(T* out, const T* a, const T* b, int64_t B, int64_t C1, int64_t C2, int64_t HW) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(B, kPerValue * static_cast<double>(B * (C1 + C2) * HW)))
   for (int64_t i = 0; i < B; ++i) {
     T* o = out + i * (C1 + C2) * HW;
     std::copy(a + i * C1 * HW, a + (i + 1) * C1 * HW, o);
@@ -842,6 +931,7 @@ void concat_channels_forward(T* out, const T* a, const T* b, int64_t B, int64_t 
 
 template <typename T>
 void concat_channels_backward(T* da, T* db, const T* dout, int64_t B, int64_t C1, int64_t C2, int64_t HW) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(B, kPerValue * static_cast<double>(B * (C1 + C2) * HW)))
   for (int64_t i = 0; i < B; ++i) {
     const T* d = dout + i * (C1 + C2) * HW;
     if (da)
@@ -894,6 +984,8 @@ void timestep_embedding(float* out, const float* t, int64_t N, int64_t D) {
 #define GEN_CONV_INSTANTIATE(T)                                                                                  \
   template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                           \
   template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&, bool);            \
+  template void conv2d_inference<T>(T*, const T*, const T*, const T*, const ConvShape&, const T*, const T*,       \
+                                    const T*, const T*, int64_t);                                               \
   template void conv_transpose2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                 \
   template void conv_transpose2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&, bool);  \
   template void groupnorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \

@@ -256,6 +256,18 @@ Tensor Graph::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t 
   return out;
 }
 
+Tensor Graph::conv2d_inference(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad,
+                               const Tensor& per_image, const Tensor& plus, const Tensor& gn_w, const Tensor& gn_b,
+                               int64_t G) {
+  if (training_) throw std::logic_error("Graph::conv2d_inference on a training graph");
+  nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), stride, pad};
+  Tensor out = activation({s.B, s.OC, s.OH(), s.OW()}, false);
+  if ((per_image.defined() && per_image.size() != s.B * s.OC) || (plus.defined() && plus.size() != out.size()))
+    throw std::logic_error("Graph::conv2d_inference: the shapes of what is added");
+  nn::conv2d_inference(out.data, x.data, w.data, b.data, s, per_image.data, plus.data, gn_w.data, gn_b.data, G);
+  return out;
+}
+
 Tensor Graph::conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
   nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(1), w.dim(2), stride, pad};
   Tensor out = activation({s.B, s.OC, nn::conv_transpose_size(s.H, s.K, stride, pad),

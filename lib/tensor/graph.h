@@ -132,6 +132,13 @@ class Graph {
   // silu(groupnorm(x)) in one pass, without the normalized tensor in between (the U-Net's
   // blocks); w[C], b[C].
   Tensor groupnorm_silu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t G);
+  // Inference only (throws std::logic_error on a training graph; nn::conv2d_inference):
+  // conv2d(silu(groupnorm(x, gn_w, gn_b, G)), w, b) + per_image[B,OC] at every pixel + plus
+  // [B,OC,OH,OW], without the normalized tensor or the sums in between. Any of per_image, plus
+  // and gn_w may be undefined (no normalization without gn_w).
+  Tensor conv2d_inference(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad,
+                          const Tensor& per_image, const Tensor& plus, const Tensor& gn_w, const Tensor& gn_b,
+                          int64_t G);
 
  private:
   struct Step {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 #include <string>
 
@@ -148,6 +149,38 @@ TEST_CASE("unet: output shape, zero at initialization, parameter count of the de
   Tensor out = model.forward(g, g.constant({2, 1, 8, 8}, x.data()), t.data(), labels.data());
   CHECK(out.shape == std::vector<int64_t>{2, 1, 8, 8});
   for (int64_t i = 0; i < out.size(); ++i) REQUIRE(out.data[i] == 0.0f);  // conv_out starts at zero
+}
+
+TEST_CASE("unet: the fused inference pass gives the training graph's output") {
+  // Sampling runs the residual blocks through conv2d_inference (GroupNorm, SiLU, the time
+  // embedding and the residual inside the convolutions); training runs them layer by layer.
+  for (bool attention : {false, true}) {
+    CAPTURE(attention);
+    UnetConfig c = tiny();
+    c.channels = {8, 16, 16};  // a block with a skip projection and one without
+    c.attention = attention;
+    Unet model(c);
+    Rng rng(6);
+    model.init(rng);
+    for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.2f * rng.normal();
+    const int64_t B = 5, P = 64;  // 5 images: 7x7-style grouping at 2x2 and a remainder
+    std::vector<float> x(B * P), t = {3, 900, 10, 500, 999};
+    for (auto& v : x) v = rng.normal();
+    std::vector<uint32_t> labels = {0, 2, 1, 1, 0};
+    Arena a1, a2;
+    Graph training(a1, true), inference(a2, false);
+    Tensor want = model.forward(training, training.constant({B, 1, 8, 8}, x.data()), t.data(), labels.data());
+    Tensor got = model.forward(inference, inference.constant({B, 1, 8, 8}, x.data()), t.data(), labels.data());
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < want.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(got.data[i]) - want.data[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want.data[i])));
+    }
+    CHECK(scale > 0.1);
+    CHECK(worst < 1e-5 * scale);
+    CHECK_THROWS_AS(training.conv2d_inference(got, model.params().tensor(0), {}, 1, 0, {}, {}, {}, {}, 1),
+                    std::logic_error);
+  }
 }
 
 TEST_CASE("unet: the tape's gradients match finite differences of the loss, for every weight") {
