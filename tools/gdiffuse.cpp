@@ -383,6 +383,6 @@ Examples:
 }  // namespace
 
 int main(int argc, char** argv) {
-  gen::sleep_when_idle(argv);
+  gen::spin_briefly_when_idle(argv);
   return gen::tool_main("gdiffuse", argc, argv, run);
 }

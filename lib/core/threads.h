@@ -19,10 +19,11 @@ void use_threads(int threads);
 // waits; the first exception thrown by any fn is rethrown here.
 void parallel_for(size_t count, int threads, const std::function<void(size_t)>& fn);
 
-// Call first thing in main() of a tool that runs OpenMP loops: makes OpenMP's idle threads
-// sleep rather than spin, unless the user chose (OMP_WAIT_POLICY, GOMP_SPINCOUNT), by setting
-// OMP_WAIT_POLICY=passive and starting the program over (libgomp reads its environment before
-// main). Returns only if there was nothing to do or the restart failed.
-void sleep_when_idle(char** argv);
+// Call first thing in main() of a tool that runs OpenMP loops: makes OpenMP's idle threads spin
+// only briefly (tens of microseconds) before they sleep, rather than about a millisecond, unless
+// the user chose (OMP_WAIT_POLICY, GOMP_SPINCOUNT), by setting GOMP_SPINCOUNT=20000 and starting
+// the program over (libgomp reads its environment before main). Returns only if there was
+// nothing to do or the restart failed.
+void spin_briefly_when_idle(char** argv);
 
 }  // namespace gen

@@ -115,12 +115,13 @@ void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t 
       }
     }
     if (method == Method::dpmpp_2m) x0_prev.resize(static_cast<size_t>(n));
+    const double alpha = std::sqrt(a), sigma_t = std::sqrt(1 - a);
     for (int64_t k = 0; k < n; ++k) {
       double e = eps[static_cast<size_t>(k)];
-      double x0 = (x[k] - std::sqrt(1 - a) * e) / std::sqrt(a);
+      double x0 = (x[k] - sigma_t * e) / alpha;
       if (clamp) {
         double clamped = std::clamp(x0, -1.0, 1.0);
-        if (clamped != x0) e = (x[k] - std::sqrt(a) * clamped) / std::sqrt(1 - a);
+        if (clamped != x0) e = (x[k] - alpha * clamped) / sigma_t;
         x0 = clamped;
       }
       double z = sigma > 0 ? rngs[static_cast<size_t>(k / pixels)].normal() : 0.0;
