@@ -1,9 +1,6 @@
 #include "tensor/optimizer.h"
 
 #include <omp.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <cmath>
@@ -14,34 +11,13 @@ namespace {
 constexpr size_t kChunk = size_t{1} << 14;  // floats per unit of work: 64 KiB of each array
 // Threads for a pass over n parameters: one below ~100k (a parallel region costs microseconds).
 int threads_for(size_t n) { return omp_in_parallel() || n < (size_t{1} << 17) ? 1 : omp_get_max_threads(); }
-// One view's stretch of AdamW. GCC does not vectorize std::sqrt while sqrt may set errno (it
-// never does here: v_hat >= 0), so with AVX-512 the loop is written out in vectors of 16, each
-// operation as the scalar loop rounds it (vsqrtps as sqrtss): the same result either way. (The
-// maskz sqrt: GCC 12 warns that the plain one's undefined pass-through may be used.)
+// One view's stretch of AdamW. One loop for every width: GCC (-O3, -fno-math-errno, so that
+// std::sqrt becomes vsqrtps) vectorizes it with zmm, ymm or xmm registers as the target has
+// them, the tail with the same operations one at a time.
 void adamw_update(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g,
                   size_t n, float lr, float decay, float grad_scale, float b1, float b2, float eps, float correction1,
                   float correction2) {
-  size_t i = 0;
-#ifdef __AVX512F__
-  const __m512 vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2), va1 = _mm512_set1_ps(1.0f - b1),
-               va2 = _mm512_set1_ps(1.0f - b2), vc1 = _mm512_set1_ps(correction1),
-               vc2 = _mm512_set1_ps(correction2), vlr = _mm512_set1_ps(lr), vdecay = _mm512_set1_ps(decay),
-               veps = _mm512_set1_ps(eps), vscale = _mm512_set1_ps(grad_scale);
-  for (; i + 16 <= n; i += 16) {
-    __m512 gi = _mm512_mul_ps(_mm512_loadu_ps(g + i), vscale);
-    __m512 mi = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(va1, gi));
-    __m512 vi = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_loadu_ps(v + i)), _mm512_mul_ps(_mm512_mul_ps(va2, gi), gi));
-    _mm512_storeu_ps(m + i, mi);
-    _mm512_storeu_ps(v + i, vi);
-    __m512 m_hat = _mm512_div_ps(mi, vc1), v_hat = _mm512_div_ps(vi, vc2);
-    __m512 wi = _mm512_loadu_ps(w + i);
-    wi = _mm512_sub_ps(wi, _mm512_mul_ps(vdecay, wi));
-    __m512 denominator = _mm512_add_ps(_mm512_maskz_sqrt_ps(0xffff, v_hat), veps);
-    wi = _mm512_sub_ps(wi, _mm512_div_ps(_mm512_mul_ps(vlr, m_hat), denominator));
-    _mm512_storeu_ps(w + i, wi);
-  }
-#endif
-  for (; i < n; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const float gi = g[i] * grad_scale;  // exactly g[i] when the scale is 1
     m[i] = b1 * m[i] + (1.0f - b1) * gi;
     v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
