@@ -2,7 +2,7 @@
 
 #include <omp.h>
 
-#if defined(__AVX2__)
+#if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -14,15 +14,14 @@
 
 #include "tensor/fast_math.h"
 #include "tensor/kernels.h"
+#include "tensor/vec.h"
 
 namespace gen::nn {
 
 namespace {
 
 // dst[ox] = src[ox + shift] where 0 <= ox + shift < W, else 0, for ox in [0, OW): one row of
-// im2col at stride 1 (W = 0: a row of zeros). The rows are short (7 to 28 values) and there are
-// C K K OH of them per image, so calls to memmove and memset cost more than the copying itself;
-// with AVX-512 a row is two masked loads and stores.
+// im2col at stride 1 (W = 0: a row of zeros), for doubles (floats take im2col_padded).
 template <typename T>
 void shifted_row(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
   const int64_t lo = std::clamp<int64_t>(-shift, 0, OW), hi = std::clamp<int64_t>(W - shift, lo, OW);
@@ -30,29 +29,6 @@ void shifted_row(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
   for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox + shift];
   for (int64_t ox = hi; ox < OW; ++ox) dst[ox] = T(0);
 }
-#if defined(__AVX512F__)
-template <>
-void shifted_row<float>(float* dst, const float* src, int64_t OW, int64_t shift, int64_t W) {
-  const int64_t lo = std::clamp<int64_t>(-shift, 0, OW), hi = std::clamp<int64_t>(W - shift, lo, OW);
-  if (OW > 64) {
-    std::fill(dst, dst + lo, 0.0f);
-    std::copy(src + lo + shift, src + hi + shift, dst + lo);
-    std::fill(dst + hi, dst + OW, 0.0f);
-    return;
-  }
-  auto lanes = [](int64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; };
-  const uint64_t store = lanes(OW), load = lanes(hi) & ~lanes(lo);
-  // src + shift may point before the row: masked-off lanes are never read. As an integer, so
-  // that forming it is not undefined behaviour.
-  const uintptr_t base = reinterpret_cast<uintptr_t>(src) + static_cast<uintptr_t>(shift * 4);
-  for (int64_t v = 0; v * 16 < OW; ++v) {
-    const auto lm = static_cast<__mmask16>(load >> (16 * v)), sm = static_cast<__mmask16>(store >> (16 * v));
-    const float* from = reinterpret_cast<const float*>(base) + 16 * v;
-    const __m512 x = lm ? _mm512_maskz_loadu_ps(lm, from) : _mm512_setzero_ps();
-    _mm512_mask_storeu_ps(dst + 16 * v, sm, x);
-  }
-}
-#endif
 
 // Stride 2: dst[ox] = src[2 ox + shift] where 0 <= 2 ox + shift < W, else 0, for ox in [0, OW);
 // and its adjoint, dst[2 ox + shift] += src[ox] for the same ox (col2im's rows). The stride-2
@@ -181,7 +157,6 @@ void col2im_scatter(float* img, const float* col, int64_t ld, const ConvShape& s
 }
 #endif
 
-#if defined(__AVX2__) && !defined(__AVX512F__)
 // rows x OW values from `from` (row stride Wp) into dst, contiguous: whole vectors while they end
 // inside the rows x OW values written, the rest one by one.
 void copy_window(float* dst, const float* from, int64_t rows, int64_t OW, int64_t Wp) {
@@ -189,29 +164,34 @@ void copy_window(float* dst, const float* from, int64_t rows, int64_t OW, int64_
   for (int64_t y = 0; y < rows; ++y) {
     float* d = dst + y * OW;
     const float* src = from + y * Wp;
-    const int64_t room = total - y * OW - 7;
+    const int64_t room = total - y * OW - (vec::kFloats - 1);
     int64_t j = 0;
-    for (; j < OW && j < room; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(src + j));
+    for (; j < OW && j < room; j += vec::kFloats) vec::store(d + j, vec::load(src + j));
     for (; j < OW; ++j) d[j] = src[j];
   }
 }
-// Channel c of img into the interior of a zero-bordered plane (Hp x Wp, 8 values of slack).
+// A zero-bordered plane (Hp x Wp, kFloats values of slack) per thread, and channel c of img
+// copied into its interior.
+std::vector<float>& zeroed_plane(const ConvShape& s) {
+  thread_local std::vector<float> plane;
+  plane.assign(static_cast<size_t>((s.H + 2 * s.pad) * (s.W + 2 * s.pad) + vec::kFloats), 0.0f);
+  return plane;
+}
 void fill_plane(std::vector<float>& plane, const float* img, int64_t c, const ConvShape& s) {
   const int64_t Wp = s.W + 2 * s.pad;
   for (int64_t y = 0; y < s.H; ++y)
     std::memcpy(plane.data() + (y + s.pad) * Wp + s.pad, img + (c * s.H + y) * s.W,
                 static_cast<size_t>(s.W) * sizeof(float));
 }
-// Stride 1 with AVX2 (without AVX-512's masked loads and stores, a short row costs a branch per
-// part): each channel is first copied into a zero-bordered plane, so that every row of im2col is
-// a plain copy of OW values from it, 8 at a time. A row's last vector may run past OW into the
-// next rows of the same tap, which are written after it, but never past the tap's last value
-// (the next image's columns may follow). The plane has 8 values of slack for the vectors that
-// read past its last row.
+// Stride 1 (float): each channel is first copied into a zero-bordered plane, so that every row of
+// im2col is a plain copy of OW values from it, a vector at a time (short rows copied one by one,
+// or with a branch per part, cost more than the copying). A row's last vector may run past OW
+// into the next rows of the same tap, which are written after it, but never past the tap's last
+// value (the next image's columns may follow). The plane's slack takes the vectors that read
+// past its last row.
 void im2col_padded(float* col, int64_t ld, const float* img, const ConvShape& s) {
-  const int64_t OH = s.OH(), OW = s.OW(), K = s.K, Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
-  thread_local std::vector<float> plane;
-  plane.assign(static_cast<size_t>(Hp * Wp + 8), 0.0f);
+  const int64_t OH = s.OH(), OW = s.OW(), K = s.K, Wp = s.W + 2 * s.pad;
+  std::vector<float>& plane = zeroed_plane(s);
   for (int64_t c = 0; c < s.C; ++c) {
     fill_plane(plane, img, c, s);
     for (int64_t ky = 0; ky < K; ++ky)
@@ -219,17 +199,14 @@ void im2col_padded(float* col, int64_t ld, const float* img, const ConvShape& s)
         copy_window(col + ((c * K + ky) * K + kx) * ld, plane.data() + ky * Wp + kx, OH, OW, Wp);
   }
 }
-#endif
 
 // col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
 // side): each column holds the K x K x C window under one output pixel (zeros where the window
 // hangs over the padding).
 template <typename T>
 void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>)
     if (s.stride == 1 && s.OH() > 0 && s.OW() > 0) return im2col_padded(col, ld, img, s);
-#endif
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>)
     if (s.stride != 1) return im2col_gather(col, ld, img, s);
@@ -357,18 +334,15 @@ bool by_kernel_rows(const ConvShape& s) {
 template <typename T>
 void kernel_rows(T* rows, const T* img, const ConvShape& s) {
   const int64_t OW = s.OW(), Hp = s.H + 2 * s.pad, ld = Hp * OW;
-#if defined(__AVX2__) && !defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<T, float>) {  // as im2col_padded
     const int64_t Wp = s.W + 2 * s.pad;
-    thread_local std::vector<float> plane;
-    plane.assign(static_cast<size_t>(Hp * Wp + 8), 0.0f);
+    std::vector<float>& plane = zeroed_plane(s);
     for (int64_t c = 0; c < s.C; ++c) {
       fill_plane(plane, img, c, s);
       for (int64_t kx = 0; kx < s.K; ++kx) copy_window(rows + (c * s.K + kx) * ld, plane.data() + kx, Hp, OW, Wp);
     }
     return;
   }
-#endif
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t kx = 0; kx < s.K; ++kx) {
       T* row = rows + (c * s.K + kx) * ld;

@@ -30,6 +30,9 @@ inline Vec load(const float* p) {
   return v;
 }
 
+// An unaligned store.
+inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+
 // The lanes' sum, by halves: (lower half + upper half) until 4 lanes remain, then
 // (l0 + l2) + (l1 + l3).
 namespace detail {
