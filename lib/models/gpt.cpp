@@ -5,139 +5,81 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
 
 #include "core/error.h"
 #include "tensor/kernels.h"
+#include "tensor/vec.h"
 
 namespace gen {
 
 namespace {
 
-// Whether step() takes its vector path through attention: with AVX-512 and heads a multiple of
-// 16 wide, or AVX2 and FMA and heads a multiple of 8. It keeps a layer's keys transposed then,
-// [C, context] instead of [context, C], so that a query's scores over 16 (8) positions take one
-// vector multiply and add per query element.
-bool vector_heads(int64_t head_size) {
-#if defined(__AVX512F__)
-  return head_size % 16 == 0;
-#elif defined(__AVX2__) && defined(__FMA__)
-  return head_size % 8 == 0;
-#else
-  (void)head_size;
-  return false;
-#endif
+// Whether step() takes its vector path through attention: heads a whole number of vectors wide
+// (tensor/vec.h: 16 floats with AVX-512, 8 with AVX2, 4 otherwise). It keeps a layer's keys
+// transposed then, [C, kKeyStride(context)] instead of [context, C], so that a query's scores
+// over kFloats positions take one vector multiply and add per query element.
+bool vector_heads(int64_t head_size) { return head_size % vec::kFloats == 0; }
+
+// The transposed keys' row stride: the context rounded up to whole blocks of transposed_scores,
+// so that its loads never leave a row (the positions past the context are zeros, never stored).
+constexpr int64_t kKeyBlock = 4 * vec::kFloats;
+int64_t key_stride(int64_t context) { return (context + kKeyBlock - 1) / kKeyBlock * kKeyBlock; }
+
+// p itself, but as a value the compiler must have in a register: an add that takes it cannot
+// fuse with the multiply that made it.
+inline vec::Vec rounded(vec::Vec p) {
+  asm("" : "+v"(p));
+  return p;
 }
 
-// scores[j] = scale * (q . k_j) for j < n, the keys transposed (kt[i * stride + j] = k_j[i]).
-// Each dot product is the products, each rounded, added in order from i = 0: what the loop
-// over one key's contiguous elements computes as GCC vectorizes it (vmulps, then the lanes added
-// one by one), so the logits are the same to the bit. The _round intrinsics keep the compiler
-// from fusing the multiply and the add.
-#ifdef __AVX512F__
+// scores[j] = scale * (q . k_j) for j < n, the keys transposed (kt[i * stride + j] = k_j[i],
+// stride a multiple of kKeyBlock). Each dot product is the products, each rounded, added in
+// order from i = 0: what the loop over one key's contiguous elements computes as GCC vectorizes
+// it with AVX-512 (vmulps, then the lanes added one by one), so there the logits are the same
+// to the bit as logits()'s (elsewhere they agree up to rounding). Four blocks of positions at a
+// time: four chains of additions in flight, not one.
 void transposed_scores(float* scores, const float* q, const float* kt, int64_t stride, int64_t head_size, int64_t n,
                        float scale) {
-  // The maskz forms: GCC 12 warns that the plain ones' undefined pass-through may be used.
-  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-  constexpr __mmask16 kAll = 0xffff;
-  constexpr int kBlocks = 4;  // 64 positions at a time: four chains of additions in flight, not one
-  for (int64_t j = 0; j < n; j += 16 * kBlocks) {
-    __mmask16 lanes[kBlocks];
-    __m512 dot[kBlocks];
-    for (int b = 0; b < kBlocks; ++b) {
-      int64_t left = std::clamp<int64_t>(n - j - 16 * b, 0, 16);
-      lanes[b] = static_cast<__mmask16>((uint32_t{1} << left) - 1);
-      dot[b] = _mm512_setzero_ps();
-    }
+  using vec::kFloats;
+  using vec::Vec;
+  for (int64_t j = 0; j < n; j += kKeyBlock) {
+    Vec dot[4] = {};
     for (int64_t i = 0; i < head_size; ++i) {
-      const __m512 qi = _mm512_set1_ps(q[i]);
+      const Vec qi = vec::broadcast(q[i]);
       const float* row = kt + i * stride + j;
-      for (int b = 0; b < kBlocks; ++b) {
-        __m512 k = _mm512_maskz_loadu_ps(lanes[b], row + 16 * b);
-        dot[b] = _mm512_maskz_add_round_ps(kAll, dot[b], _mm512_maskz_mul_round_ps(kAll, qi, k, kRound), kRound);
-      }
+      for (int b = 0; b < 4; ++b) dot[b] += rounded(qi * vec::load(row + b * kFloats));
     }
-    for (int b = 0; b < kBlocks; ++b)
-      _mm512_mask_storeu_ps(scores + j + 16 * b, lanes[b],
-                            _mm512_maskz_mul_round_ps(kAll, dot[b], _mm512_set1_ps(scale), kRound));
+    float block[kKeyBlock];
+    for (int b = 0; b < 4; ++b) vec::store(block + b * kFloats, dot[b] * scale);
+    std::copy_n(block, std::min(kKeyBlock, n - j), scores + j);
   }
 }
 
-// out[i] = sum over j < n of (scores[j] / sum) v_j[i] for i < head_size (a multiple of 16), v_j at
-// values + j * stride. The sums stay in registers across j (in memory, each j waits for the
-// previous one's store); each step is a fused multiply-add in order of j, as the loop over out[]
-// compiles to, so the result is the same to the bit.
+// out[i] = sum over j < n of (scores[j] / sum) v_j[i] for i < head_size (a whole number of
+// vectors), v_j at values + j * stride. The sums stay in registers across j (in memory, each j
+// waits for the previous one's store); each step is a fused multiply-add in order of j, as the
+// loop over out[] compiles to, so the result is the same to the bit.
 void mix_values(float* out, const float* scores, float sum, const float* values, int64_t stride, int64_t head_size,
                 int64_t n) {
+  using vec::kFloats;
+  using vec::Vec;
   int64_t i = 0;
-  for (; i + 32 <= head_size; i += 32) {
-    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+  for (; i + 2 * kFloats <= head_size; i += 2 * kFloats) {
+    Vec a = {}, b = {};
     for (int64_t j = 0; j < n; ++j) {
-      const __m512 w = _mm512_set1_ps(scores[j] / sum);
-      a = _mm512_fmadd_ps(w, _mm512_loadu_ps(values + j * stride + i), a);
-      b = _mm512_fmadd_ps(w, _mm512_loadu_ps(values + j * stride + i + 16), b);
+      const Vec w = vec::broadcast(scores[j] / sum);
+      a += w * vec::load(values + j * stride + i);
+      b += w * vec::load(values + j * stride + i + kFloats);
     }
-    _mm512_storeu_ps(out + i, a);
-    _mm512_storeu_ps(out + i + 16, b);
+    vec::store(out + i, a);
+    vec::store(out + i + kFloats, b);
   }
   if (i < head_size) {
-    __m512 a = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; ++j)
-      a = _mm512_fmadd_ps(_mm512_set1_ps(scores[j] / sum), _mm512_loadu_ps(values + j * stride + i), a);
-    _mm512_storeu_ps(out + i, a);
+    Vec a = {};
+    for (int64_t j = 0; j < n; ++j) a += vec::broadcast(scores[j] / sum) * vec::load(values + j * stride + i);
+    vec::store(out + i, a);
   }
 }
-#elif defined(__AVX2__) && defined(__FMA__)
-// The same two with AVX2 vectors of 8 and fused multiply-adds (the logits agree with logits()'s
-// up to rounding, as the scalar loops' do).
-__m256i first_lanes(int64_t count) {  // lanes 0 .. count-1 of 8 set
-  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(count, 0, 8))), index);
-}
-
-void transposed_scores(float* scores, const float* q, const float* kt, int64_t stride, int64_t head_size, int64_t n,
-                       float scale) {
-  constexpr int kBlocks = 4;  // 32 positions at a time: four chains of additions in flight
-  for (int64_t j = 0; j < n; j += 8 * kBlocks) {
-    __m256i lanes[kBlocks];
-    __m256 dot[kBlocks];
-    for (int b = 0; b < kBlocks; ++b) {
-      lanes[b] = first_lanes(n - j - 8 * b);
-      dot[b] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < head_size; ++i) {
-      const __m256 qi = _mm256_set1_ps(q[i]);
-      const float* row = kt + i * stride + j;
-      for (int b = 0; b < kBlocks; ++b) dot[b] = _mm256_fmadd_ps(qi, _mm256_maskload_ps(row + 8 * b, lanes[b]), dot[b]);
-    }
-    for (int b = 0; b < kBlocks; ++b)
-      _mm256_maskstore_ps(scores + j + 8 * b, lanes[b], _mm256_mul_ps(dot[b], _mm256_set1_ps(scale)));
-  }
-}
-
-void mix_values(float* out, const float* scores, float sum, const float* values, int64_t stride, int64_t head_size,
-                int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= head_size; i += 16) {
-    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; ++j) {
-      const __m256 w = _mm256_set1_ps(scores[j] / sum);
-      a = _mm256_fmadd_ps(w, _mm256_loadu_ps(values + j * stride + i), a);
-      b = _mm256_fmadd_ps(w, _mm256_loadu_ps(values + j * stride + i + 8), b);
-    }
-    _mm256_storeu_ps(out + i, a);
-    _mm256_storeu_ps(out + i + 8, b);
-  }
-  if (i < head_size) {
-    __m256 a = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; ++j)
-      a = _mm256_fmadd_ps(_mm256_set1_ps(scores[j] / sum), _mm256_loadu_ps(values + j * stride + i), a);
-    _mm256_storeu_ps(out + i, a);
-  }
-}
-#endif
 
 }  // namespace
 
@@ -256,8 +198,8 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shar
 GptCache Gpt::make_cache() const {
   const int64_t C = config_.embd;
   GptCache cache;
-  cache.k.assign(static_cast<size_t>(config_.layers * config_.context * C), 0.0f);
-  cache.v.assign(cache.k.size(), 0.0f);
+  cache.k.assign(static_cast<size_t>(config_.layers * key_stride(config_.context) * C), 0.0f);
+  cache.v.assign(static_cast<size_t>(config_.layers * config_.context * C), 0.0f);
   cache.x.resize(static_cast<size_t>(C));
   cache.normed.resize(static_cast<size_t>(C));
   cache.qkv.resize(static_cast<size_t>(3 * C));
@@ -269,7 +211,7 @@ GptCache Gpt::make_cache() const {
 }
 
 const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
-  const int64_t C = config_.embd, NH = config_.heads, HS = C / NH, T = config_.context;
+  const int64_t C = config_.embd, NH = config_.heads, HS = C / NH, T = config_.context, TK = key_stride(T);
   const int64_t t = cache.length;
   if (t >= T) throw Error("gpt", fmt::format("the cache is full ({} tokens)", T));
   float* x = cache.x.data();
@@ -279,12 +221,12 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
   std::vector<float> scores(static_cast<size_t>(t + 1));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
-    float* keys = cache.k.data() + static_cast<int64_t>(l) * T * C;
+    float* keys = cache.k.data() + static_cast<int64_t>(l) * TK * C;
     float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
     nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln1_w.data, b.ln1_b.data, 1, C);
     nn::linear_forward(cache.qkv.data(), cache.normed.data(), b.attn_w.data, b.attn_b.data, 1, C, 3 * C);
     if (vector_path) {
-      for (int64_t i = 0; i < C; ++i) keys[i * T + t] = cache.qkv[static_cast<size_t>(C + i)];
+      for (int64_t i = 0; i < C; ++i) keys[i * TK + t] = cache.qkv[static_cast<size_t>(C + i)];
     } else {
       std::copy_n(cache.qkv.data() + C, C, keys + t * C);
     }
@@ -294,9 +236,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
       const float* q = cache.qkv.data() + h * HS;
       float maximum = -INFINITY;
       if (vector_path) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-        transposed_scores(scores.data(), q, keys + h * HS * T, T, HS, t + 1, scale);
-#endif
+        transposed_scores(scores.data(), q, keys + h * HS * TK, TK, HS, t + 1, scale);
         for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
       } else {
         for (int64_t j = 0; j <= t; ++j) {
@@ -314,9 +254,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
       }
       float* o = cache.attended.data() + h * HS;
       if (vector_path) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
         mix_values(o, scores.data(), sum, values + h * HS, C, HS, t + 1);
-#endif
         continue;
       }
       std::fill(o, o + HS, 0.0f);

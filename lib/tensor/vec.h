@@ -30,6 +30,9 @@ inline Vec load(const float* p) {
   return v;
 }
 
+// x in every lane (x - 0 is x for every x, -0 included; x + 0 is not, and would not fold away).
+inline Vec broadcast(float x) { return x - Vec{}; }
+
 // An unaligned store.
 inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 

@@ -252,23 +252,31 @@ TEST_CASE("AdamW: one step by hand, decay only where asked; schedule; clipping")
 }
 
 TEST_CASE("GPT: the KV cache gives the full forward pass's logits at every position") {
-  Gpt model({.vocab = 11, .context = 8, .layers = 2, .heads = 2, .embd = 16});
-  Rng rng(9);
-  model.init(rng);
-  for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.2f * rng.normal();
-  std::vector<uint32_t> ids = {3, 1, 4, 1, 5, 9, 2, 6};
-  Arena arena;
-  Graph g(arena, false);
-  Tensor full = model.logits(g, ids.data(), 1, 8);
-  GptCache cache = model.make_cache();
-  double worst = 0;
-  for (int64_t t = 0; t < 8; ++t) {
-    const std::vector<float>& step = model.step(cache, ids[static_cast<size_t>(t)]);
-    for (int64_t v = 0; v < 11; ++v) worst = std::max(worst, std::abs(static_cast<double>(step[v]) - full.data[t * 11 + v]));
+  // Heads 8 wide (the vector path where vectors are 8 or 4 floats, the scalar one with AVX-512)
+  // and 16 wide (the vector path at every width); a context past one block of 4 vectors.
+  for (int64_t embd : {16, 32}) {
+    CAPTURE(embd);
+    const int64_t T = 70;
+    Gpt model({.vocab = 11, .context = T, .layers = 2, .heads = 2, .embd = embd});
+    Rng rng(9);
+    model.init(rng);
+    for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.2f * rng.normal();
+    std::vector<uint32_t> ids(static_cast<size_t>(T));
+    for (auto& id : ids) id = static_cast<uint32_t>(rng.uniform() * 11) % 11;
+    Arena arena;
+    Graph g(arena, false);
+    Tensor full = model.logits(g, ids.data(), 1, T);
+    GptCache cache = model.make_cache();
+    double worst = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const std::vector<float>& step = model.step(cache, ids[static_cast<size_t>(t)]);
+      for (int64_t v = 0; v < 11; ++v)
+        worst = std::max(worst, std::abs(static_cast<double>(step[v]) - full.data[t * 11 + v]));
+    }
+    CHECK(worst < 1e-4);
+    CHECK(cache.length == T);
+    CHECK_THROWS_AS(model.step(cache, 0), Error);
   }
-  CHECK(worst < 1e-4);
-  CHECK(cache.length == 8);
-  CHECK_THROWS_AS(model.step(cache, 0), Error);
 }
 
 // The sampler without filters skips sorting the vocabulary; its distribution must still be the
