@@ -3,7 +3,7 @@
 # samples per class (the same seed, so the same starting noise for every sampler), scored with
 # the classifier (the share in the class asked for) and the Frechet distance to the test set in
 # its features; the wall time of the sampling (10 gdiffuse runs of N images). Prints a TSV:
-#   sampler  steps  denoiser_calls  accuracy_%  FID  seconds
+#   sampler  steps  accuracy_%  FID  seconds
 # Usage: samplers.sh GDIFFUSE GSCORE MODEL CLASSIFIER WORKDIR N GUIDANCE SEED SAMPLER:STEPS...
 set -euo pipefail
 gdiffuse=$1 gscore=$2 model=$3 classifier=$4 work=$5 n=$6 guidance=$7 seed=$8

@@ -50,7 +50,7 @@ void parallel_for(size_t count, int threads, const std::function<void(size_t)>& 
 // with sleeping workers. Sleeping costs tens of microseconds to wake per region instead, and a
 // U-Net forward pass has about 40 regions: 64 guided images through 15 DPM-Solver++ steps took
 // 2.86-3.00 s with sleeping workers, 2.76-2.82 s spinning. A short spin (GOMP_SPINCOUNT=20000,
-// some tens of microseconds) keeps the spinning's speed (2.78-2.79 s); with 4 and 10 busy loops
+// a tenth or two of a millisecond; libgomp's setting, which LLVM's libomp ignores) keeps the spinning's speed (2.78-2.79 s); with 4 and 10 busy loops
 // beside it, sampling was as fast as with sleeping workers or faster (2.03 s against 2.39 s;
 // 3.79-3.95 s against 3.86-4.25 s; full spinning: 2.77 s), 8 ggan steps beside 10 busy loops
 // 4-12% slower (15.4-15.6 s against 13.7-14.9 s), and 30 ggan steps on a quiet machine no

@@ -62,13 +62,18 @@ std::vector<int64_t> DiffusionSampler::timesteps(const Schedule& s, int64_t star
                        static_cast<double>(i) * static_cast<double>(start + 1) / static_cast<double>(S)));
     return ts;
   }
-  // Evenly spaced in lambda from `start` to step 0 (the nearest steps; a step is not repeated).
+  // Evenly spaced in lambda from `start` to step 0: the nearest step to each target, moved
+  // where it must be so that the S steps are distinct (below the previous one, and above the
+  // steps the remaining targets need), so that there are exactly S denoiser calls.
   const double from = half_log_snr(s, start), to = half_log_snr(s, 0);
-  int64_t t = start;
-  for (int64_t i = 0; i < S; ++i) {
+  ts.push_back(start);
+  int64_t nearest = start;
+  for (int64_t i = 1; i < S; ++i) {
     const double target = from + (to - from) * static_cast<double>(i) / static_cast<double>(S - 1);
-    while (t > 0 && std::abs(half_log_snr(s, t - 1) - target) <= std::abs(half_log_snr(s, t) - target)) --t;
-    add(t);
+    while (nearest > 0 &&
+           std::abs(half_log_snr(s, nearest - 1) - target) <= std::abs(half_log_snr(s, nearest) - target))
+      --nearest;
+    ts.push_back(std::clamp(nearest, S - 1 - i, ts.back() - 1));
   }
   return ts;
 }

@@ -58,7 +58,7 @@ class Schedule {
 // with D = x0. The second-order multistep method keeps the previous step's x0 and extrapolates
 // along lambda: D = (1 + 1/(2r)) x0 - 1/(2r) x0_prev, r = h_prev / h. The first step has no
 // previous x0 and the last (to the image, sigma = 0) is x0 itself. Its steps are evenly
-// spaced in lambda down to step 0 (the ratio r stays 1, where the extrapolation is stable;
+// spaced in lambda down to step 0 (the ratio r stays near 1, where the extrapolation is stable;
 // DDIM's even spacing in t leaves one large step in lambda at the end). It reaches DDIM-50's
 // images in 10 to 20 denoiser calls.
 // The random streams of images begin..end-1 under seed: image i's noise (its start and every
@@ -79,7 +79,8 @@ struct DiffusionSampler {
   // The steps visited, from `start` (T-1 for sampling from noise) down, each followed by a
   // step to the next and the last by one into t' = -1 (the image). DDIM: evenly spaced in t,
   // "trailing" (start - i (start + 1) / steps), so that sampling from noise starts at T-1.
-  // DPM-Solver++: evenly spaced in lambda from start to 0 (fewer where two round to one step).
+  // DPM-Solver++: evenly spaced in lambda from start to 0 (the nearest steps, kept distinct).
+  // Either way exactly min(steps, start + 1) of them.
   std::vector<int64_t> timesteps(const Schedule& s, int64_t start) const;
 
   // predict(x, t, eps): eps for the images x [images, pixels] at step t.

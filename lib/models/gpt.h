@@ -49,7 +49,7 @@ struct GptDropout {
 // The keys and values of the tokens so far, per layer, so that generating one more token costs
 // one token's worth of work plus attention over the cache (not a whole window's forward pass).
 struct GptCache {
-  std::vector<float> k, v;  // [layers, context, C]; k may be [layers, C, context rounded up], step() keeping it transposed
+  std::vector<float> k, v;  // v [layers, context, C]; k per layer [context, C] or, transposed, [C, context rounded up] (gpt.cpp, key_stride)
   int64_t length = 0;       // tokens in the cache (at positions 0..length-1)
   std::vector<float> x, normed, qkv, attended, hidden, activated, logits;  // one token's scratch
 };

@@ -28,11 +28,11 @@ void conv2d_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T
                      bool overwrite = false);
 
 // Inference only (no backward): out = conv2d(silu(groupnorm(inp, gn_w, gn_b, G)), w, b) +
-// per_image[B, OC] (a vector per image at every pixel) + plus[B, OC, OH, OW] (a residual), in one
-// pass over each image: its normalized input is made in a per-thread scratch buffer (in L2) as
-// the convolution reads it, never written out whole, and what is added goes into out before the
-// product is added to it. Every pointer but out, inp and w may be null (gn_w null: no
-// normalization, no SiLU). The U-Net's residual blocks at sampling time.
+// per_image[B, OC] (a vector per image at every pixel) + plus[B, OC, OH, OW] (a residual): after
+// a pass for the groups' statistics, each image's normalized input is made in a per-thread
+// scratch buffer (in L2) as the convolution reads it, never written out whole, and what is added
+// goes into out before the product is added to it. Every pointer but out, inp and w may be null
+// (gn_w null: no normalization, no SiLU). The U-Net's residual blocks at sampling time.
 template <typename T>
 void conv2d_inference(T* out, const T* inp, const T* w, const T* b, const ConvShape& s, const T* per_image,
                       const T* plus, const T* gn_w = nullptr, const T* gn_b = nullptr, int64_t G = 1);

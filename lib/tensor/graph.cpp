@@ -262,8 +262,9 @@ Tensor Graph::conv2d_inference(const Tensor& x, const Tensor& w, const Tensor& b
   if (training_) throw std::logic_error("Graph::conv2d_inference on a training graph");
   nn::ConvShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), stride, pad};
   Tensor out = activation({s.B, s.OC, s.OH(), s.OW()}, false);
-  if ((per_image.defined() && per_image.size() != s.B * s.OC) || (plus.defined() && plus.size() != out.size()))
-    throw std::logic_error("Graph::conv2d_inference: the shapes of what is added");
+  if ((per_image.defined() && per_image.size() != s.B * s.OC) || (plus.defined() && plus.size() != out.size()) ||
+      w.dim(1) != s.C || (gn_w.defined() && (!gn_b.defined() || G < 1 || s.C % G != 0)))
+    throw std::logic_error("Graph::conv2d_inference: shapes");
   nn::conv2d_inference(out.data, x.data, w.data, b.data, s, per_image.data, plus.data, gn_w.data, gn_b.data, G);
   return out;
 }

@@ -115,6 +115,58 @@ TEST_CASE("conv2d in float: forward, input and weight gradients match double pre
   }
 }
 
+TEST_CASE("conv2d_inference: the composed layers' output, in double and float, on every path") {
+  // conv2d(groupnorm_silu(x)) + per_image + plus, against groupnorm_silu_forward,
+  // conv2d_forward and the additions one by one: kernel rows (28x28, 14x14), several images
+  // to a product with a remainder (7x7, 9 images), pointwise, strided, and without the
+  // normalization.
+  const nn::ConvShape shapes[] = {
+      {.B = 3, .C = 8, .H = 28, .W = 28, .OC = 4, .K = 3, .stride = 1, .pad = 1},
+      {.B = 2, .C = 4, .H = 14, .W = 14, .OC = 6, .K = 3, .stride = 1, .pad = 1},
+      {.B = 9, .C = 8, .H = 7, .W = 7, .OC = 5, .K = 3, .stride = 1, .pad = 1},
+      {.B = 2, .C = 4, .H = 6, .W = 6, .OC = 3, .K = 1, .stride = 1, .pad = 0},
+      {.B = 3, .C = 4, .H = 14, .W = 14, .OC = 3, .K = 3, .stride = 2, .pad = 1},
+  };
+  const int64_t G = 2;
+  uint64_t seed = 60;
+  for (const auto& s : shapes)
+    for (bool normalized : {true, false}) {
+      CAPTURE(s.H);
+      CAPTURE(s.K);
+      CAPTURE(normalized);
+      Rng rng(seed++);
+      const int64_t HW = s.H * s.W, P = s.OH() * s.OW();
+      Vec inp = random_vector(static_cast<size_t>(s.B * s.C * HW), rng);
+      Vec w = random_vector(static_cast<size_t>(s.OC * s.C * s.K * s.K), rng), b = random_vector(static_cast<size_t>(s.OC), rng);
+      Vec gw = random_vector(static_cast<size_t>(s.C), rng), gb = random_vector(static_cast<size_t>(s.C), rng);
+      Vec per_image = random_vector(static_cast<size_t>(s.B * s.OC), rng);
+      Vec plus = random_vector(static_cast<size_t>(s.B * s.OC * P), rng);
+      // The composed layers, in double.
+      Vec normed = inp, mean(static_cast<size_t>(s.B * G)), rstd(mean.size()), want(plus.size());
+      if (normalized)
+        nn::groupnorm_silu_forward(normed.data(), mean.data(), rstd.data(), inp.data(), gw.data(), gb.data(), s.B, s.C,
+                                   HW, G);
+      nn::conv2d_forward(want.data(), normed.data(), w.data(), b.data(), s);
+      for (int64_t i = 0; i < s.B * s.OC * P; ++i) want[static_cast<size_t>(i)] += per_image[static_cast<size_t>(i / P)] + plus[static_cast<size_t>(i)];
+      Vec got(want.size());
+      nn::conv2d_inference(got.data(), inp.data(), w.data(), b.data(), s, per_image.data(), plus.data(),
+                           normalized ? gw.data() : nullptr, gb.data(), G);
+      for (size_t i = 0; i < want.size(); ++i) REQUIRE(got[i] == doctest::Approx(want[i]).epsilon(1e-12).scale(1));
+      auto to_float = [](const Vec& v) { return std::vector<float>(v.begin(), v.end()); };
+      std::vector<float> inp_f = to_float(inp), w_f = to_float(w), b_f = to_float(b), gw_f = to_float(gw),
+                         gb_f = to_float(gb), pi_f = to_float(per_image), plus_f = to_float(plus), got_f(want.size());
+      nn::conv2d_inference(got_f.data(), inp_f.data(), w_f.data(), b_f.data(), s, pi_f.data(), plus_f.data(),
+                           normalized ? gw_f.data() : nullptr, gb_f.data(), G);
+      for (size_t i = 0; i < want.size(); ++i) REQUIRE(got_f[i] == doctest::Approx(want[i]).epsilon(1e-4).scale(1));
+      // Nothing added but the bias: conv2d_forward's own output.
+      nn::conv2d_inference(got.data(), inp.data(), w.data(), b.data(), s, static_cast<const double*>(nullptr),
+                           static_cast<const double*>(nullptr));
+      Vec plain(want.size());
+      nn::conv2d_forward(plain.data(), inp.data(), w.data(), b.data(), s);
+      for (size_t i = 0; i < want.size(); ++i) REQUIRE(got[i] == doctest::Approx(plain[i]).epsilon(1e-12).scale(1));
+    }
+}
+
 TEST_CASE("conv_transpose2d: the adjoint of conv2d; doubles the size; gradients") {
   // DCGAN's upsampling: 4x4 kernel, stride 2, padding 1 turns 7x7 into 14x14.
   CHECK(nn::conv_transpose_size(7, 4, 2, 1) == 14);

@@ -109,6 +109,20 @@ TEST_CASE("sampler: DPM-Solver++(2M) solves the reverse ODE to second order; DDI
   auto lambda = [&](int64_t t) { return 0.5 * std::log(s.abar(t) / (1 - s.abar(t))); };
   const double h = (lambda(0) - lambda(999)) / 9;
   for (size_t i = 1; i < ts.size(); ++i) CHECK(lambda(ts[i]) - lambda(ts[i - 1]) == doctest::Approx(h).epsilon(0.15));
+  // Exactly the steps asked for, distinct, even where the nearest steps coincide (the cosine
+  // schedule's capped last beta puts a large step in lambda between T-2 and T-1).
+  Schedule cosine(Schedule::Kind::cosine, 1000);
+  for (int64_t steps : {2, 15, 100, 999, 1000, 5000}) {
+    CAPTURE(steps);
+    dpm.steps = steps;
+    for (const Schedule* schedule : {&s, &cosine}) {
+      const std::vector<int64_t> got = dpm.timesteps(*schedule, 999);
+      CHECK(static_cast<int64_t>(got.size()) == std::min<int64_t>(steps, 1000));
+      CHECK(got.front() == 999);
+      CHECK(got.back() == 0);
+      for (size_t i = 1; i < got.size(); ++i) REQUIRE(got[i] < got[i - 1]);
+    }
+  }
   // One step is DDIM's from T-1 straight to the image (the mean of the data given x_T).
   ddim.steps = dpm.steps = 1;
   CHECK(data.error(dpm, starts) == doctest::Approx(data.error(ddim, starts)).epsilon(1e-5));
