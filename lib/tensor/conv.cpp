@@ -281,6 +281,16 @@ inline T sigmoid(T x) {
   return T(1) / (T(1) + fast_exp(-x));
 }
 
+// out[p] = silu(x[p] scale + shift) for p < n: one channel through GroupNorm's affine map (its
+// statistics folded into scale and shift) and SiLU.
+template <typename T>
+void affine_silu(T* out, const T* x, int64_t n, T scale, T shift) {
+  for (int64_t p = 0; p < n; ++p) {
+    const T y = x[p] * scale + shift;
+    out[p] = y * sigmoid(y);
+  }
+}
+
 // Per-thread scratch buffers of at least n values, kept between calls: im2col's columns are
 // large (C K K x OH OW), and allocating them per call costs page faults and zeroing. SLOT picks
 // one of several independent buffers.
@@ -398,13 +408,7 @@ struct ConvExtras {
     const T* x = inp + b * s.C * HW;
     if (!scale) return x;
     T* y = scratch<T, 4>(static_cast<size_t>(s.C * HW));
-    for (int64_t c = 0; c < s.C; ++c) {
-      const T a = scale[b * s.C + c], d = shift[b * s.C + c];
-      for (int64_t p = 0; p < HW; ++p) {
-        const T v = x[c * HW + p] * a + d;
-        y[c * HW + p] = v * sigmoid(v);
-      }
-    }
+    for (int64_t c = 0; c < s.C; ++c) affine_silu(y + c * HW, x + c * HW, HW, scale[b * s.C + c], shift[b * s.C + c]);
     return y;
   }
 };
@@ -714,10 +718,7 @@ void groupnorm_group(T* out, T* mean, T* rstd, const T* inp, const T* w, const T
     const T* xc = x + c * HW;
     T* o = out + bg * n + c * HW;
     if (with_silu)
-      for (int64_t p = 0; p < HW; ++p) {
-        T y = xc[p] * scale + shift;
-        o[p] = y * sigmoid(y);
-      }
+      affine_silu(o, xc, HW, scale, shift);
     else
       for (int64_t p = 0; p < HW; ++p) o[p] = xc[p] * scale + shift;
   }
