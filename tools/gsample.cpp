@@ -96,7 +96,8 @@ std::vector<float> next_logits(gen::Gpt& model, gen::Arena& arena, const std::ve
 // The same logits from a KV cache: each new token costs one token's work plus attention over the
 // cache. When the context outgrows the model's window, the window slides: the cache is rebuilt
 // from the last half window of tokens (so from then on the model sees between half and a whole
-// window, where the uncached path always sees a whole one).
+// window, where the uncached path always sees a whole one). A prompt, or the half window, goes in
+// as one step of many tokens, which reads the weights once per four of them.
 class CachedLogits {
  public:
   explicit CachedLogits(gen::Gpt& model) : model_(model), cache_(model.make_cache()) {}
@@ -107,10 +108,8 @@ class CachedLogits {
       start_ = context.size() - std::max<size_t>(1, window / 2);
       cache_.length = 0;
     }
-    const std::vector<float>* logits = nullptr;
-    while (start_ + static_cast<size_t>(cache_.length) < context.size())
-      logits = &model_.step(cache_, context[start_ + static_cast<size_t>(cache_.length)]);
-    return *logits;
+    const size_t done = start_ + static_cast<size_t>(cache_.length);  // the tokens not yet in the cache, at once
+    return model_.step(cache_, context.data() + done, static_cast<int64_t>(context.size() - done));
   }
 
  private:

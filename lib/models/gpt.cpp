@@ -206,73 +206,98 @@ GptCache Gpt::make_cache() const {
   cache.attended.resize(static_cast<size_t>(C));
   cache.hidden.resize(static_cast<size_t>(4 * C));
   cache.activated.resize(static_cast<size_t>(4 * C));
+  cache.stats.resize(2);
   cache.logits.resize(static_cast<size_t>(config_.vocab));
   return cache;
 }
 
-const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) {
+const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) { return step(cache, &token, 1); }
+
+const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int64_t n) {
   const int64_t C = config_.embd, NH = config_.heads, HS = C / NH, T = config_.context, TK = key_stride(T);
-  const int64_t t = cache.length;
-  if (t >= T) throw Error("gpt", fmt::format("the cache is full ({} tokens)", T));
-  float* x = cache.x.data();
-  float mean, rstd;
-  nn::embedding_forward(x, &token, wte_.data, wpe_.data + t * C, 1, 1, C);
+  const int64_t t0 = cache.length;
+  if (n < 1 || t0 + n > T)
+    throw Error("gpt", fmt::format("{} more tokens do not fit the cache ({} of {} used)", n, t0, T));
+  // Each token's row of every buffer; the products take the rows together (nn::linear_rows: the
+  // weights stream once per four rows, each row's result the same to the bit as alone).
+  auto rows = [n](std::vector<float>& buffer, int64_t width) {
+    if (buffer.size() < static_cast<size_t>(n * width)) buffer.resize(static_cast<size_t>(n * width));
+    return buffer.data();
+  };
+  float* x = rows(cache.x, C);
+  float* normed = rows(cache.normed, C);
+  float* qkv = rows(cache.qkv, 3 * C);
+  float* attended = rows(cache.attended, C);
+  float* hidden = rows(cache.hidden, 4 * C);
+  float* activated = rows(cache.activated, 4 * C);
+  float* stats = rows(cache.stats, 2);  // layer norms' means and reciprocal deviations
+  nn::embedding_forward(x, tokens, wte_.data, wpe_.data + t0 * C, 1, n, C);
   const bool vector_path = vector_heads(HS);
-  std::vector<float> scores(static_cast<size_t>(t + 1));
+  std::vector<float> scores(static_cast<size_t>(t0 + n));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     float* keys = cache.k.data() + static_cast<int64_t>(l) * TK * C;
     float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
-    nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln1_w.data, b.ln1_b.data, 1, C);
-    nn::linear_forward(cache.qkv.data(), cache.normed.data(), b.attn_w.data, b.attn_b.data, 1, C, 3 * C);
-    if (vector_path) {
-      for (int64_t i = 0; i < C; ++i) keys[i * TK + t] = cache.qkv[static_cast<size_t>(C + i)];
-    } else {
-      std::copy_n(cache.qkv.data() + C, C, keys + t * C);
-    }
-    std::copy_n(cache.qkv.data() + 2 * C, C, values + t * C);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-    for (int64_t h = 0; h < NH; ++h) {
-      const float* q = cache.qkv.data() + h * HS;
-      float maximum = -INFINITY;
+    nn::layernorm_forward(normed, stats, stats + n, x, b.ln1_w.data, b.ln1_b.data, n, C);
+    nn::linear_rows(qkv, normed, b.attn_w.data, b.attn_b.data, n, C, 3 * C);
+    for (int64_t r = 0; r < n; ++r) {
+      const float* row = qkv + r * 3 * C;
+      const int64_t t = t0 + r;
       if (vector_path) {
-        transposed_scores(scores.data(), q, keys + h * HS * TK, TK, HS, t + 1, scale);
-        for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+        for (int64_t i = 0; i < C; ++i) keys[i * TK + t] = row[C + i];
       } else {
+        std::copy_n(row + C, C, keys + t * C);
+      }
+      std::copy_n(row + 2 * C, C, values + t * C);
+    }
+    // Each token attends to the cache up to itself.
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t t = t0 + r;
+      for (int64_t h = 0; h < NH; ++h) {
+        const float* q = qkv + r * 3 * C + h * HS;
+        float maximum = -INFINITY;
+        if (vector_path) {
+          transposed_scores(scores.data(), q, keys + h * HS * TK, TK, HS, t + 1, scale);
+          for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+        } else {
+          for (int64_t j = 0; j <= t; ++j) {
+            const float* k = keys + j * C + h * HS;
+            float dot = 0;
+            for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
+            scores[static_cast<size_t>(j)] = dot * scale;
+            maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+          }
+        }
+        float sum = 0;
         for (int64_t j = 0; j <= t; ++j) {
-          const float* k = keys + j * C + h * HS;
-          float dot = 0;
-          for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
-          scores[static_cast<size_t>(j)] = dot * scale;
-          maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+          scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maximum);
+          sum += scores[static_cast<size_t>(j)];
+        }
+        float* o = attended + r * C + h * HS;
+        if (vector_path) {
+          mix_values(o, scores.data(), sum, values + h * HS, C, HS, t + 1);
+          continue;
+        }
+        std::fill(o, o + HS, 0.0f);
+        for (int64_t j = 0; j <= t; ++j) {
+          const float* v = values + j * C + h * HS;
+          float w = scores[static_cast<size_t>(j)] / sum;
+          for (int64_t i = 0; i < HS; ++i) o[i] += w * v[i];
         }
       }
-      float sum = 0;
-      for (int64_t j = 0; j <= t; ++j) {
-        scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maximum);
-        sum += scores[static_cast<size_t>(j)];
-      }
-      float* o = cache.attended.data() + h * HS;
-      if (vector_path) {
-        mix_values(o, scores.data(), sum, values + h * HS, C, HS, t + 1);
-        continue;
-      }
-      std::fill(o, o + HS, 0.0f);
-      for (int64_t j = 0; j <= t; ++j) {
-        const float* v = values + j * C + h * HS;
-        float w = scores[static_cast<size_t>(j)] / sum;
-        for (int64_t i = 0; i < HS; ++i) o[i] += w * v[i];
-      }
     }
-    nn::linear_forward(x, cache.attended.data(), b.proj_w.data, b.proj_b.data, 1, C, C, x);
-    nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, b.ln2_w.data, b.ln2_b.data, 1, C);
-    nn::linear_forward(cache.hidden.data(), cache.normed.data(), b.fc_w.data, b.fc_b.data, 1, C, 4 * C);
-    nn::gelu_forward(cache.activated.data(), cache.hidden.data(), 4 * C);
-    nn::linear_forward(x, cache.activated.data(), b.fc_proj_w.data, b.fc_proj_b.data, 1, 4 * C, C, x);
+    nn::linear_rows(x, attended, b.proj_w.data, b.proj_b.data, n, C, C, x);
+    nn::layernorm_forward(normed, stats, stats + n, x, b.ln2_w.data, b.ln2_b.data, n, C);
+    nn::linear_rows(hidden, normed, b.fc_w.data, b.fc_b.data, n, C, 4 * C);
+    for (int64_t r = 0; r < n; ++r) nn::gelu_forward(activated + r * 4 * C, hidden + r * 4 * C, 4 * C);
+    nn::linear_rows(x, activated, b.fc_proj_w.data, b.fc_proj_b.data, n, 4 * C, C, x);
   }
-  nn::layernorm_forward(cache.normed.data(), &mean, &rstd, x, lnf_w_.data, lnf_b_.data, 1, C);
-  nn::linear_forward<float>(cache.logits.data(), cache.normed.data(), wte_.data, nullptr, 1, C, config_.vocab);
-  ++cache.length;
+  // The logits of the last token only.
+  const float* last = x + (n - 1) * C;
+  nn::layernorm_forward(normed, stats, stats + 1, last, lnf_w_.data, lnf_b_.data, 1, C);
+  nn::linear_rows(cache.logits.data(), normed, wte_.data, nullptr, 1, C, config_.vocab);
+  cache.length += n;
   return cache.logits;
 }
 

@@ -57,52 +57,57 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 }
 
 namespace {
-// y[OC] = w[OC,C] x[C] + beta y (beta 0 or 1): one row (generation with a KV cache) is a
-// matrix-vector product, which streams the weights from cache once per token: that is what it
-// costs. Eight rows of w at a time share each load of x and keep eight sums in flight. One thread:
-// split across two by rows (a parallel region per product, 17 a token), 2000 tokens took 5 s
-// instead of 0.5 on a machine busy with other work, where OpenMP's waiting threads spin. A BLAS
-// call cost more than the product at these sizes (128 to 512 wide). Written once for every
-// vector width (tensor/vec.h).
-template <int R>
-inline void dot_rows(float* y, const float* w, int64_t C, const float* x, bool accumulate) {
+// y[N,OC] = x[N,C] w[OC,C]^T (+ y, accumulating): each row a matrix-vector product. One row
+// (generation with a KV cache) streams the weights from cache once per token: that is what it
+// costs. Eight rows of w at a time share each load of x and keep eight sums in flight; several
+// rows of x (a prompt, or the window refilled when it slides) share each load of w, so the
+// weights stream once per four rows. Every output is summed in the same order whichever block
+// computes it: a row's result is the same to the bit alone or beside others. One thread: split
+// across two by rows (a parallel region per product, 17 a token), 2000 tokens took 5 s instead
+// of 0.5 on a machine busy with other work, where OpenMP's waiting threads spin. A BLAS call
+// cost more than the product at these sizes (128 to 512 wide). Written once for every vector
+// width (tensor/vec.h).
+template <int R, int S>
+inline void dot_rows(float* y, int64_t OC, const float* w, int64_t C, const float* x, bool accumulate) {
   using namespace vec;
-  Vec acc[R];
-  for (int k = 0; k < R; ++k) acc[k] = Vec{};
+  Vec acc[S][R];
+  for (int s = 0; s < S; ++s)
+    for (int k = 0; k < R; ++k) acc[s][k] = Vec{};
   int64_t i = 0;
   for (; i + kFloats <= C; i += kFloats) {
-    const Vec xi = load(x + i);
-    for (int k = 0; k < R; ++k) acc[k] += load(w + k * C + i) * xi;
-  }
-  for (int k = 0; k < R; ++k) {
-    float s = sum(acc[k]);
-    for (int64_t j = i; j < C; ++j) s += w[k * C + j] * x[j];
-    y[k] = accumulate ? y[k] + s : s;
-  }
-}
-void gemv_rows(int64_t OC, int64_t C, const float* w, const float* x, bool accumulate, float* y) {
-  int64_t o = 0;
-  for (; o + 8 <= OC; o += 8) dot_rows<8>(y + o, w + o * C, C, x, accumulate);
-  for (; o < OC; ++o) dot_rows<1>(y + o, w + o * C, C, x, accumulate);
-}
-template <typename T>
-void gemv(int64_t OC, int64_t C, const T* w, const T* x, T beta, T* y) {
-  if constexpr (std::is_same_v<T, float>) {
-    gemv_rows(OC, C, w, x, beta != 0.0f, y);
-  } else {
-    for (int64_t o = 0; o < OC; ++o) {
-      const T* row = w + o * C;
-      T sum = 0;
-      for (int64_t i = 0; i < C; ++i) sum += row[i] * x[i];
-      y[o] = beta == T(0) ? sum : sum + y[o];
+    Vec xi[S];
+    for (int s = 0; s < S; ++s) xi[s] = load(x + s * C + i);
+    for (int k = 0; k < R; ++k) {
+      const Vec wk = load(w + k * C + i);
+      for (int s = 0; s < S; ++s) acc[s][k] += wk * xi[s];
     }
   }
+  for (int s = 0; s < S; ++s)
+    for (int k = 0; k < R; ++k) {
+      float sum = vec::sum(acc[s][k]);
+      for (int64_t j = i; j < C; ++j) sum += w[k * C + j] * x[s * C + j];
+      float& out = y[s * OC + k];
+      out = accumulate ? out + sum : sum;
+    }
 }
-}  // namespace
+// S rows of x against all of w, R rows of w at a time.
+template <int R, int S>
+void dot_all_rows(float* y, int64_t OC, const float* w, int64_t C, const float* x, bool accumulate) {
+  int64_t o = 0;
+  for (; o + R <= OC; o += R) dot_rows<R, S>(y + o, OC, w + o * C, C, x, accumulate);
+  for (; o < OC; ++o) dot_rows<1, S>(y + o, OC, w + o * C, C, x, accumulate);
+}
+void gemv_rows(int64_t N, int64_t OC, int64_t C, const float* w, const float* x, bool accumulate, float* y) {
+  // Four rows of x and four of w (two where registers are 16: AVX2) keep 16 (8) sums in flight.
+  constexpr int kRowsW = vec::kFloats >= 16 ? 4 : 2;
+  int64_t n = 0;
+  for (; n + 4 <= N; n += 4) dot_all_rows<kRowsW, 4>(y + n * OC, OC, w, C, x + n * C, accumulate);
+  for (; n < N; ++n) dot_all_rows<8, 1>(y + n * OC, OC, w, C, x + n * C, accumulate);
+}
 
+// out = b (+ residual) or residual or nothing, ahead of a product added into it; the product's beta.
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
-                    const T* residual) {
+T linear_start(T* out, const T* b, int64_t N, int64_t OC, const T* residual) {
   if (residual && b) {
     for (int64_t n = 0; n < N; ++n)
 #pragma omp simd
@@ -112,12 +117,34 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
   } else if (b) {
     for (int64_t n = 0; n < N; ++n) std::copy(b, b + OC, out + n * OC);
   }
-  const T beta = b || residual ? T(1) : T(0);
+  return b || residual ? T(1) : T(0);
+}
+
+}  // namespace
+
+template <typename T>
+void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
+                    const T* residual) {
+  const T beta = linear_start(out, b, N, OC, residual);
   if (N == 1) {
-    gemv(OC, C, w, inp, beta, out);
+    if constexpr (std::is_same_v<T, float>) {
+      gemv_rows(1, OC, C, w, inp, beta != 0.0f, out);
+    } else {
+      for (int64_t o = 0; o < OC; ++o) {
+        T sum = 0;
+        for (int64_t i = 0; i < C; ++i) sum += w[o * C + i] * inp[i];
+        out[o] = beta == T(0) ? sum : sum + out[o];
+      }
+    }
     return;
   }
   gemm<T>(false, true, N, OC, C, T(1), inp, w, beta, out);
+}
+
+void linear_rows(float* out, const float* inp, const float* w, const float* b, int64_t N, int64_t C, int64_t OC,
+                 const float* residual) {
+  const float beta = linear_start(out, b, N, OC, residual);
+  gemv_rows(N, OC, C, w, inp, beta != 0.0f, out);
 }
 
 template <typename T>
@@ -242,28 +269,36 @@ inline T gelu_grad(T x) {
 // much. Elementwise results do not depend on the split.
 int elementwise_threads(int64_t n) { return omp_in_parallel() || n < (int64_t{1} << 17) ? 1 : omp_get_max_threads(); }
 constexpr int64_t kChunk = 4096;  // values per unit of work (16 KiB of floats)
+
+// body(begin, end) over [0, n) in chunks of kChunk, on elementwise_threads(n) threads; on one
+// without entering an OpenMP region at all: libgomp ends even a one-thread region with a futex
+// syscall, 4 a token in gsample (one GELU a layer), about 9% of its time on this VM.
+template <typename Body>
+void elementwise(int64_t n, Body&& body) {
+  const int threads = elementwise_threads(n);
+  if (threads == 1) {
+    for (int64_t begin = 0; begin < n; begin += kChunk) body(begin, std::min(n, begin + kChunk));
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t begin = 0; begin < n; begin += kChunk) body(begin, std::min(n, begin + kChunk));
+}
 }  // namespace
 
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n) {
-  const int threads = elementwise_threads(n);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (int64_t begin = 0; begin < n; begin += kChunk) {
-    const int64_t end = std::min(n, begin + kChunk);
+  elementwise(n, [=](int64_t begin, int64_t end) {
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
       T x = inp[i];
       out[i] = T(0.5) * x * (T(1) + fast_tanh(kGeluScale<T> * (x + T(0.044715) * x * x * x)));
     }
-  }
+  });
 }
 
 template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, bool overwrite) {
-  const int threads = elementwise_threads(n);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (int64_t begin = 0; begin < n; begin += kChunk) {
-    const int64_t end = std::min(n, begin + kChunk);
+  elementwise(n, [=](int64_t begin, int64_t end) {
     if (overwrite) {
 #pragma omp simd
       for (int64_t i = begin; i < end; ++i) dinp[i] = gelu_grad(inp[i]) * dout[i];
@@ -271,7 +306,7 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, bool overwri
 #pragma omp simd
       for (int64_t i = begin; i < end; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
     }
-  }
+  });
 }
 
 // 24 uniform bits of (key, i) against p.

@@ -30,6 +30,11 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
 template <typename T>
 void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
                     const T* residual = nullptr);
+// The same in float by matrix-vector products, four rows of inp sharing each pass over w: for a
+// few rows (a KV cache's prompt), each row's outputs to the bit what linear_forward gives that
+// row alone (its one-row path), which a GEMM does not promise.
+void linear_rows(float* out, const float* inp, const float* w, const float* b, int64_t N, int64_t C, int64_t OC,
+                 const float* residual = nullptr);
 // dinp[N,C] += dout[N,OC] w; dw[OC,C] += dout^T inp; db[OC] += sum over N of dout.
 template <typename T>
 void linear_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, int64_t N, int64_t C,

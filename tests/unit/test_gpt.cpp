@@ -279,6 +279,39 @@ TEST_CASE("GPT: the KV cache gives the full forward pass's logits at every posit
   }
 }
 
+// Many tokens in one step (a prompt, a refilled window) give the logits and the cache that one
+// step per token gives, to the bit: the rows share the products, each row summed as alone.
+TEST_CASE("Gpt::step: n tokens at once are n steps, to the bit") {
+  for (int64_t embd : {16, 32, 36}) {  // the vector path at every width, the scalar one, odd widths
+    CAPTURE(embd);
+    const int64_t T = 40;
+    Gpt model({.vocab = 13, .context = T, .layers = 2, .heads = embd == 36 ? 3 : 2, .embd = embd});
+    Rng rng(5);
+    model.init(rng);
+    for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.2f * rng.normal();
+    std::vector<uint32_t> ids(static_cast<size_t>(T));
+    for (auto& id : ids) id = static_cast<uint32_t>(rng.uniform() * 13) % 13;
+    GptCache one = model.make_cache(), many = model.make_cache();
+    int64_t t = 0;
+    for (int64_t n : {1, 4, 7, 3, 9, 1, 2, 13}) {  // 40 in all
+      CAPTURE(t);
+      CAPTURE(n);
+      std::vector<float> expected;
+      for (int64_t i = 0; i < n; ++i) expected = model.step(one, ids[static_cast<size_t>(t + i)]);
+      const std::vector<float>& got = model.step(many, ids.data() + t, n);
+      t += n;
+      CHECK(many.length == t);
+      CHECK(std::equal(expected.begin(), expected.end(), got.begin()));
+    }
+    CHECK(one.k == many.k);
+    CHECK(one.v == many.v);
+    CHECK_THROWS_AS(model.step(many, ids.data(), 1), Error);
+    GptCache fresh = model.make_cache();
+    CHECK_THROWS_AS(model.step(fresh, ids.data(), T + 1), Error);
+    CHECK_THROWS_AS(model.step(fresh, ids.data(), 0), Error);
+  }
+}
+
 // The sampler without filters skips sorting the vocabulary; its distribution must still be the
 // one the sorted renormalization gives, to the bit (the same seed gives the same text).
 TEST_CASE("Sampler: without filters, the distribution of the sorted path, to the bit") {
