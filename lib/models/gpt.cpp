@@ -198,6 +198,23 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shar
 GptCache Gpt::make_cache() const {
   const int64_t C = config_.embd;
   GptCache cache;
+  int64_t packed = nn::packed_rows_size(config_.vocab, C);
+  for (size_t l = 0; l < blocks_.size(); ++l)
+    packed += nn::packed_rows_size(3 * C, C) + nn::packed_rows_size(C, C) + nn::packed_rows_size(4 * C, C) +
+              nn::packed_rows_size(C, 4 * C);
+  cache.weights.assign_zeros(static_cast<size_t>(packed));
+  float* p = cache.weights.data();
+  auto pack = [&p](const Tensor& w, int64_t OC, int64_t IC) {
+    nn::pack_rows(p, w.data, OC, IC);
+    p += nn::packed_rows_size(OC, IC);
+  };
+  for (const Block& b : blocks_) {  // in the order step() reads them
+    pack(b.attn_w, 3 * C, C);
+    pack(b.proj_w, C, C);
+    pack(b.fc_w, 4 * C, C);
+    pack(b.fc_proj_w, C, 4 * C);
+  }
+  pack(wte_, config_.vocab, C);
   cache.k.assign(static_cast<size_t>(config_.layers * key_stride(config_.context) * C), 0.0f);
   cache.v.assign(static_cast<size_t>(config_.layers * config_.context * C), 0.0f);
   cache.x.resize(static_cast<size_t>(C));
@@ -234,13 +251,19 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
   nn::embedding_forward(x, tokens, wte_.data, wpe_.data + t0 * C, 1, n, C);
   const bool vector_path = vector_heads(HS);
   std::vector<float> scores(static_cast<size_t>(t0 + n));
+  const float* packed = cache.weights.data();  // make_cache()'s order
+  auto weights = [&packed](int64_t OC, int64_t IC) {
+    const float* w = packed;
+    packed += nn::packed_rows_size(OC, IC);
+    return w;
+  };
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     float* keys = cache.k.data() + static_cast<int64_t>(l) * TK * C;
     float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
     nn::layernorm_forward(normed, stats, stats + n, x, b.ln1_w.data, b.ln1_b.data, n, C);
-    nn::linear_rows(qkv, normed, b.attn_w.data, b.attn_b.data, n, C, 3 * C);
+    nn::linear_rows(qkv, normed, weights(3 * C, C), b.attn_b.data, n, C, 3 * C);
     for (int64_t r = 0; r < n; ++r) {
       const float* row = qkv + r * 3 * C;
       const int64_t t = t0 + r;
@@ -287,16 +310,16 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
         }
       }
     }
-    nn::linear_rows(x, attended, b.proj_w.data, b.proj_b.data, n, C, C, x);
+    nn::linear_rows(x, attended, weights(C, C), b.proj_b.data, n, C, C, x);
     nn::layernorm_forward(normed, stats, stats + n, x, b.ln2_w.data, b.ln2_b.data, n, C);
-    nn::linear_rows(hidden, normed, b.fc_w.data, b.fc_b.data, n, C, 4 * C);
+    nn::linear_rows(hidden, normed, weights(4 * C, C), b.fc_b.data, n, C, 4 * C);
     for (int64_t r = 0; r < n; ++r) nn::gelu_forward(activated + r * 4 * C, hidden + r * 4 * C, 4 * C);
-    nn::linear_rows(x, activated, b.fc_proj_w.data, b.fc_proj_b.data, n, 4 * C, C, x);
+    nn::linear_rows(x, activated, weights(C, 4 * C), b.fc_proj_b.data, n, 4 * C, C, x);
   }
   // The logits of the last token only.
   const float* last = x + (n - 1) * C;
   nn::layernorm_forward(normed, stats, stats + 1, last, lnf_w_.data, lnf_b_.data, 1, C);
-  nn::linear_rows(cache.logits.data(), normed, wte_.data, nullptr, 1, C, config_.vocab);
+  nn::linear_rows(cache.logits.data(), normed, weights(config_.vocab, C), nullptr, 1, C, config_.vocab);
   cache.length += n;
   return cache.logits;
 }

@@ -49,6 +49,9 @@ struct GptDropout {
 // The keys and values of the tokens so far, per layer, so that generating one more token costs
 // one token's worth of work plus attention over the cache (not a whole window's forward pass).
 struct GptCache {
+  // The weights as step() reads them (nn::pack_rows), packed by make_cache(): a cache belongs
+  // to the weights it was made from.
+  ZeroedFloats weights;
   std::vector<float> k, v;  // v [layers, context, C]; k per layer [context, C] or, transposed, [C, context rounded up] (gpt.cpp, key_stride)
   int64_t length = 0;       // tokens in the cache (at positions 0..length-1)
   std::vector<float> x, normed, qkv, attended, hidden, activated, stats, logits;  // scratch: a row per token of a step
@@ -71,7 +74,7 @@ class Gpt {
   // logits [B,T,V] for ids [B,T] (T <= context); the weights' gradients go to the shard's copy
   // (Parameters::set_shards).
   Tensor logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shard = 0, GptDropout dropout = {});
-  // A cache sized for this model (empty).
+  // A cache sized for this model (empty), with the weights packed for step().
   GptCache make_cache() const;
   // Appends `token` at position cache.length (< context) and returns the logits [V] for the
   // token after it. Gives the logits logits() gives at that position, up to rounding.
@@ -79,7 +82,7 @@ class Gpt {
   // Appends n tokens at once (a prompt, or the window refilled when it slides; cache.length + n
   // <= context) and returns the logits for the token after the last: the same to the bit as n
   // one-token steps, and the same cache, at a fraction of the cost (the weights stream once per
-  // four tokens, not once per token).
+  // four tokens (two with AVX2), not once per token).
   const std::vector<float>& step(GptCache& cache, const uint32_t* tokens, int64_t n);
 
   // Mean next-token cross-entropy against targets [B,T].

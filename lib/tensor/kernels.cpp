@@ -57,52 +57,58 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 }
 
 namespace {
-// y[N,OC] = x[N,C] w[OC,C]^T (+ y, accumulating): each row a matrix-vector product. One row
-// (generation with a KV cache) streams the weights from cache once per token: that is what it
-// costs. Eight rows of w at a time share each load of x and keep eight sums in flight; several
-// rows of x (a prompt, or the window refilled when it slides) share each load of w, so the
-// weights stream once per four rows. Every output is summed in the same order whichever block
-// computes it: a row's result is the same to the bit alone or beside others. One thread: split
-// across two by rows (a parallel region per product, 17 a token), 2000 tokens took 5 s instead
-// of 0.5 on a machine busy with other work, where OpenMP's waiting threads spin. A BLAS call
-// cost more than the product at these sizes (128 to 512 wide). Written once for every vector
+// y[OC] = w[OC,C] x[C] (+ y, accumulating): one row (linear_forward's N = 1). Eight rows of w
+// at a time share each load of x and keep eight sums in flight. Written once for every vector
 // width (tensor/vec.h).
-template <int R, int S>
-inline void dot_rows(float* y, int64_t OC, const float* w, int64_t C, const float* x, bool accumulate) {
+template <int R>
+inline void dot_rows(float* y, const float* w, int64_t C, const float* x, bool accumulate) {
   using namespace vec;
-  Vec acc[S][R];
-  for (int s = 0; s < S; ++s)
-    for (int k = 0; k < R; ++k) acc[s][k] = Vec{};
+  Vec acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = Vec{};
   int64_t i = 0;
   for (; i + kFloats <= C; i += kFloats) {
-    Vec xi[S];
-    for (int s = 0; s < S; ++s) xi[s] = load(x + s * C + i);
-    for (int k = 0; k < R; ++k) {
-      const Vec wk = load(w + k * C + i);
-      for (int s = 0; s < S; ++s) acc[s][k] += wk * xi[s];
+    const Vec xi = load(x + i);
+    for (int k = 0; k < R; ++k) acc[k] += load(w + k * C + i) * xi;
+  }
+  for (int k = 0; k < R; ++k) {
+    float s = sum(acc[k]);
+    for (int64_t j = i; j < C; ++j) s += w[k * C + j] * x[j];
+    y[k] = accumulate ? y[k] + s : s;
+  }
+}
+void gemv_rows(int64_t OC, int64_t C, const float* w, const float* x, bool accumulate, float* y) {
+  int64_t o = 0;
+  for (; o + 8 <= OC; o += 8) dot_rows<8>(y + o, w + o * C, C, x, accumulate);
+  for (; o < OC; ++o) dot_rows<1>(y + o, w + o * C, C, x, accumulate);
+}
+
+constexpr int64_t kRowsBlock = 4 * vec::kFloats;  // outputs in a block of pack_rows
+
+// y[S,OC] (+)= x[S,C] against one packed block of kRowsBlock outputs (`valid` of them real):
+// each output a chain of multiply-adds down i, four vectors of outputs a row.
+template <int S>
+void rows_block(float* y, int64_t OC, const float* x, int64_t C, const float* block, int64_t valid, bool accumulate) {
+  using namespace vec;
+  Vec acc[S][4];
+  for (int s = 0; s < S; ++s)
+    for (int v = 0; v < 4; ++v) acc[s][v] = Vec{};
+  for (int64_t i = 0; i < C; ++i) {
+    const float* row = block + i * kRowsBlock;
+    const Vec w0 = load(row), w1 = load(row + kFloats), w2 = load(row + 2 * kFloats), w3 = load(row + 3 * kFloats);
+    for (int s = 0; s < S; ++s) {
+      const Vec xs = broadcast(x[s * C + i]);
+      acc[s][0] += xs * w0;
+      acc[s][1] += xs * w1;
+      acc[s][2] += xs * w2;
+      acc[s][3] += xs * w3;
     }
   }
-  for (int s = 0; s < S; ++s)
-    for (int k = 0; k < R; ++k) {
-      float sum = vec::sum(acc[s][k]);
-      for (int64_t j = i; j < C; ++j) sum += w[k * C + j] * x[s * C + j];
-      float& out = y[s * OC + k];
-      out = accumulate ? out + sum : sum;
-    }
-}
-// S rows of x against all of w, R rows of w at a time.
-template <int R, int S>
-void dot_all_rows(float* y, int64_t OC, const float* w, int64_t C, const float* x, bool accumulate) {
-  int64_t o = 0;
-  for (; o + R <= OC; o += R) dot_rows<R, S>(y + o, OC, w + o * C, C, x, accumulate);
-  for (; o < OC; ++o) dot_rows<1, S>(y + o, OC, w + o * C, C, x, accumulate);
-}
-void gemv_rows(int64_t N, int64_t OC, int64_t C, const float* w, const float* x, bool accumulate, float* y) {
-  // Four rows of x and four of w (two where registers are 16: AVX2) keep 16 (8) sums in flight.
-  constexpr int kRowsW = vec::kFloats >= 16 ? 4 : 2;
-  int64_t n = 0;
-  for (; n + 4 <= N; n += 4) dot_all_rows<kRowsW, 4>(y + n * OC, OC, w, C, x + n * C, accumulate);
-  for (; n < N; ++n) dot_all_rows<8, 1>(y + n * OC, OC, w, C, x + n * C, accumulate);
+  for (int s = 0; s < S; ++s) {
+    float sums[kRowsBlock];
+    for (int v = 0; v < 4; ++v) store(sums + v * kFloats, acc[s][v]);
+    float* out = y + s * OC;
+    for (int64_t j = 0; j < valid; ++j) out[j] = accumulate ? out[j] + sums[j] : sums[j];
+  }
 }
 
 // out = b (+ residual) or residual or nothing, ahead of a product added into it; the product's beta.
@@ -128,7 +134,7 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
   const T beta = linear_start(out, b, N, OC, residual);
   if (N == 1) {
     if constexpr (std::is_same_v<T, float>) {
-      gemv_rows(1, OC, C, w, inp, beta != 0.0f, out);
+      gemv_rows(OC, C, w, inp, beta != 0.0f, out);
     } else {
       for (int64_t o = 0; o < OC; ++o) {
         T sum = 0;
@@ -141,10 +147,33 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
   gemm<T>(false, true, N, OC, C, T(1), inp, w, beta, out);
 }
 
-void linear_rows(float* out, const float* inp, const float* w, const float* b, int64_t N, int64_t C, int64_t OC,
+int64_t packed_rows_size(int64_t OC, int64_t C) { return (OC + kRowsBlock - 1) / kRowsBlock * kRowsBlock * C; }
+
+void pack_rows(float* packed, const float* w, int64_t OC, int64_t C) {
+  for (int64_t o0 = 0; o0 < OC; o0 += kRowsBlock) {
+    float* block = packed + o0 * C;
+    const int64_t valid = std::min(kRowsBlock, OC - o0);
+    for (int64_t i = 0; i < C; ++i) {
+      float* row = block + i * kRowsBlock;
+      for (int64_t j = 0; j < kRowsBlock; ++j) row[j] = j < valid ? w[(o0 + j) * C + i] : 0.0f;
+    }
+  }
+}
+
+void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
                  const float* residual) {
-  const float beta = linear_start(out, b, N, OC, residual);
-  gemv_rows(N, OC, C, w, inp, beta != 0.0f, out);
+  const bool accumulate = linear_start(out, b, N, OC, residual) != 0.0f;
+  // Rows four at a time (16 sums in registers) where there are 32 vector registers, two where
+  // there are 16 (AVX2).
+  constexpr int kGroup = vec::kFloats >= 16 ? 4 : 2;
+  for (int64_t o0 = 0; o0 < OC; o0 += kRowsBlock) {
+    const float* block = packed + o0 * C;
+    const int64_t valid = std::min(kRowsBlock, OC - o0);
+    int64_t n = 0;
+    for (; n + kGroup <= N; n += kGroup)
+      rows_block<kGroup>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
+    for (; n < N; ++n) rows_block<1>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
+  }
 }
 
 template <typename T>

@@ -30,10 +30,14 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
 template <typename T>
 void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
                     const T* residual = nullptr);
-// The same in float by matrix-vector products, four rows of inp sharing each pass over w: for a
-// few rows (a KV cache's prompt), each row's outputs to the bit what linear_forward gives that
-// row alone (its one-row path), which a GEMM does not promise.
-void linear_rows(float* out, const float* inp, const float* w, const float* b, int64_t N, int64_t C, int64_t OC,
+// The same in float for a few rows (generation with a KV cache: one token, or a prompt), from w
+// packed by pack_rows: blocks of four vectors of outputs, each block [C][its outputs] (zeros
+// past OC), so that a row's outputs come from one pass down contiguous memory and no sum is folded across
+// vector lanes. Every output is a chain of multiply-adds down C in order: the same bits for any
+// N and any vector width (with FMA). Four rows (two with AVX2) share each pass over a block.
+int64_t packed_rows_size(int64_t OC, int64_t C);  // floats (the layout depends on the vector width)
+void pack_rows(float* packed, const float* w, int64_t OC, int64_t C);
+void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
                  const float* residual = nullptr);
 // dinp[N,C] += dout[N,OC] w; dw[OC,C] += dout^T inp; db[OC] += sum over N of dout.
 template <typename T>

@@ -3,6 +3,7 @@
 // backward kernel (given dout = r) must match (L(x + h) - L(x - h)) / 2h.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -37,6 +38,37 @@ TEST_CASE("linear: gradients of input, weight and bias; backward accumulates") {
   Vec twice = dw;
   nn::linear_backward<double>(nullptr, twice.data(), nullptr, r.data(), inp.data(), w.data(), N, C, OC);
   for (size_t i = 0; i < dw.size(); ++i) CHECK(twice[i] == doctest::Approx(2 * dw[i]));
+}
+
+// linear_rows (float, packed weights; generation's products) against linear_forward in double,
+// and each output a chain of fused multiply-adds down C in order: the same bits for any N.
+TEST_CASE("linear_rows: linear_forward's values from packed weights; the same bits for any number of rows") {
+  Rng rng(3);
+  for (int64_t C : {1, 7, 16, 33, 128}) {
+    for (int64_t OC : {1, 5, 64, 70, 200}) {
+      CAPTURE(C);
+      CAPTURE(OC);
+      const int64_t N = 9;
+      Vec inp = random_vector(N * C, rng), w = random_vector(OC * C, rng), b = random_vector(OC, rng),
+          residual = random_vector(N * OC, rng), expected(N * OC);
+      nn::linear_forward(expected.data(), inp.data(), w.data(), b.data(), N, C, OC, residual.data());
+      auto floats = [](const Vec& v) { return std::vector<float>(v.begin(), v.end()); };
+      std::vector<float> fi = floats(inp), fw = floats(w), fb = floats(b), fr = floats(residual);
+      std::vector<float> packed(static_cast<size_t>(nn::packed_rows_size(OC, C)), -1.0f);
+      nn::pack_rows(packed.data(), fw.data(), OC, C);
+      std::vector<float> all(static_cast<size_t>(N * OC));
+      nn::linear_rows(all.data(), fi.data(), packed.data(), fb.data(), N, C, OC, fr.data());
+      double worst = 0;
+      for (size_t i = 0; i < all.size(); ++i) worst = std::max(worst, std::abs(all[i] - expected[i]));
+      CHECK(worst < 1e-5 * static_cast<double>(C + 1));
+      // Row by row, in place on the residual, without a bias: the same bits as all rows at once less b.
+      std::vector<float> rows = fr, none(static_cast<size_t>(N * OC));
+      for (int64_t n = 0; n < N; ++n)
+        nn::linear_rows(rows.data() + n * OC, fi.data() + n * C, packed.data(), nullptr, 1, C, OC, rows.data() + n * OC);
+      nn::linear_rows(none.data(), fi.data(), packed.data(), nullptr, N, C, OC, fr.data());
+      CHECK(rows == none);
+    }
+  }
 }
 
 TEST_CASE("embedding: token and position gradients, repeated tokens add up") {
