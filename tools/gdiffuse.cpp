@@ -109,9 +109,10 @@ struct SampleArgs {
 
 int run_sample(const SampleArgs& a, bool denoise) {
   gen::use_threads(a.threads);
-  if (a.sampler != "ddpm" && a.sampler != "ddim" && a.sampler != "dpm++2m")
-    throw UsageError(fmt::format("--sampler '{}': ddim, ddpm or dpm++2m", a.sampler));
-  if (a.sampler == "dpm++2m" && a.eta > 0) throw UsageError("--eta: DDIM's and DDPM's (dpm++2m is deterministic)");
+  std::optional<gen::DiffusionSampler> named = gen::DiffusionSampler::named(a.sampler);
+  if (!named) throw UsageError(fmt::format("--sampler '{}': ddim, ddpm or dpm++2m", a.sampler));
+  gen::DiffusionSampler sampler = *named;
+  if (sampler.method == gen::DiffusionSampler::Method::dpmpp_2m && a.eta > 0) throw UsageError("--eta: DDIM's and DDPM's (dpm++2m is deterministic)");
   if (a.guidance < 0) throw UsageError("--guidance must be >= 0");
   if (a.output.empty() && a.prompt != "list") throw UsageError("give -o FILE.png for the images");
   gen::check_distinct_outputs({{"-o", a.output}, {"--trajectory", a.trajectory}, {"--gif", a.gif}});
@@ -198,10 +199,8 @@ int run_sample(const SampleArgs& a, bool denoise) {
     for (int64_t i = 0; i < m * P; ++i) x[static_cast<size_t>(i)] = rngs[static_cast<size_t>(i / P)].normal();
   }
 
-  gen::DiffusionSampler sampler;
-  sampler.method = a.sampler == "dpm++2m" ? gen::DiffusionSampler::Method::dpmpp_2m : gen::DiffusionSampler::Method::ddim;
-  sampler.steps = a.sampler == "ddpm" && a.steps == 50 && !denoise ? info.T : a.steps;
-  sampler.eta = a.eta >= 0 ? a.eta : (a.sampler == "ddpm" ? 1.0 : 0.0);
+  sampler.steps = a.sampler == "ddpm" && a.steps == 50 && !denoise ? info.T : a.steps;  // DDPM: every step
+  if (a.eta >= 0) sampler.eta = a.eta;
   sampler.clamp = !a.no_clamp;
   // Guidance needs something to steer towards or away from: a class, or a negative prompt.
   const bool steered = a.prompt == "all" || (!labels.empty() && labels[0] != none) || !a.negative.empty();

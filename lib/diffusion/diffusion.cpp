@@ -84,13 +84,16 @@ std::vector<Rng> image_streams(uint64_t seed, int64_t begin, int64_t end) {
   return streams;
 }
 
-DiffusionSampler::Method DiffusionSampler::parse(const std::string& name) {
-  if (name == "ddim") return Method::ddim;
-  if (name == "dpm++2m") return Method::dpmpp_2m;
-  throw UsageError(fmt::format("unknown sampler '{}': ddim or dpm++2m", name));
+std::optional<DiffusionSampler> DiffusionSampler::named(const std::string& name) {
+  DiffusionSampler sampler;
+  if (name == "ddpm")
+    sampler.eta = 1.0;
+  else if (name == "dpm++2m")
+    sampler.method = Method::dpmpp_2m;
+  else if (name != "ddim")
+    return std::nullopt;
+  return sampler;
 }
-
-const char* DiffusionSampler::name(Method method) { return method == Method::ddim ? "ddim" : "dpm++2m"; }
 
 void DiffusionSampler::run(const Schedule& s, float* x, int64_t images, int64_t pixels, int64_t start,
                            const Predict& predict, std::vector<Rng>& rngs, const Observe& observe) const {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,8 +69,9 @@ std::vector<Rng> image_streams(uint64_t seed, int64_t begin, int64_t end);
 
 struct DiffusionSampler {
   enum class Method { ddim, dpmpp_2m };
-  static Method parse(const std::string& name);  // "ddim" or "dpm++2m"; throws UsageError
-  static const char* name(Method method);
+  // A sampler by its command-line name: "ddim" (eta 0), "ddpm" (DDIM with eta 1: DDPM's
+  // posterior noise at every step) or "dpm++2m"; nothing for any other name.
+  static std::optional<DiffusionSampler> named(const std::string& name);
 
   Method method = Method::ddim;
   int64_t steps = 50;   // number of denoiser calls

@@ -142,9 +142,12 @@ TEST_CASE("sampler: DPM-Solver++(2M) solves the reverse ODE to second order; DDI
     CHECK(e_ddim[i - 1] / e_ddim[i] == doctest::Approx(2).epsilon(0.2));
     if (i > 1) CHECK(e_dpm[i - 1] / e_dpm[i] > 3);
   }
-  CHECK(DiffusionSampler::parse("dpm++2m") == DiffusionSampler::Method::dpmpp_2m);
-  CHECK(std::string(DiffusionSampler::name(DiffusionSampler::Method::ddim)) == "ddim");
-  CHECK_THROWS(DiffusionSampler::parse("euler"));
+  CHECK(DiffusionSampler::named("dpm++2m")->method == DiffusionSampler::Method::dpmpp_2m);
+  CHECK(DiffusionSampler::named("ddim")->method == DiffusionSampler::Method::ddim);
+  CHECK(DiffusionSampler::named("ddim")->eta == 0.0);
+  CHECK(DiffusionSampler::named("ddpm")->method == DiffusionSampler::Method::ddim);
+  CHECK(DiffusionSampler::named("ddpm")->eta == 1.0);
+  CHECK(!DiffusionSampler::named("euler"));
 }
 
 TEST_CASE("unet: output shape, zero at initialization, parameter count of the default") {
