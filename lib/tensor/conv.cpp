@@ -291,6 +291,16 @@ void affine_silu(T* out, const T* x, int64_t n, T scale, T shift) {
   }
 }
 
+// GroupNorm's statistics folded into its affine map, for `channels` channels of one group:
+// normalized x w + b = x scale + shift.
+template <typename T>
+void folded_affine(T* scale, T* shift, const T* w, const T* b, T mean, T rstd, int64_t channels) {
+  for (int64_t c = 0; c < channels; ++c) {
+    scale[c] = rstd * w[c];
+    shift[c] = b[c] - mean * scale[c];
+  }
+}
+
 // Per-thread scratch buffers of at least n values, kept between calls: im2col's columns are
 // large (C K K x OH OW), and allocating them per call costs page faults and zeroing. SLOT picks
 // one of several independent buffers.
@@ -662,11 +672,8 @@ void conv2d_inference(T* out, const T* inp, const T* w, const T* b, const ConvSh
     for (int64_t bg = 0; bg < s.B * G; ++bg) {
       T mean, rstd;
       group_statistics(&mean, &rstd, inp + bg * CG * HW, CG * HW);
-      for (int64_t c = (bg % G) * CG; c < (bg % G + 1) * CG; ++c) {
-        const int64_t at = (bg / G) * s.C + c;
-        scale[at] = rstd * gn_w[c];
-        shift[at] = gn_b[c] - mean * scale[at];
-      }
+      const int64_t c0 = (bg % G) * CG, at = (bg / G) * s.C + c0;
+      folded_affine(scale + at, shift + at, gn_w + c0, gn_b + c0, mean, rstd, CG);
     }
     extra.scale = scale;
     extra.shift = shift;
@@ -710,11 +717,10 @@ void groupnorm_group(T* out, T* mean, T* rstd, const T* inp, const T* w, const T
   const int64_t CG = C / G, n = CG * HW;
   const T* x = inp + bg * n;
   group_statistics(&mean[bg], &rstd[bg], x, n);
-  const T r = rstd[bg];
-  const double m = static_cast<double>(mean[bg]);
   const int64_t c0 = (bg % G) * CG;
   for (int64_t c = 0; c < CG; ++c) {
-    const T scale = r * w[c0 + c], shift = b[c0 + c] - static_cast<T>(m) * scale;
+    T scale, shift;
+    folded_affine(&scale, &shift, w + c0 + c, b + c0 + c, mean[bg], rstd[bg], 1);
     const T* xc = x + c * HW;
     T* o = out + bg * n + c * HW;
     if (with_silu)
