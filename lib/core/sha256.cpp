@@ -3,6 +3,11 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 namespace gen {
 namespace {
 
@@ -52,12 +57,63 @@ void compress(uint32_t state[8], const unsigned char block[64]) {
   state[7] += h;
 }
 
-}  // namespace
+void compress_blocks(uint32_t state[8], const unsigned char* data, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i) compress(state, data + 64 * i);
+}
 
-std::string sha256_hex(std::string_view data) {
+#if defined(__x86_64__)
+// The same with the SHA extensions (Intel's SHA-NI, in every Zen): 16 groups of 4 rounds, two
+// sha256rnds2 each, the message schedule 4 words at a time (sha256msg1, then msg2 with the words
+// 7 back): about 8x faster here, which matters where gen hashes a checkpoint or a data set as it
+// starts (provenance, resume fingerprints: tens of megabytes). The state is kept as ABEF and CDGH,
+// the order the instructions take.
+__attribute__((target("sha,sse4.1,ssse3"))) void compress_blocks_ni(uint32_t state[8], const unsigned char* data,
+                                                                       size_t blocks) {
+  const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state));
+  __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4));
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+  for (size_t block = 0; block < blocks; ++block, data += 64) {
+    const __m128i abef_before = abef, cdgh_before = cdgh;
+    __m128i w[4];  // the message words of groups g-3..g, group g at w[g % 4]
+    for (int g = 0; g < 16; ++g) {
+      __m128i& now = w[g % 4];
+      if (g < 4) now = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g)), byte_swap);
+      __m128i words = _mm_add_epi32(now, _mm_loadu_si128(reinterpret_cast<const __m128i*>(kRound + 4 * g)));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, words);
+      if (g >= 3 && g <= 14) {  // group g + 1 completed: + the words 7 back, then sigma1 of the last two
+        __m128i& next = w[(g + 1) % 4];
+        next = _mm_add_epi32(next, _mm_alignr_epi8(now, w[(g + 3) % 4], 4));
+        next = _mm_sha256msg2_epu32(next, now);
+      }
+      words = _mm_shuffle_epi32(words, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, words);
+      if (g >= 1 && g <= 12) w[(g + 3) % 4] = _mm_sha256msg1_epu32(w[(g + 3) % 4], now);  // group g + 3 begun
+    }
+    abef = _mm_add_epi32(abef, abef_before);
+    cdgh = _mm_add_epi32(cdgh, cdgh_before);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(feba, dchg, 0xF0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+
+bool has_sha_instructions() {
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) != 0;
+}
+#endif
+
+using Compress = void (*)(uint32_t[8], const unsigned char*, size_t);
+
+std::string digest(std::string_view data, Compress compress_all) {
   uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   size_t full = data.size() / 64 * 64;
-  for (size_t i = 0; i < full; i += 64) compress(state, reinterpret_cast<const unsigned char*>(data.data() + i));
+  compress_all(state, reinterpret_cast<const unsigned char*>(data.data()), full / 64);
   // Padding: 0x80, zeros, then the length in bits as a big-endian 64-bit number.
   unsigned char tail[128] = {};
   size_t rest = data.size() - full;
@@ -66,12 +122,25 @@ std::string sha256_hex(std::string_view data) {
   size_t tail_size = rest + 9 <= 64 ? 64 : 128;
   uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
   for (int i = 0; i < 8; ++i) tail[tail_size - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
-  for (size_t i = 0; i < tail_size; i += 64) compress(state, tail + i);
+  compress_all(state, tail, tail_size / 64);
   static const char digits[] = "0123456789abcdef";
   std::string hex;
   for (uint32_t word : state)
     for (int shift = 28; shift >= 0; shift -= 4) hex.push_back(digits[(word >> shift) & 15]);
   return hex;
 }
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+#if defined(__x86_64__)
+  static const Compress best = has_sha_instructions() ? compress_blocks_ni : compress_blocks;
+#else
+  constexpr Compress best = compress_blocks;
+#endif
+  return digest(data, best);
+}
+
+std::string detail::sha256_hex_portable(std::string_view data) { return digest(data, compress_blocks); }
 
 }  // namespace gen

@@ -9,6 +9,12 @@
 
 namespace gen {
 
+// With the CPU's SHA instructions where it has them.
 std::string sha256_hex(std::string_view data);
+
+namespace detail {
+// The same without them (what runs where they are missing), for the tests.
+std::string sha256_hex_portable(std::string_view data);
+}  // namespace detail
 
 }  // namespace gen

@@ -159,12 +159,21 @@ TEST_CASE("Progress formats durations and amounts") {
   CHECK(Progress::format_amount(12000, "tok") == "12.0 ktok");
 }
 
-TEST_CASE("SHA-256: FIPS 180-4 test vectors") {
-  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  CHECK(sha256_hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+TEST_CASE("SHA-256: FIPS 180-4 test vectors, with the CPU's SHA instructions and without") {
+  for (auto hash : {sha256_hex, detail::sha256_hex_portable}) {
+    CHECK(hash("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(hash("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    CHECK(hash(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  }
+  // Every length around the block and padding boundaries, on bytes of every value.
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) bytes.push_back(static_cast<char>((i * 131 + 7) & 255));
+  for (size_t n = 0; n <= bytes.size(); ++n) {
+    CAPTURE(n);
+    CHECK(sha256_hex(std::string_view(bytes).substr(0, n)) == detail::sha256_hex_portable(std::string_view(bytes).substr(0, n)));
+  }
 }
 
 TEST_CASE("chart ticks are round numbers inside the range, and a chart renders as PNG") {
