@@ -122,7 +122,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
     gen::check_output_pattern(a.gif, "--gif", {".gif"});
     if (a.gif.find('%') != std::string::npos) throw UsageError(fmt::format("--gif '{}': one file, not numbered", a.gif));
   }
-  gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint);
+  gen::DiffusionCheckpoint ckpt = gen::diffusion_load(a.checkpoint, /*training_state=*/false);
   const gen::DiffusionModel& info = ckpt.model;
   if (a.labels) {
     if (a.prompt != "all") throw UsageError("--labels: for the grid of --prompt all (a row per class) written as one PNG");
@@ -134,8 +134,7 @@ int run_sample(const SampleArgs& a, bool denoise) {
     return 0;
   }
   const int64_t C = info.unet.image_channels, S = info.unet.image_size, P = C * S * S;
-  gen::Unet model(info.unet);
-  std::copy(ckpt.ema.begin(), ckpt.ema.end(), model.params().values());
+  gen::Unet model(info.unet, std::move(ckpt.ema));
   gen::Schedule schedule(info.schedule, info.T);
 
   // Which class each image gets: the prompt's, every class in turn ("all": one row per class),

@@ -61,12 +61,10 @@ struct Loaded {
 
 Loaded load(const std::string& path, int threads) {
   gen::use_threads(threads);
-  Loaded l{gen::gan_load(path), nullptr, nullptr};
-  l.G = std::make_unique<gen::Generator>(l.ckpt.model.net);
-  std::copy(l.ckpt.g.begin(), l.ckpt.g.end(), l.G->params().values());
+  Loaded l{gen::gan_load(path, /*training_state=*/false), nullptr, nullptr};
+  l.G = std::make_unique<gen::Generator>(l.ckpt.model.net, std::move(l.ckpt.g));
   l.G->running() = l.ckpt.running;
-  l.D = std::make_unique<gen::Discriminator>(l.ckpt.model.net);
-  std::copy(l.ckpt.d.begin(), l.ckpt.d.end(), l.D->params().values());
+  l.D = std::make_unique<gen::Discriminator>(l.ckpt.model.net, std::move(l.ckpt.d));
   return l;
 }
 

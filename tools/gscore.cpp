@@ -121,9 +121,8 @@ struct Loaded {
 
 Loaded load(const ScoreArgs& a) {
   gen::use_threads(a.threads);
-  Loaded l{gen::classifier_load(a.checkpoint), nullptr};
-  l.model = std::make_unique<gen::Classifier>(l.ckpt.model.net);
-  std::copy(l.ckpt.weights.begin(), l.ckpt.weights.end(), l.model->params().values());
+  Loaded l{gen::classifier_load(a.checkpoint, /*training_state=*/false), nullptr};
+  l.model = std::make_unique<gen::Classifier>(l.ckpt.model.net, std::move(l.ckpt.weights));
   return l;
 }
 

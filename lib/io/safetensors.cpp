@@ -260,13 +260,18 @@ const Safetensors::Entry& Safetensors::get(const std::string& tensor) const {
   throw Error(name_, fmt::format("no tensor '{}'", tensor));
 }
 
-void Safetensors::read_f32(const std::string& tensor, const std::vector<int64_t>& shape, float* out) const {
+const Safetensors::Entry& Safetensors::check_f32(const std::string& tensor, const std::vector<int64_t>& shape) const {
   const Entry& entry = get(tensor);
   if (entry.dtype != Dtype::F32)
     throw Error(name_, fmt::format("tensor '{}' is {}, expected F32", tensor, dtype_name(entry.dtype)));
   if (entry.shape != shape)
     throw Error(name_, fmt::format("tensor '{}' has shape {}, expected {}", tensor, shape_text(entry.shape),
                                    shape_text(shape)));
+  return entry;
+}
+
+void Safetensors::read_f32(const std::string& tensor, const std::vector<int64_t>& shape, float* out) const {
+  const Entry& entry = check_f32(tensor, shape);
   source_->copy(entry.offset, entry.size, reinterpret_cast<char*>(out));
 }
 

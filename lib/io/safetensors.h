@@ -88,7 +88,9 @@ class Safetensors {
   const std::string& meta(const std::string& key) const;
   bool has(const std::string& tensor) const;
   const Entry& get(const std::string& tensor) const;
-  // The tensor, checked to have this dtype and shape, copied into out (count floats).
+  // The tensor, checked to be F32 of this shape (Error naming the file and the tensor otherwise).
+  const Entry& check_f32(const std::string& tensor, const std::vector<int64_t>& shape) const;
+  // The same, then copied into out (count floats).
   void read_f32(const std::string& tensor, const std::vector<int64_t>& shape, float* out) const;
   // A tensor's bytes, copied.
   std::string bytes(const Entry& entry) const;

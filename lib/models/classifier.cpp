@@ -44,7 +44,7 @@ double ClassifierConfig::flops_per_image() const {
   return flops + 2.0 * static_cast<double>(flat * features + features * classes);
 }
 
-Classifier::Classifier(const ClassifierConfig& config) : config_(config) {
+Classifier::Classifier(const ClassifierConfig& config, ZeroedFloats weights) : config_(config) {
   config_.validate();
   std::vector<size_t> ids;
   int64_t in = config_.image_channels;
@@ -59,7 +59,7 @@ Classifier::Classifier(const ClassifierConfig& config) : config_(config) {
   const size_t fc_b = params_.add("features.bias", {config_.features}, false);
   const size_t out_w = params_.add("out.weight", {config_.classes, config_.features}, true);
   const size_t out_b = params_.add("out.bias", {config_.classes}, false);
-  params_.allocate();
+  params_.allocate(std::move(weights));
   for (size_t l = 0; l < config_.channels.size(); ++l) {
     conv_w_.push_back(params_.tensor(ids[2 * l]));
     conv_b_.push_back(params_.tensor(ids[2 * l + 1]));

@@ -45,7 +45,8 @@ struct ClassifierConfig {
 
 class Classifier {
  public:
-  explicit Classifier(const ClassifierConfig& config);
+  // All weights zero (init() draws them), or `weights` as they are (a checkpoint's, no copy).
+  explicit Classifier(const ClassifierConfig& config, ZeroedFloats weights = {});
   Classifier(const Classifier&) = delete;
   Classifier& operator=(const Classifier&) = delete;
   const ClassifierConfig& config() const { return config_; }

@@ -37,11 +37,11 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
   w.save(path);
 }
 
-ClassifierCheckpoint classifier_load(const std::string& path) {
-  return classifier_load(Safetensors::read(path));
+ClassifierCheckpoint classifier_load(const std::string& path, bool training_state) {
+  return classifier_load(Safetensors::read(path), training_state);
 }
 
-ClassifierCheckpoint classifier_load(const Safetensors& st) {
+ClassifierCheckpoint classifier_load(const Safetensors& st, bool training_state) {
   const std::string& path = st.name();
   check_format(st, kFormat, kVersion, "an image classifier");
   ClassifierCheckpoint ckpt;
@@ -81,10 +81,10 @@ ClassifierCheckpoint classifier_load(const Safetensors& st) {
   const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Classifier layout(m.net);
   const int64_t n = static_cast<int64_t>(layout.params().size());
-  ckpt.weights.resize(static_cast<size_t>(n));
+  ckpt.weights.assign_zeros(static_cast<size_t>(n));
   for (const auto& view : layout.params().views())
     st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
-  ckpt.train = read_train_state(st, {{"", n}});
+  ckpt.train = read_train_state(st, {{"", n}}, training_state);
   for (const auto& entry : st.entries()) {
     bool known = is_train_tensor(entry.name, {{"", n}}) || layout.params().find(entry.name);
     if (!known) throw Error(path, fmt::format("unexpected tensor '{}' for this model", entry.name));

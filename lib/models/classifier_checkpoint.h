@@ -29,7 +29,7 @@ struct ClassifierModel {
 struct ClassifierCheckpoint {
   std::string path;
   ClassifierModel model;
-  std::vector<float> weights;  // in the classifier's parameter order
+  ZeroedFloats weights;  // in the classifier's parameter order
   int64_t step = 0;
   uint64_t seed = 1;
   double test_accuracy = -1;  // -1: not measured
@@ -42,8 +42,9 @@ void classifier_save(const std::string& path, const ClassifierModel& model, cons
                      uint64_t seed, double test_accuracy, const TrainState* train, const AdamW* adam);
 // Validates the format, the config and every tensor's shape; throws Error naming the file (a
 // GPT or diffusion checkpoint: "not an image classifier: its format is 'gen-unet', ...").
-ClassifierCheckpoint classifier_load(const std::string& path);
+// Without training_state the optimizer's moments are checked for their shape but not read.
+ClassifierCheckpoint classifier_load(const std::string& path, bool training_state = true);
 // The same from a file already read (a fuzzer's bytes: Safetensors::parse).
-ClassifierCheckpoint classifier_load(const Safetensors& st);
+ClassifierCheckpoint classifier_load(const Safetensors& st, bool training_state = true);
 
 }  // namespace gen

@@ -66,7 +66,7 @@ double GanConfig::d_flops_per_image() const {
 
 // ---------------------------------------------------------------------------------------------
 
-Generator::Generator(const GanConfig& config) : config_(config) {
+Generator::Generator(const GanConfig& config, ZeroedFloats weights) : config_(config) {
   config_.validate();
   const GanConfig& c = config_;
   const int64_t base = c.base_size(), in = c.latent * (c.classes > 0 ? 2 : 1);
@@ -86,7 +86,7 @@ Generator::Generator(const GanConfig& config) : config_(config) {
   }
   const size_t out_w = params_.add("out.weight", {ch, c.image_channels, kKernel, kKernel}, true);
   const size_t out_b = params_.add("out.bias", {c.image_channels}, false);
-  params_.allocate();
+  params_.allocate(std::move(weights));
   running_.assign(static_cast<size_t>(running), 0.0f);
   if (c.classes > 0) embed_ = params_.tensor(embed);
   fc_w_ = params_.tensor(fc);
@@ -142,7 +142,7 @@ Tensor Generator::forward(Graph& g, const Tensor& z, const uint32_t* labels, int
 
 // ---------------------------------------------------------------------------------------------
 
-Discriminator::Discriminator(const GanConfig& config) : config_(config) {
+Discriminator::Discriminator(const GanConfig& config, ZeroedFloats weights) : config_(config) {
   config_.validate();
   const GanConfig& c = config_;
   std::vector<size_t> ids;
@@ -157,7 +157,7 @@ Discriminator::Discriminator(const GanConfig& config) : config_(config) {
   const size_t out_b = params_.add("out.bias", {1}, false);
   size_t embed = 0;
   if (c.classes > 0) embed = params_.add("embed.weight", {c.classes, c.d_features()}, true);
-  params_.allocate();
+  params_.allocate(std::move(weights));
   for (size_t i = 0; i < ids.size(); i += 2) {
     conv_w_.push_back(params_.tensor(ids[i]));
     conv_b_.push_back(params_.tensor(ids[i + 1]));

@@ -49,7 +49,8 @@ struct GanConfig {
 
 class Generator {
  public:
-  explicit Generator(const GanConfig& config);
+  // All weights zero (init() draws them), or `weights` as they are (a checkpoint's, no copy).
+  explicit Generator(const GanConfig& config, ZeroedFloats weights = {});
   Generator(const Generator&) = delete;
   Generator& operator=(const Generator&) = delete;
   const GanConfig& config() const { return config_; }
@@ -81,7 +82,7 @@ class Generator {
 
 class Discriminator {
  public:
-  explicit Discriminator(const GanConfig& config);
+  explicit Discriminator(const GanConfig& config, ZeroedFloats weights = {});
   Discriminator(const Discriminator&) = delete;
   Discriminator& operator=(const Discriminator&) = delete;
   const GanConfig& config() const { return config_; }

@@ -55,11 +55,11 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
   w.save(path);
 }
 
-GanCheckpoint gan_load(const std::string& path) {
-  return gan_load(Safetensors::read(path));
+GanCheckpoint gan_load(const std::string& path, bool training_state) {
+  return gan_load(Safetensors::read(path), training_state);
 }
 
-GanCheckpoint gan_load(const Safetensors& st) {
+GanCheckpoint gan_load(const Safetensors& st, bool training_state) {
   const std::string& path = st.name();
   check_format(st, kFormat, kVersion, "a GAN");
   GanCheckpoint ckpt;
@@ -92,8 +92,8 @@ GanCheckpoint gan_load(const Safetensors& st) {
   Generator g(m.net);
   Discriminator d(m.net);
   const int64_t ng = static_cast<int64_t>(g.params().size()), nd = static_cast<int64_t>(d.params().size());
-  ckpt.g.resize(static_cast<size_t>(ng));
-  ckpt.d.resize(static_cast<size_t>(nd));
+  ckpt.g.assign_zeros(static_cast<size_t>(ng));
+  ckpt.d.assign_zeros(static_cast<size_t>(nd));
   ckpt.running.resize(g.running().size());
   for (const auto& view : g.params().views())
     st.read_f32(fmt::format("g.{}", view.name), view.shape, ckpt.g.data() + view.offset);
@@ -102,7 +102,7 @@ GanCheckpoint gan_load(const Safetensors& st) {
   st.read_f32("g.running", {static_cast<int64_t>(ckpt.running.size())}, ckpt.running.data());
   for (float v : ckpt.running)
     if (!std::isfinite(v)) throw Error(path, "the BatchNorm statistics hold a non-finite value");
-  ckpt.train = read_train_state(st, {{"g.", ng}, {"d.", nd}});
+  ckpt.train = read_train_state(st, {{"g.", ng}, {"d.", nd}}, training_state);
   for (const auto& entry : st.entries()) {
     const std::string& name = entry.name;
     bool known = name == "g.running" || is_train_tensor(name, {{"g.", ng}, {"d.", nd}}) ||

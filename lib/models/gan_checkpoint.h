@@ -38,7 +38,8 @@ struct GanModel {
 struct GanCheckpoint {
   std::string path;
   GanModel model;
-  std::vector<float> g, d, running;  // in the networks' parameter order; BatchNorm statistics
+  ZeroedFloats g, d;           // in the networks' parameter order
+  std::vector<float> running;  // the generator's BatchNorm statistics
   int64_t step = 0;
   uint64_t seed = 1;
   std::optional<TrainState> train;  // optimizers: the generator's, the discriminator's
@@ -49,8 +50,9 @@ void gan_save(const std::string& path, const GanModel& model, const Generator& g
               int64_t step, uint64_t seed, const TrainState* train, const AdamW* adam_g, const AdamW* adam_d);
 // Validates the format, the config and every tensor's shape; throws Error naming the file (a
 // diffusion checkpoint: "not a GAN: its format is 'gen-unet', ...").
-GanCheckpoint gan_load(const std::string& path);
+// Without training_state the optimizers' moments are checked for their shape but not read.
+GanCheckpoint gan_load(const std::string& path, bool training_state = true);
 // The same from a file already read (a fuzzer's bytes: Safetensors::parse).
-GanCheckpoint gan_load(const Safetensors& st);
+GanCheckpoint gan_load(const Safetensors& st, bool training_state = true);
 
 }  // namespace gen

@@ -87,14 +87,7 @@ GptCheckpoint gpt_load(const Safetensors& st, bool training_state) {
   ckpt.weights.assign_zeros(layout.params().size());
   for (const auto& view : layout.params().views())
     st.read_f32(view.name, view.shape, ckpt.weights.data() + view.offset);
-  if (!training_state) {
-    int64_t n = static_cast<int64_t>(layout.params().size());
-    for (const char* name : {"optimizer.m", "optimizer.v"})
-      if (st.has(name) && (st.get(name).dtype != Dtype::F32 || st.get(name).shape != std::vector<int64_t>{n}))
-        throw Error(path, fmt::format("tensor '{}' does not have the model's {} values", name, n));
-  } else {
-    ckpt.train = read_train_state(st, {{"", static_cast<int64_t>(layout.params().size())}});
-  }
+  ckpt.train = read_train_state(st, {{"", static_cast<int64_t>(layout.params().size())}}, training_state);
   for (const auto& entry : st.entries()) {
     bool known = entry.name == "tokenizer" || is_train_tensor(entry.name, {{"", 1}}) ||
                  layout.params().find(entry.name) != nullptr;

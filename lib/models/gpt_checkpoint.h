@@ -42,7 +42,7 @@ struct GptCheckpoint {
 // adam's moments are written from its buffers.
 void gpt_save(const std::string& path, const Gpt& model, const std::string& tokenizer, int64_t step, uint64_t seed,
               const TrainState* train, const AdamW* adam);
-// Without training_state the optimizer state is checked for its shape but not copied (sampling).
+// Without training_state the optimizer's moments are checked for their shape but not read (sampling).
 GptCheckpoint gpt_load(const std::string& path, bool training_state = true);
 // The same from a file already read (a fuzzer's bytes: Safetensors::parse).
 GptCheckpoint gpt_load(const Safetensors& st, bool training_state = true);

@@ -94,7 +94,7 @@ Unet::Res Unet::add_res(const std::string& name, int64_t in, int64_t out) {
   return r;
 }
 
-Unet::Unet(const UnetConfig& config) : config_(config) {
+Unet::Unet(const UnetConfig& config, ZeroedFloats weights) : config_(config) {
   config_.validate();
   const auto& ch = config_.channels;
   const size_t L = ch.size();
@@ -153,7 +153,7 @@ Unet::Unet(const UnetConfig& config) : config_(config) {
   single(out_gn_b_, "norm_out.bias", {ch[0]}, false);
   conv(conv_out_, "conv_out", ch[0], config_.image_channels, 3);
 
-  params_.allocate();
+  params_.allocate(std::move(weights));
   for (size_t i = 0; i < targets.size(); ++i) *targets[i] = params_.tensor(bind_[i]);
   bind_.clear();
 }

@@ -48,7 +48,8 @@ struct UnetConfig {
 
 class Unet {
  public:
-  explicit Unet(const UnetConfig& config);
+  // All weights zero (init() draws them), or `weights` as they are (a checkpoint's, no copy).
+  explicit Unet(const UnetConfig& config, ZeroedFloats weights = {});
   Unet(const Unet&) = delete;
   Unet& operator=(const Unet&) = delete;
   const UnetConfig& config() const { return config_; }

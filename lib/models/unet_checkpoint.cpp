@@ -42,11 +42,11 @@ void diffusion_save(const std::string& path, const DiffusionModel& model, const 
   w.save(path);
 }
 
-DiffusionCheckpoint diffusion_load(const std::string& path) {
-  return diffusion_load(Safetensors::read(path));
+DiffusionCheckpoint diffusion_load(const std::string& path, bool training_state) {
+  return diffusion_load(Safetensors::read(path), training_state);
 }
 
-DiffusionCheckpoint diffusion_load(const Safetensors& st) {
+DiffusionCheckpoint diffusion_load(const Safetensors& st, bool training_state) {
   const std::string& path = st.name();
   check_format(st, kFormat, kVersion, "a diffusion model");
   DiffusionCheckpoint ckpt;
@@ -80,10 +80,12 @@ DiffusionCheckpoint diffusion_load(const Safetensors& st) {
   const ParameterLimit limit = parameter_limit(st);  // before anything is allocated
   Unet layout(m.unet);
   const int64_t n = static_cast<int64_t>(layout.params().size());
-  ckpt.ema.resize(static_cast<size_t>(n));
+  ckpt.ema.assign_zeros(static_cast<size_t>(n));
   for (const auto& view : layout.params().views()) st.read_f32(view.name, view.shape, ckpt.ema.data() + view.offset);
-  ckpt.train = read_train_state(st, {{"", n}});
-  if (ckpt.train) {
+  ckpt.train = read_train_state(st, {{"", n}}, training_state);
+  if (ckpt.train && !training_state) {
+    for (const auto& view : layout.params().views()) st.check_f32(fmt::format("raw.{}", view.name), view.shape);
+  } else if (ckpt.train) {
     ckpt.raw.resize(static_cast<size_t>(n));
     for (const auto& view : layout.params().views())
       st.read_f32(fmt::format("raw.{}", view.name), view.shape, ckpt.raw.data() + view.offset);

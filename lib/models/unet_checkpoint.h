@@ -32,10 +32,10 @@ struct DiffusionModel {
 struct DiffusionCheckpoint {
   std::string path;
   DiffusionModel model;
-  std::vector<float> ema;  // in the U-Net's parameter order
+  ZeroedFloats ema;  // in the U-Net's parameter order
   int64_t step = 0;
   uint64_t seed = 1;
-  std::vector<float> raw;  // with training state: the training weights themselves
+  std::vector<float> raw;  // with training state (when loaded): the training weights themselves
   std::optional<TrainState> train;
 };
 
@@ -44,8 +44,10 @@ struct DiffusionCheckpoint {
 void diffusion_save(const std::string& path, const DiffusionModel& model, const std::vector<float>& ema, int64_t step,
                     uint64_t seed, const TrainState* train, const float* raw, const AdamW* adam);
 // Validates the format, the config and every tensor's shape; throws Error naming the file.
-DiffusionCheckpoint diffusion_load(const std::string& path);
+// Without training_state the training weights and the optimizer state are checked for their
+// shapes but not read (sampling: a quarter of the file).
+DiffusionCheckpoint diffusion_load(const std::string& path, bool training_state = true);
 // The same from a file already read (a fuzzer's bytes: Safetensors::parse).
-DiffusionCheckpoint diffusion_load(const Safetensors& st);
+DiffusionCheckpoint diffusion_load(const Safetensors& st, bool training_state = true);
 
 }  // namespace gen

@@ -184,7 +184,7 @@ void train_diffusion(DiffusionTrainJob& job) {
     std::copy(checkpoint->raw.begin(), checkpoint->raw.end(), task.model().params().values());
     restore(task.adam(), checkpoint->train->optimizers[0]);
     task.rng().restore(checkpoint->train->rng);
-    task.ema() = std::move(checkpoint->ema);
+    task.ema().assign(checkpoint->ema.begin(), checkpoint->ema.end());
     checkpoint.reset();
   } else {
     task.model().init(task.rng());

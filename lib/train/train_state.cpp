@@ -22,7 +22,8 @@ void add_train_state(SafetensorsWriter& w, const TrainState& state,
 }
 
 std::optional<TrainState> read_train_state(const Safetensors& st,
-                                           const std::vector<std::pair<std::string, int64_t>>& optimizers) {
+                                           const std::vector<std::pair<std::string, int64_t>>& optimizers,
+                                           bool moments) {
   bool any = st.metadata().count("train") > 0;
   for (const auto& [prefix, n] : optimizers) any = any || st.has(prefix + "optimizer.m") || st.has(prefix + "optimizer.v");
   if (!any) return std::nullopt;
@@ -52,6 +53,11 @@ std::optional<TrainState> read_train_state(const Safetensors& st,
         steps->get<int64_t>() < 0)
       throw Error(st.name(), fmt::format("the training state has no valid '{}adam_steps'", prefix));
     o.steps = steps->get<int64_t>();
+    if (!moments) {
+      for (const char* name : {"optimizer.m", "optimizer.v"}) st.check_f32(prefix + name, {n});
+      state.optimizers.push_back(std::move(o));
+      continue;
+    }
     o.m.resize(static_cast<size_t>(n));
     o.v.resize(static_cast<size_t>(n));
     st.read_f32(prefix + "optimizer.m", {n}, o.m.data());

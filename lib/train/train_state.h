@@ -50,9 +50,11 @@ void add_train_state(SafetensorsWriter& w, const TrainState& state,
                      const std::vector<std::pair<std::string, const AdamW*>>& optimizers);
 // The state of a checkpoint, or nothing if it was saved without (--no-optimizer). optimizers
 // gives each prefix and its parameter count; every tensor and key is checked (Error names the
-// file).
+// file). Without moments (a checkpoint loaded to sample from) each optimizer's m and v are
+// checked for their type and shape but not read: its OptimizerState holds them empty.
 std::optional<TrainState> read_train_state(const Safetensors& st,
-                                           const std::vector<std::pair<std::string, int64_t>>& optimizers);
+                                           const std::vector<std::pair<std::string, int64_t>>& optimizers,
+                                           bool moments = true);
 // Whether a tensor name is one of the train state's ("optimizer.m", "g.optimizer.v"...).
 bool is_train_tensor(const std::string& name, const std::vector<std::pair<std::string, int64_t>>& optimizers);
 // Puts a read-back state into an optimizer (its sizes checked by read_train_state).

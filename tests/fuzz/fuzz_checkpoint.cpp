@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -59,8 +60,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)model.logits(g, ids.data(), 1, 1);
   });
   attempt([&] {
-    gen::DiffusionCheckpoint c = gen::diffusion_load(*st);
-    gen::Unet model(c.model.unet);
+    (void)gen::diffusion_load(*st);
+    gen::DiffusionCheckpoint c = gen::diffusion_load(*st, /*training_state=*/false);  // as gdiffuse sample loads
+    gen::Unet model(c.model.unet, std::move(c.ema));
     const int64_t P = c.model.unet.image_channels * c.model.unet.image_size * c.model.unet.image_size;
     std::vector<float> x(static_cast<size_t>(P), 0.1f), t = {1.0f};
     std::vector<uint32_t> label = {0};
@@ -70,17 +72,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         t.data(), label.data());
   });
   attempt([&] {
-    gen::GanCheckpoint c = gen::gan_load(*st);
-    gen::Generator G(c.model.net);
-    std::copy(c.g.begin(), c.g.end(), G.params().values());
+    (void)gen::gan_load(*st);
+    gen::GanCheckpoint c = gen::gan_load(*st, /*training_state=*/false);  // as ggan sample loads
+    gen::Generator G(c.model.net, std::move(c.g));
     G.running() = c.running;
     std::vector<float> z(static_cast<size_t>(c.model.net.latent), 0.5f);
     (void)gen::generate(G, z, {0}, 1);
   });
   attempt([&] {
-    gen::ClassifierCheckpoint c = gen::classifier_load(*st);
-    gen::Classifier model(c.model.net);
-    std::copy(c.weights.begin(), c.weights.end(), model.params().values());
+    (void)gen::classifier_load(*st);
+    gen::ClassifierCheckpoint c = gen::classifier_load(*st, /*training_state=*/false);  // as gscore loads
+    gen::Classifier model(c.model.net, std::move(c.weights));
     const int64_t P = c.model.net.image_channels * c.model.net.image_size * c.model.net.image_size;
     std::vector<float> x(static_cast<size_t>(P), 0.1f);
     (void)gen::classify(model, x.data(), 1);

@@ -205,7 +205,7 @@ TEST_CASE("classifier checkpoint: round trip; other kinds refused with one clear
   train.settings = {{"batch", 32}};
   classifier_save(path, info, weights.data(), 7, 42, 0.9125, &train, &adam);
   ClassifierCheckpoint back = classifier_load(path);
-  CHECK(back.weights == weights);
+  CHECK(std::vector<float>(back.weights.begin(), back.weights.end()) == weights);
   CHECK(back.model.class_names == info.class_names);
   CHECK(back.model.net.channels == info.net.channels);
   CHECK(back.step == 7);
@@ -218,6 +218,12 @@ TEST_CASE("classifier checkpoint: round trip; other kinds refused with one clear
   CHECK(back.train->steps == 20);
   CHECK(back.train->rng.has_spare == train.rng.has_spare);
   CHECK(back.train->rng.state == train.rng.state);
+  // Loaded to score with: the same weights, the moments checked but not read.
+  ClassifierCheckpoint scoring = classifier_load(path, /*training_state=*/false);
+  CHECK(std::vector<float>(scoring.weights.begin(), scoring.weights.end()) == weights);
+  REQUIRE(scoring.train);
+  CHECK(scoring.train->optimizers[0].m.empty());
+  CHECK(scoring.train->optimizers[0].steps == 7);
   classifier_save(path, info, weights.data(), 7, 42, -1, nullptr, nullptr);
   back = classifier_load(path);
   CHECK(!back.train);
