@@ -111,6 +111,11 @@ class CachedLogits {
     const size_t done = start_ + static_cast<size_t>(cache_.length);  // the tokens not yet in the cache, at once
     return model_.step(cache_, context.data() + done, static_cast<int64_t>(context.size() - done));
   }
+  // A new sequence: the cache emptied, the weights it packed kept.
+  void restart() {
+    cache_.length = 0;
+    start_ = 0;
+  }
 
  private:
   gen::Gpt& model_;
@@ -253,6 +258,8 @@ int run_sample(Args& args) {
 
   c.temperature = temperatures[0];
   const std::string prompt_text = args.echo ? tok.decode(prompt) : std::string();
+  std::optional<CachedLogits> cached;
+  if (!args.no_cache) cached.emplace(model);
   for (int k = 0; k < args.num_samples; ++k) {
     // Sample k is what --seed SEED+k alone gives: its label names that seed.
     const uint64_t seed = args.seed + static_cast<uint64_t>(k);
@@ -260,7 +267,7 @@ int run_sample(Args& args) {
       out.write(fmt::format("{}=== sample {} of {} (seed {}) ===\n", k ? "\n" : "", k + 1, args.num_samples, seed));
     gen::Sampler sampler(c, seed);
     std::vector<uint32_t> context = prompt;
-    CachedLogits cached(model);
+    if (cached) cached->restart();
     gen::TokenWriter id_writer(out, gen::TokenFormat::text, tok.newline_id());
     std::string generated;  // for --trace
     char last = '\n';      // the text ends with a newline: one is added if the sample's does not
@@ -284,7 +291,7 @@ int run_sample(Args& args) {
     std::vector<float> fresh;  // --no-cache's logits; the cache's are used where they lie
     for (int64_t n = 0; n < args.max_tokens; ++n) {
       const std::vector<float>& logits =
-          args.no_cache ? (fresh = next_logits(model, arena, context)) : cached.next(context);
+          cached ? cached->next(context) : (fresh = next_logits(model, arena, context));
       uint32_t next = sampler.sample(logits, context);
       if (args.trace) {
         std::vector<float> p = sampler.distribution(logits, context);

@@ -102,8 +102,11 @@ __attribute__((target("sha,sse4.1,ssse3"))) void compress_blocks_ni(uint32_t sta
   _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(dchg, feba, 8));
 }
 
+// SHA (leaf 7, EBX bit 29), and SSSE3 and SSE4.1 (leaf 1, ECX bits 9 and 19) that the
+// function is compiled for too.
 bool has_sha_instructions() {
   unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || (c & (1u << 9)) == 0 || (c & (1u << 19)) == 0) return false;
   return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) != 0;
 }
 #endif
@@ -142,5 +145,13 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string detail::sha256_hex_portable(std::string_view data) { return digest(data, compress_blocks); }
+
+bool detail::sha256_uses_cpu_instructions() {
+#if defined(__x86_64__)
+  return has_sha_instructions();
+#else
+  return false;
+#endif
+}
 
 }  // namespace gen

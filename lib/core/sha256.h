@@ -15,6 +15,8 @@ std::string sha256_hex(std::string_view data);
 namespace detail {
 // The same without them (what runs where they are missing), for the tests.
 std::string sha256_hex_portable(std::string_view data);
+// Whether sha256_hex uses them on this CPU.
+bool sha256_uses_cpu_instructions();
 }  // namespace detail
 
 }  // namespace gen

@@ -195,14 +195,18 @@ Tensor Gpt::logits(Graph& g, const uint32_t* ids, int64_t B, int64_t T, int shar
   return g.linear(x, wte, Tensor{});  // the head shares the token embedding
 }
 
+// Floats of the weights packed for step(): every block's four matrices, then the head.
+int64_t Gpt::packed_size() const {
+  const int64_t C = config_.embd;
+  return config_.layers * (nn::packed_rows_size(3 * C, C) + nn::packed_rows_size(C, C) +
+                           nn::packed_rows_size(4 * C, C) + nn::packed_rows_size(C, 4 * C)) +
+         nn::packed_rows_size(config_.vocab, C);
+}
+
 GptCache Gpt::make_cache() const {
   const int64_t C = config_.embd;
   GptCache cache;
-  int64_t packed = nn::packed_rows_size(config_.vocab, C);
-  for (size_t l = 0; l < blocks_.size(); ++l)
-    packed += nn::packed_rows_size(3 * C, C) + nn::packed_rows_size(C, C) + nn::packed_rows_size(4 * C, C) +
-              nn::packed_rows_size(C, 4 * C);
-  cache.weights.assign_zeros(static_cast<size_t>(packed));
+  cache.weights.assign_zeros(static_cast<size_t>(packed_size()));
   float* p = cache.weights.data();
   auto pack = [&p](const Tensor& w, int64_t OC, int64_t IC) {
     nn::pack_rows(p, w.data, OC, IC);
@@ -233,8 +237,10 @@ const std::vector<float>& Gpt::step(GptCache& cache, uint32_t token) { return st
 const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int64_t n) {
   const int64_t C = config_.embd, NH = config_.heads, HS = C / NH, T = config_.context, TK = key_stride(T);
   const int64_t t0 = cache.length;
-  if (n < 1 || t0 + n > T)
-    throw Error("gpt", fmt::format("{} more tokens do not fit the cache ({} of {} used)", n, t0, T));
+  if (n < 1) throw Error("gpt", fmt::format("a step of {} tokens", n));
+  if (t0 + n > T) throw Error("gpt", fmt::format("{} more tokens do not fit the cache ({} of {} used)", n, t0, T));
+  if (cache.weights.size() != static_cast<size_t>(packed_size()))
+    throw std::logic_error("Gpt::step: a cache made by another model's make_cache()");
   // Each token's row of every buffer; the products take the rows together (nn::linear_rows: the
   // weights stream once per four rows, each row's result the same to the bit as alone).
   auto rows = [n](std::vector<float>& buffer, int64_t width) {

@@ -82,7 +82,7 @@ class Gpt {
   // Appends n tokens at once (a prompt, or the window refilled when it slides; cache.length + n
   // <= context) and returns the logits for the token after the last: the same to the bit as n
   // one-token steps, and the same cache, at a fraction of the cost (the weights stream once per
-  // four tokens (two with AVX2), not once per token).
+  // four tokens (two where vectors are narrower than 16 floats), not once per token).
   const std::vector<float>& step(GptCache& cache, const uint32_t* tokens, int64_t n);
 
   // Mean next-token cross-entropy against targets [B,T].
@@ -110,6 +110,8 @@ class Gpt {
       return {&ln1_w, &ln1_b, &attn_w, &attn_b, &proj_w, &proj_b, &ln2_w, &ln2_b, &fc_w, &fc_b, &fc_proj_w, &fc_proj_b};
     }
   };
+  int64_t packed_size() const;  // of GptCache::weights
+
   GptConfig config_;
   Parameters params_;
   Tensor wte_, wpe_, lnf_w_, lnf_b_;

@@ -163,8 +163,8 @@ void pack_rows(float* packed, const float* w, int64_t OC, int64_t C) {
 void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
                  const float* residual) {
   const bool accumulate = linear_start(out, b, N, OC, residual) != 0.0f;
-  // Rows four at a time (16 sums in registers) where there are 32 vector registers, two where
-  // there are 16 (AVX2).
+  // Rows four at a time (16 sums in registers) with AVX-512's 32 vector registers, two where
+  // there are 16 (AVX2, SSE).
   constexpr int kGroup = vec::kFloats >= 16 ? 4 : 2;
   for (int64_t o0 = 0; o0 < OC; o0 += kRowsBlock) {
     const float* block = packed + o0 * C;

@@ -1,5 +1,6 @@
 #include "train/train_state.h"
 
+#include <stdexcept>
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -79,6 +80,8 @@ bool is_train_tensor(const std::string& name, const std::vector<std::pair<std::s
 }
 
 void restore(AdamW& adam, OptimizerState& state) {
+  if (state.m.size() != adam.m().size() || state.v.size() != adam.v().size())
+    throw std::logic_error("restore: the optimizer state's moments were not read (read_train_state without moments)");
   adam.m() = std::move(state.m);
   adam.v() = std::move(state.v);
   adam.set_steps(state.steps);

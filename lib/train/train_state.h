@@ -57,7 +57,8 @@ std::optional<TrainState> read_train_state(const Safetensors& st,
                                            bool moments = true);
 // Whether a tensor name is one of the train state's ("optimizer.m", "g.optimizer.v"...).
 bool is_train_tensor(const std::string& name, const std::vector<std::pair<std::string, int64_t>>& optimizers);
-// Puts a read-back state into an optimizer (its sizes checked by read_train_state).
+// Puts a read-back state into an optimizer (its sizes checked by read_train_state; one read
+// without its moments is refused).
 void restore(AdamW& adam, OptimizerState& state);
 
 // The fingerprint of training data: the SHA-256 (hex) of its bytes; of an image set, of its

@@ -67,6 +67,17 @@ TEST_CASE("linear_rows: linear_forward's values from packed weights; the same bi
         nn::linear_rows(rows.data() + n * OC, fi.data() + n * C, packed.data(), nullptr, 1, C, OC, rows.data() + n * OC);
       nn::linear_rows(none.data(), fi.data(), packed.data(), nullptr, N, C, OC, fr.data());
       CHECK(rows == none);
+#if defined(__FMA__)
+      // Each output: residual + (a chain of fused multiply-adds down C from zero), to the bit.
+      bool chains = true;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < OC; ++o) {
+          float sum = 0;
+          for (int64_t c = 0; c < C; ++c) sum = std::fma(fi[n * C + c], fw[o * C + c], sum);
+          chains = chains && none[n * OC + o] == fr[n * OC + o] + sum;
+        }
+      CHECK(chains);
+#endif
     }
   }
 }
