@@ -97,10 +97,10 @@ void rows_block(float* y, int64_t OC, const float* x, int64_t C, const float* bl
     const Vec w0 = load(row), w1 = load(row + kFloats), w2 = load(row + 2 * kFloats), w3 = load(row + 3 * kFloats);
     for (int s = 0; s < S; ++s) {
       const Vec xs = broadcast(x[s * C + i]);
-      acc[s][0] += xs * w0;
-      acc[s][1] += xs * w1;
-      acc[s][2] += xs * w2;
-      acc[s][3] += xs * w3;
+      acc[s][0] = fma(xs, w0, acc[s][0]);
+      acc[s][1] = fma(xs, w1, acc[s][1]);
+      acc[s][2] = fma(xs, w2, acc[s][2]);
+      acc[s][3] = fma(xs, w3, acc[s][3]);
     }
   }
   for (int s = 0; s < S; ++s) {

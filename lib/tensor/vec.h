@@ -11,6 +11,10 @@
 
 #include <cstring>
 
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 namespace gen::vec {
 
 #if defined(__AVX512F__)
@@ -32,6 +36,21 @@ inline Vec load(const float* p) {
 
 // x in every lane (x - 0 is x for every x, -0 included; x + 0 is not, and would not fold away).
 inline Vec broadcast(float x) { return x - Vec{}; }
+
+// a * b + c rounded once where the CPU has fused multiply-adds, whatever the optimization level
+// (GCC contracts a * b + c only from -O2: the sanitizer build's -O1 rounds twice); a * b + c
+// otherwise.
+inline Vec fma(Vec a, Vec b, Vec c) {
+#if defined(__FMA__) && defined(__AVX512F__)
+  return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(__FMA__) && defined(__AVX2__)
+  return (Vec)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#elif defined(__FMA__)
+  return (Vec)_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)c);
+#else
+  return a * b + c;
+#endif
+}
 
 // An unaligned store.
 inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
