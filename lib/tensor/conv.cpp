@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tensor/fast_math.h"
@@ -20,259 +22,339 @@ namespace gen::nn {
 
 namespace {
 
-// dst[ox] = src[ox + shift] where 0 <= ox + shift < W, else 0, for ox in [0, OW): one row of
-// im2col at stride 1 (W = 0: a row of zeros), for doubles (floats take im2col_padded).
-template <typename T>
-void shifted_row(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
-  const int64_t lo = std::clamp<int64_t>(-shift, 0, OW), hi = std::clamp<int64_t>(W - shift, lo, OW);
-  for (int64_t ox = 0; ox < lo; ++ox) dst[ox] = T(0);
-  for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox + shift];
-  for (int64_t ox = hi; ox < OW; ++ox) dst[ox] = T(0);
+// Per-thread scratch buffers of at least n values, kept between calls: im2col's columns are
+// large (C K K x OH OW), and allocating them per call costs page faults and zeroing. SLOT picks
+// one of several independent buffers.
+template <typename T, int SLOT = 0>
+T* scratch(size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
 }
 
-// Stride 2: dst[ox] = src[2 ox + shift] where 0 <= 2 ox + shift < W, else 0, for ox in [0, OW);
-// and its adjoint, dst[2 ox + shift] += src[ox] for the same ox (col2im's rows). The stride-2
-// layers of the GAN and the classifier spend their im2col time here.
-template <typename T>
-void strided_row(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
-  for (int64_t ox = 0; ox < OW; ++ox) {
-    const int64_t x = 2 * ox + shift;
-    dst[ox] = x >= 0 && x < W ? src[x] : T(0);
-  }
-}
-template <typename T>
-void strided_row_add(T* dst, const T* src, int64_t OW, int64_t shift, int64_t W) {
-  for (int64_t ox = 0; ox < OW; ++ox) {
-    const int64_t x = 2 * ox + shift;
-    if (x >= 0 && x < W) dst[x] += src[ox];
-  }
-}
-#if defined(__AVX512F__)
-// The lanes t of 16 with 0 <= base + t < W.
-inline __mmask16 inside(int64_t base, int64_t W) {
-  const int64_t lo = std::clamp<int64_t>(-base, 0, 16), hi = std::clamp<int64_t>(W - base, lo, 16);
-  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-// src + offset as a float pointer that may lie outside the row: only masked lanes are touched.
-inline const float* at(const float* src, int64_t offset) {
-  return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(src) + static_cast<uintptr_t>(offset * 4));
-}
-inline float* at(float* dst, int64_t offset) {
-  return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(dst) + static_cast<uintptr_t>(offset * 4));
-}
-template <>
-void strided_row<float>(float* dst, const float* src, int64_t OW, int64_t shift, int64_t W) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  for (int64_t v = 0; v * 16 < OW; ++v) {
-    const int64_t base = 32 * v + shift;
-    const __mmask16 ma = inside(base, W), mb = inside(base + 16, W);
-    const __m512 a = ma ? _mm512_maskz_loadu_ps(ma, at(src, base)) : _mm512_setzero_ps();
-    const __m512 b = mb ? _mm512_maskz_loadu_ps(mb, at(src, base + 16)) : _mm512_setzero_ps();
-    const int64_t left = std::min<int64_t>(16, OW - 16 * v);
-    _mm512_mask_storeu_ps(dst + 16 * v, static_cast<__mmask16>((1u << left) - 1), _mm512_permutex2var_ps(a, even, b));
-  }
-}
-template <>
-void strided_row_add<float>(float* dst, const float* src, int64_t OW, int64_t shift, int64_t W) {
-  // Each source lane spread to every other lane, zeros between: [s0 0 s1 0 ...], [s8 0 ...].
-  const __m512i low = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-  const __m512i high = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
-  const __m512 zero = _mm512_setzero_ps();
-  for (int64_t v = 0; v * 16 < OW; ++v) {
-    const int64_t left = std::min<int64_t>(16, OW - 16 * v), base = 32 * v + shift;
-    const __m512 x = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), src + 16 * v);
-    const __mmask16 ma = inside(base, W), mb = inside(base + 16, W);
-    if (ma) {
-      float* d = at(dst, base);
-      _mm512_mask_storeu_ps(d, ma, _mm512_add_ps(_mm512_maskz_loadu_ps(ma, d), _mm512_permutex2var_ps(x, low, zero)));
-    }
-    if (mb) {
-      float* d = at(dst, base + 16);
-      _mm512_mask_storeu_ps(d, mb, _mm512_add_ps(_mm512_maskz_loadu_ps(mb, d), _mm512_permutex2var_ps(x, high, zero)));
-    }
-  }
-}
-#endif
+// floor(a / b) for b > 0.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
 
-#if defined(__AVX512F__)
-// Strided convolutions of small images, by gathers: the rows of im2col are as short as the
-// output (7 to 14 values), so copying them row by row pays a call and a branch per handful of
-// values. Instead each tap (ky, kx) has a table of where each output pixel reads in its channel
-// plane (-1: padding), and a channel's K K rows are K K P gathered values, 16 at a time. The
-// adjoint, col2im, scatters back: within one tap the pixels read are distinct, so the 16 lanes
-// of a scatter never collide.
-const int32_t* tap_offsets(const ConvShape& s) {
-  thread_local std::vector<int32_t> taps;
-  const int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
-  taps.resize(static_cast<size_t>(s.K * s.K * P));
-  for (int64_t ky = 0; ky < s.K; ++ky)
-    for (int64_t kx = 0; kx < s.K; ++kx)
-      for (int64_t oy = 0; oy < OH; ++oy)
-        for (int64_t ox = 0; ox < OW; ++ox) {
-          const int64_t y = oy * s.stride + ky - s.pad, x = ox * s.stride + kx - s.pad;
-          taps[static_cast<size_t>((ky * s.K + kx) * P + oy * OW + ox)] =
-              y >= 0 && y < s.H && x >= 0 && x < s.W ? static_cast<int32_t>(y * s.W + x) : -1;
+// dst[i] = src[S i] for i < n: S = 1 and 2 (every stride of the models) as constants, so that the
+// compiler vectorizes them (a copy; a permute of two vectors per vector).
+template <int S, typename T>
+void every(T* dst, const T* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[S * i];
+}
+template <typename T>
+void every(T* dst, const T* src, int64_t n, int64_t S) {
+  if (S == 1) return every<1>(dst, src, n);
+  if (S == 2) return every<2>(dst, src, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[S * i];
+}
+
+// dst[y OW + j] = from[y Wq + j] for y < rows, j < OW (a window of a plane Wq wide, made
+// contiguous): whole vectors while they end inside the rows x OW values written (a row's last
+// vector runs on into the next rows, written after it), a part of a vector for the rest. Reads
+// up to a vector past the window's last row.
+template <typename T>
+void copy_window(T* dst, const T* from, int64_t rows, int64_t OW, int64_t Wq) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t total = rows * OW;
+    for (int64_t y = 0; y < rows; ++y) {
+      float* d = dst + y * OW;
+      const float* src = from + y * Wq;
+      const int64_t room = total - y * OW - (vec::kFloats - 1);
+      int64_t j = 0;
+      for (; j < OW && j < room; j += vec::kFloats) vec::store(d + j, vec::load(src + j));
+      for (; j < OW; j += vec::kFloats) {
+        const int64_t n = std::min<int64_t>(vec::kFloats, OW - j);
+        vec::store_first(d + j, vec::load_first(src + j, n), n);
+      }
+    }
+  } else {
+    for (int64_t y = 0; y < rows; ++y) std::copy_n(from + y * Wq, OW, dst + y * OW);
+  }
+}
+// even[i] = row[2 i], odd[i] = row[2 i + 1] for i < cols (and 2 i, 2 i + 1 < W): a row of a
+// channel into its two column phases, a vector of it at a time, picked apart in registers.
+inline void split_row(float* even, float* odd, const float* row, int64_t W, int64_t cols) {
+  constexpr int64_t kHalf = vec::kFloats / 2;
+  vec::Index evens, odds;
+  for (int l = 0; l < vec::kFloats; ++l) {
+    evens[l] = 2 * (l % kHalf);
+    odds[l] = 2 * (l % kHalf) + 1;
+  }
+  for (int64_t x0 = 0; x0 < W; x0 += vec::kFloats) {
+    const int64_t n = std::min<int64_t>(vec::kFloats, W - x0), i0 = x0 / 2;
+    const vec::Vec v = vec::load_first(row + x0, n);
+    const int64_t n_even = std::min((n + 1) / 2, cols - i0), n_odd = std::min(n / 2, cols - i0);
+    if (n_even > 0) vec::store_first(even + i0, vec::pick(v, v, evens), n_even);
+    if (n_odd > 0) vec::store_first(odd + i0, vec::pick(v, v, odds), n_odd);
+  }
+}
+
+// A convolution's input as the planes its taps read, one channel at a time, for every stride.
+// Tap k (ky or kx) reads input row S o + k - pad for output row o: always in phase
+// a = (k - pad) mod S of the rows, at row o + d of that phase, d = floor((k - pad) / S). So each
+// channel splits into S x S phase planes, plane (a, b) holding pixel (S m + a, S n + b) at (m, n),
+// with m and n from `lo` = floor(-pad / S) (zero where outside the image), and every row of
+// im2col is a stride-1 window of one plane: OH rows of OW values, copied a row at a time. Its
+// adjoint, col2im, makes each row of a plane as the sum of the taps' rows that land on it, in
+// registers, and stores it once. With S = 1 the one plane is the zero-padded image. (A gather per
+// 16 values, the strided im2col before, cost ~40 cycles a gather on Zen 5 and col2im's scatters
+// more; adding each tap's rows into the planes in memory, a masked load after a masked store to
+// the same bytes, ~20 cycles a row.)
+template <typename T>
+class Phases {
+ public:
+  explicit Phases(const ConvShape& s)
+      : s_(s), OH_(s.OH()), OW_(s.OW()), lo_(floor_div(-s.pad, s.stride)) {
+    const int64_t reach = floor_div(s.K - 1 - s.pad, s.stride) - lo_;  // the taps' spread of d
+    Hq_ = OH_ + reach;
+    Wq_ = OW_ + reach;
+    // The taps by plane: taps_[first_[p], first_[p + 1]) land on plane p.
+    const int64_t S = s.stride;
+    first_.assign(static_cast<size_t>(S * S + 1), 0);
+    for (int64_t p = 0; p < S * S; ++p) {
+      for (int64_t ky = 0; ky < s.K; ++ky)
+        for (int64_t kx = 0; kx < s.K; ++kx) {
+          const Tap t = tap(ky, kx);
+          if (t.plane == p) taps_.push_back(t);
         }
-  return taps.data();
-}
-inline __mmask16 tail(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1); }
-
-void im2col_gather(float* col, int64_t ld, const float* img, const ConvShape& s) {
-  const int64_t P = s.OH() * s.OW(), KK = s.K * s.K;
-  const int32_t* taps = tap_offsets(s);
-  const __m512i none = _mm512_set1_epi32(-1);
-  for (int64_t c = 0; c < s.C; ++c) {
-    const float* plane = img + c * s.H * s.W;
-    for (int64_t k = 0; k < KK; ++k) {
-      float* row = col + (c * KK + k) * ld;
-      const int32_t* offsets = taps + k * P;
-      for (int64_t v = 0; v < P; v += 16) {
-        const __mmask16 lanes = tail(P - v);
-        const __m512i idx = _mm512_maskz_loadu_epi32(lanes, offsets + v);
-        const __mmask16 valid = _mm512_mask_cmpgt_epi32_mask(lanes, idx, none);
-        _mm512_mask_storeu_ps(row + v, lanes, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, idx, plane, 4));
+      first_[static_cast<size_t>(p + 1)] = static_cast<int64_t>(taps_.size());
+    }
+    if (OH_ > 0 && OW_ > 0 && OW_ < vec::kFloats) plan_copies();
+  }
+  int64_t OH() const { return OH_; }
+  int64_t OW() const { return OW_; }
+  int64_t Wq() const { return Wq_; }
+  int64_t Hq() const { return Hq_; }
+  // The planes of one channel of `images` images (and a vector of slack for copy_window's
+  // reads), in the thread's scratch, zeroed: fill() writes the same pixels for every channel, so
+  // the borders stay zero.
+  T* planes(int64_t images = 1) const {
+    const int64_t n = images * values() + 2 * vec::kFloats;
+    T* p = scratch<T, 5>(static_cast<size_t>(n));
+    std::fill_n(p, n, T(0));
+    return p;
+  }
+  // A window of the planes (at `window`) into dst, its OH x OW values contiguous: im2col's row
+  // for one image. Reads up to two vectors past the window's last row.
+  void copy(T* dst, const T* window) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (!starts_.empty()) {
+        const int64_t total = OH_ * OW_;
+        for (size_t v = 0; v < starts_.size(); ++v) {
+          const float* from = window + starts_[v];
+          const vec::Vec x = vec::pick(vec::load(from), vec::load(from + vec::kFloats), picks_[v]);
+          const int64_t at = static_cast<int64_t>(v) * vec::kFloats;
+          if (at + vec::kFloats <= total)
+            vec::store(dst + at, x);
+          else
+            vec::store_first(dst + at, x, total - at);
+        }
+        return;
+      }
+    }
+    copy_window(dst, window, OH_, OW_, Wq_);
+  }
+  int64_t values() const { return s_.stride * s_.stride * Hq_ * Wq_; }
+  // Tap ky K + kx (its row of im2col's columns) reads the window of plane `plane` at (row, column).
+  struct Tap {
+    int64_t index, plane, row, column;
+  };
+  // The taps that read plane p.
+  std::span<const Tap> taps(int64_t p) const {
+    return std::span<const Tap>(taps_).subspan(static_cast<size_t>(first_[static_cast<size_t>(p)]),
+                                               static_cast<size_t>(first_[static_cast<size_t>(p + 1)] - first_[static_cast<size_t>(p)]));
+  }
+  int64_t lo() const { return lo_; }
+  // Where tap (ky, kx)'s window starts in the planes.
+  int64_t window(int64_t ky, int64_t kx) const {
+    const Tap t = tap(ky, kx);
+    return (t.plane * Hq_ + t.row) * Wq_ + t.column;
+  }
+  // The planes of channel `plane` (H x W). Pixels past the planes' last row or column are read
+  // by no tap and left out.
+  void fill(T* planes, const T* plane) const {
+    const int64_t S = s_.stride, cols = Wq_ + lo_;  // image columns S n + b with n < cols land
+    if constexpr (std::is_same_v<T, float>) {
+      if (S == 2) {
+        for (int64_t y = 0; y < s_.H && y / 2 - lo_ < Hq_; ++y) {
+          // Phase (y % 2, 0)'s row, from its column for image column 0; phase (y % 2, 1)'s after it.
+          float* even = planes + ((y % 2) * 2 * Hq_ + y / 2 - lo_) * Wq_ - lo_;
+          split_row(even, even + Hq_ * Wq_, plane + y * s_.W, s_.W, cols);
+        }
+        return;
+      }
+    }
+    each_row([&](const T* row, T* at, int64_t b, int64_t n) { every(at, row + b, n, S); }, plane, planes);
+  }
+ private:
+  // f(image row, its first pixel of column phase b in the planes, b, how many) for each row and
+  // column phase.
+  template <typename F, typename Image, typename Planes>
+  void each_row(F f, Image* image, Planes* planes) const {
+    const int64_t S = s_.stride;
+    for (int64_t y = 0; y < s_.H; ++y) {
+      const int64_t a = y % S, m = y / S - lo_;
+      if (m >= Hq_) break;
+      for (int64_t b = 0; b < S; ++b) {
+        const int64_t n = std::min((s_.W - b + S - 1) / S, Wq_ + lo_);
+        if (n > 0) f(image + y * s_.W, planes + ((a * S + b) * Hq_ + m) * Wq_ - lo_, b, n);
       }
     }
   }
-}
-
-void col2im_scatter(float* img, const float* col, int64_t ld, const ConvShape& s) {
-  const int64_t P = s.OH() * s.OW(), KK = s.K * s.K;
-  const int32_t* taps = tap_offsets(s);
-  const __m512i none = _mm512_set1_epi32(-1);
-  for (int64_t c = 0; c < s.C; ++c) {
-    float* plane = img + c * s.H * s.W;
-    for (int64_t k = 0; k < KK; ++k) {
-      const float* row = col + (c * KK + k) * ld;
-      const int32_t* offsets = taps + k * P;
-      for (int64_t v = 0; v < P; v += 16) {
-        const __mmask16 lanes = tail(P - v);
-        const __m512i idx = _mm512_maskz_loadu_epi32(lanes, offsets + v);
-        const __mmask16 valid = _mm512_mask_cmpgt_epi32_mask(lanes, idx, none);
-        const __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, idx, plane, 4);
-        _mm512_mask_i32scatter_ps(plane, valid, idx, _mm512_add_ps(old, _mm512_maskz_loadu_ps(lanes, row + v)), 4);
+  Tap tap(int64_t ky, int64_t kx) const {
+    const int64_t S = s_.stride, dy = floor_div(ky - s_.pad, S), dx = floor_div(kx - s_.pad, S);
+    const int64_t a = ky - s_.pad - S * dy, b = kx - s_.pad - S * dx;
+    return {ky * s_.K + kx, a * S + b, dy - lo_, dx - lo_};
+  }
+  // copy()'s plan for windows narrower than a vector: vector v of the window's values (lanes
+  // v kFloats ..) is picked from the two vectors at window + starts_[v], in registers, and stored
+  // whole; a row at a time, a load and an overlapping store a row (7 values at DCGAN's 7x7), took
+  // 4x as long. Empty where a vector's values span more than two vectors of the planes.
+  void plan_copies() {
+    const int64_t total = OH_ * OW_;
+    auto offset = [&](int64_t e) { return e / OW_ * Wq_ + e % OW_; };
+    for (int64_t e0 = 0; e0 < total; e0 += vec::kFloats) {
+      vec::Index index;
+      for (int l = 0; l < vec::kFloats; ++l) {
+        const int64_t off = offset(std::min(e0 + l, total - 1)) - offset(e0);
+        if (off >= 2 * vec::kFloats) {
+          starts_.clear();
+          picks_.clear();
+          return;
+        }
+        index[l] = static_cast<int32_t>(off);
       }
+      starts_.push_back(offset(e0));
+      picks_.push_back(index);
     }
   }
-}
-#endif
+  ConvShape s_;
+  int64_t OH_, OW_, lo_, Hq_ = 0, Wq_ = 0;
+  std::vector<Tap> taps_;
+  std::vector<int64_t> first_;
+  std::vector<int64_t> starts_;
+  std::vector<vec::Index> picks_;
+};
 
-// rows x OW values from `from` (row stride Wp) into dst, contiguous: whole vectors while they end
-// inside the rows x OW values written, the rest one by one.
-void copy_window(float* dst, const float* from, int64_t rows, int64_t OW, int64_t Wp) {
-  const int64_t total = rows * OW;
-  for (int64_t y = 0; y < rows; ++y) {
-    float* d = dst + y * OW;
-    const float* src = from + y * Wp;
-    const int64_t room = total - y * OW - (vec::kFloats - 1);
-    int64_t j = 0;
-    for (; j < OW && j < room; j += vec::kFloats) vec::store(d + j, vec::load(src + j));
-    for (; j < OW; ++j) d[j] = src[j];
-  }
-}
-// A zero-bordered plane (Hp x Wp, kFloats values of slack) per thread, and channel c of img
-// copied into its interior.
-std::vector<float>& zeroed_plane(const ConvShape& s) {
-  thread_local std::vector<float> plane;
-  plane.assign(static_cast<size_t>((s.H + 2 * s.pad) * (s.W + 2 * s.pad) + vec::kFloats), 0.0f);
-  return plane;
-}
-void fill_plane(std::vector<float>& plane, const float* img, int64_t c, const ConvShape& s) {
-  const int64_t Wp = s.W + 2 * s.pad;
-  for (int64_t y = 0; y < s.H; ++y)
-    std::memcpy(plane.data() + (y + s.pad) * Wp + s.pad, img + (c * s.H + y) * s.W,
-                static_cast<size_t>(s.W) * sizeof(float));
-}
-// Stride 1 (float): each channel is first copied into a zero-bordered plane, so that every row of
-// im2col is a plain copy of OW values from it, a vector at a time (short rows copied one by one,
-// or with a branch per part, cost more than the copying). A row's last vector may run past OW
-// into the next rows of the same tap, which are written after it, but never past the tap's last
-// value (the next image's columns may follow). The plane's slack takes the vectors that read
-// past its last row.
-void im2col_padded(float* col, int64_t ld, const float* img, const ConvShape& s) {
-  const int64_t OH = s.OH(), OW = s.OW(), K = s.K, Wp = s.W + 2 * s.pad;
-  std::vector<float>& plane = zeroed_plane(s);
-  for (int64_t c = 0; c < s.C; ++c) {
-    fill_plane(plane, img, c, s);
-    for (int64_t ky = 0; ky < K; ++ky)
-      for (int64_t kx = 0; kx < K; ++kx)
-        copy_window(col + ((c * K + ky) * K + kx) * ld, plane.data() + ky * Wp + kx, OH, OW, Wp);
-  }
-}
-
-// col[C K K, OH OW] from img[C,H,W], row r at col + r * ld (ld >= OH OW: several images side by
-// side): each column holds the K x K x C window under one output pixel (zeros where the window
-// hangs over the padding).
+// col[C K K, OH OW] from img[C,H,W], row r at col + r * ld: each column holds the K x K x C
+// window under one output pixel (zeros where the window hangs over the padding). For `images`
+// images at once (image i at img + i * stride, its columns at col + i OH OW, side by side in rows
+// ld >= images OH OW long), a channel of all of them at a time, so that each row of the columns
+// is written from start to end.
 template <typename T>
-void im2col(T* col, int64_t ld, const T* img, const ConvShape& s) {
-  if constexpr (std::is_same_v<T, float>)
-    if (s.stride == 1 && s.OH() > 0 && s.OW() > 0) return im2col_padded(col, ld, img, s);
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>)
-    if (s.stride != 1) return im2col_gather(col, ld, img, s);
-#endif
-  const int64_t OH = s.OH(), OW = s.OW(), K = s.K;
-  for (int64_t c = 0; c < s.C; ++c)
-    for (int64_t ky = 0; ky < K; ++ky)
-      for (int64_t kx = 0; kx < K; ++kx) {
-        T* row = col + ((c * K + ky) * K + kx) * ld;
-        for (int64_t oy = 0; oy < OH; ++oy) {
-          int64_t y = oy * s.stride + ky - s.pad;
-          T* dst = row + oy * OW;
-          if (y < 0 || y >= s.H) {
-            shifted_row(dst, static_cast<const T*>(nullptr), OW, 0, 0);
-            continue;
-          }
-          const T* src = img + (c * s.H + y) * s.W;
-          if (s.stride == 1) {
-            shifted_row(dst, src, OW, kx - s.pad, s.W);
-          } else if (s.stride == 2) {
-            strided_row(dst, src, OW, kx - s.pad, s.W);
-          } else {
-            for (int64_t ox = 0; ox < OW; ++ox) {
-              int64_t x = ox * s.stride + kx - s.pad;
-              dst[ox] = x >= 0 && x < s.W ? src[x] : T(0);
+void im2col(T* col, int64_t ld, const T* img, int64_t stride, int64_t images, const ConvShape& s) {
+  const Phases<T> q(s);
+  if (q.OH() <= 0 || q.OW() <= 0) return;
+  const int64_t P = q.OH() * q.OW(), values = q.values();
+  T* planes = q.planes(images);
+  for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t i = 0; i < images; ++i) q.fill(planes + i * values, img + i * stride + c * s.H * s.W);
+    for (int64_t ky = 0; ky < s.K; ++ky)
+      for (int64_t kx = 0; kx < s.K; ++kx) {
+        T* row = col + ((c * s.K + ky) * s.K + kx) * ld;
+        for (int64_t i = 0; i < images; ++i)
+          q.copy(row + i * P, planes + i * values + q.window(ky, kx));
+      }
+  }
+}
+
+// Stride 2's col2im (float): each image row is summed a vector at a time in registers, from the
+// rows of the columns that land on it, and added to the image once. Row y's pixels of column
+// phase b are plane (y mod 2, b)'s row y / 2 - lo (Phases): a vector of them is the sum, over the
+// taps that read that plane, of the tap's row of columns at the plane row, shifted by the tap's
+// column. The two phases' vectors are then interleaved. The plan (which rows of the columns, at
+// what shift, into which lanes) is the same for every channel and image; it is made once a call.
+// (Adding each tap's rows into the planes in memory, a masked load after a masked store to nearby
+// bytes, stalled ~20 cycles a row on Zen 5; this is 4x faster at DCGAN's shapes.)
+class StridedCol2im {
+ public:
+  StridedCol2im(const Phases<float>& q, const ConvShape& s) : W_(s.W) {
+    constexpr int64_t kHalf = vec::kFloats / 2;
+    for (int l = 0; l < vec::kFloats; ++l) interleave_[l] = (l % 2) * vec::kFloats + l / 2;
+    // Rows even then odd: the masked additions of neighbouring rows touch the same cache lines,
+    // and one right after the other waited for the first's store.
+    for (int64_t parity = 0; parity < 2; ++parity)
+      for (int64_t y = parity; y < s.H; y += 2) {
+        const int64_t a = y % 2, r = y / 2 - q.lo();
+        if (r >= q.Hq()) continue;
+        for (int64_t x0 = 0; x0 < s.W; x0 += vec::kFloats) {
+          Slot slot{y * s.W + x0, std::min<int64_t>(vec::kFloats, s.W - x0), {}};
+          const int64_t j = x0 / 2 - q.lo();  // the plane column of lane 0, either phase
+          for (int64_t b = 0; b < 2; ++b) {
+            slot.first[b] = static_cast<int64_t>(terms_.size());
+            for (const auto& t : q.taps(a * 2 + b)) {
+              const int64_t oy = r - t.row, lo = std::max<int64_t>(t.column - j, 0);
+              const int64_t hi = std::min<int64_t>({t.column + q.OW() - j, kHalf});
+              if (oy >= 0 && oy < q.OH() && lo < hi) terms_.push_back({t.index, oy * q.OW(), j - t.column, lo, hi});
             }
           }
+          slot.first[2] = static_cast<int64_t>(terms_.size());
+          slots_.push_back(slot);
         }
       }
-}
+  }
+  // image[H, W] += the columns' values at its pixels, tap k's row of columns at rows + k ld.
+  void add(float* image, const float* rows, int64_t ld) const {
+    // A phase's sum in a register (an array of two, indexed by phase, lived on the stack: a
+    // load and a store a term).
+    auto sum = [&](int64_t first, int64_t last) {
+      vec::Vec v{};
+      for (int64_t k = first; k < last; ++k) {
+        const Term& t = terms_[static_cast<size_t>(k)];
+        v += vec::load_lanes(rows + t.tap * ld + t.offset, t.shift, t.lo, t.hi);
+      }
+      return v;
+    };
+    for (const Slot& slot : slots_) {
+      const vec::Vec even = sum(slot.first[0], slot.first[1]), odd = sum(slot.first[1], slot.first[2]);
+      float* at = image + slot.at;
+      vec::store_first(at, vec::load_first(at, slot.n) + vec::pick(even, odd, interleave_), slot.n);
+    }
+  }
 
-// The adjoint of im2col: img[C,H,W] += each column's values back at their pixels (row r of the
-// columns at col + r * ld).
+ private:
+  struct Term {  // lanes [lo, hi) of tap `tap`'s row of columns at `offset`, shifted: lane l is value shift + l
+    int64_t tap, offset, shift, lo, hi;
+  };
+  struct Slot {  // image values [at, at + n): terms [first[b], first[b + 1]) for column phase b
+    int64_t at, n, first[3];
+  };
+  int64_t W_;
+  vec::Index interleave_;
+  std::vector<Term> terms_;
+  std::vector<Slot> slots_;
+};
+
+// The adjoint of im2col: img[C,H,W] += each column's values back at their pixels, for `images`
+// images as there.
 template <typename T>
-void col2im(T* img, const T* col, int64_t ld, const ConvShape& s) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>)
-    if (s.stride != 1) return col2im_scatter(img, col, ld, s);
-#endif
-  const int64_t OH = s.OH(), OW = s.OW(), K = s.K;
+void col2im(T* img, int64_t stride, int64_t images, const T* col, int64_t ld, const ConvShape& s) {
+  const int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, KK = s.K * s.K;
+  if (OH <= 0 || OW <= 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.stride == 2) {
+      const StridedCol2im plan(Phases<float>(s), s);
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t i = 0; i < images; ++i) plan.add(img + i * stride + c * s.H * s.W, col + c * KK * ld + i * P, ld);
+      return;
+    }
+  }
+  // Otherwise value by value (doubles for the gradient checks; strides 1 and 3 and up, which no
+  // model's transposed convolution has).
   for (int64_t c = 0; c < s.C; ++c)
-    for (int64_t ky = 0; ky < K; ++ky)
-      for (int64_t kx = 0; kx < K; ++kx) {
-        const T* row = col + ((c * K + ky) * K + kx) * ld;
+    for (int64_t k = 0; k < KK; ++k) {
+      const T* row = col + (c * KK + k) * ld;
+      for (int64_t i = 0; i < images; ++i)
         for (int64_t oy = 0; oy < OH; ++oy) {
-          int64_t y = oy * s.stride + ky - s.pad;
+          const int64_t y = oy * s.stride + k / s.K - s.pad;
           if (y < 0 || y >= s.H) continue;
-          T* dst = img + (c * s.H + y) * s.W;
-          const T* src = row + oy * OW;
-          if (s.stride == 1) {
-            // x = ox + kx - pad over the columns that land inside the image.
-            int64_t lo = std::clamp<int64_t>(s.pad - kx, 0, OW), hi = std::min<int64_t>(OW, s.W + s.pad - kx);
-            T* d = dst + kx - s.pad;
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += src[ox];
-            continue;
-          }
-          if (s.stride == 2) {
-            strided_row_add(dst, src, OW, kx - s.pad, s.W);
-            continue;
-          }
+          T* out = img + i * stride + (c * s.H + y) * s.W;
           for (int64_t ox = 0; ox < OW; ++ox) {
-            int64_t x = ox * s.stride + kx - s.pad;
-            if (x >= 0 && x < s.W) dst[x] += src[ox];
+            const int64_t x = ox * s.stride + k % s.K - s.pad;
+            if (x >= 0 && x < s.W) out[x] += row[i * P + oy * OW + ox];
           }
         }
-      }
+    }
 }
 
 // sigmoid(x) = 1 / (1 + exp(-x)), vectorizable for float.
@@ -301,15 +383,6 @@ void folded_affine(T* scale, T* shift, const T* w, const T* b, T mean, T rstd, i
   }
 }
 
-// Per-thread scratch buffers of at least n values, kept between calls: im2col's columns are
-// large (C K K x OH OW), and allocating them per call costs page faults and zeroing. SLOT picks
-// one of several independent buffers.
-template <typename T, int SLOT = 0>
-T* scratch(size_t n) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
 
 // A 1x1 convolution with stride 1 and no padding needs no im2col: the image is its own matrix.
 bool is_pointwise(const ConvShape& s) { return s.K == 1 && s.stride == 1 && s.pad == 0; }
@@ -339,6 +412,19 @@ int64_t images_per_gemm(const ConvShape& s) {
   return n;
 }
 
+// Channels of im2col's columns made and multiplied at a time: about 256 rows (the depth sgemm
+// takes at once), so that a chunk of columns (256 rows of up to 512 values: 512 KB) is still in
+// L2 when the product (or col2im) reads it back. Whole, the columns of DCGAN's widest layer (8
+// images of 128 channels at 4x4) are 3.2 MB, and reading them back from L3 took a third of the
+// layer's time. A 1x1 convolution's columns are its images (no chunks).
+int64_t chunk_channels(const ConvShape& s) {
+  return is_pointwise(s) ? s.C : std::clamp<int64_t>(256 / (s.K * s.K), 1, s.C);
+}
+ConvShape with_channels(ConvShape s, int64_t C) {
+  s.C = C;
+  return s;
+}
+
 // Stride-1 convolutions of images of 14x14 and up in K products instead of one over im2col's
 // columns: rows[C K, Hp OW] holds, for each channel and kernel column kx, the input shifted by kx
 // over every row of the zero-padded image (Hp = H + 2 pad rows), so that kernel row ky reads the
@@ -353,24 +439,14 @@ bool by_kernel_rows(const ConvShape& s) {
 }
 template <typename T>
 void kernel_rows(T* rows, const T* img, const ConvShape& s) {
-  const int64_t OW = s.OW(), Hp = s.H + 2 * s.pad, ld = Hp * OW;
-  if constexpr (std::is_same_v<T, float>) {  // as im2col_padded
-    const int64_t Wp = s.W + 2 * s.pad;
-    std::vector<float>& plane = zeroed_plane(s);
-    for (int64_t c = 0; c < s.C; ++c) {
-      fill_plane(plane, img, c, s);
-      for (int64_t kx = 0; kx < s.K; ++kx) copy_window(rows + (c * s.K + kx) * ld, plane.data() + kx, Hp, OW, Wp);
-    }
-    return;
+  const Phases<T> q(s);  // one plane: the zero-padded image, Hq = H + 2 pad rows
+  const int64_t ld = q.Hq() * q.OW();
+  T* planes = q.planes();
+  for (int64_t c = 0; c < s.C; ++c) {
+    q.fill(planes, img + c * s.H * s.W);
+    for (int64_t kx = 0; kx < s.K; ++kx)
+      copy_window(rows + (c * s.K + kx) * ld, planes + q.window(0, kx), q.Hq(), q.OW(), q.Wq());
   }
-  for (int64_t c = 0; c < s.C; ++c)
-    for (int64_t kx = 0; kx < s.K; ++kx) {
-      T* row = rows + (c * s.K + kx) * ld;
-      std::fill(row, row + s.pad * OW, T(0));
-      for (int64_t y = 0; y < s.H; ++y)
-        shifted_row(row + (y + s.pad) * OW, img + (c * s.H + y) * s.W, OW, kx - s.pad, s.W);
-      std::fill(row + (s.H + s.pad) * OW, row + ld, T(0));
-    }
 }
 // w[OC, C, K, K] -> w_ky[K][OC, C K] (kernel row ky's weights, columns (c, kx)).
 template <typename T>
@@ -411,15 +487,21 @@ struct ConvExtras {
         for (int64_t p = 0; p < P; ++p) oc[p] = add;
     }
   }
-  // Image b as the convolution reads it: itself, or silu(x scale + shift) per channel, made in
-  // the thread's scratch buffer.
-  const T* input(const T* inp, int64_t b, const ConvShape& s) const {
+  // Channels [c0, c0 + n) of images [b, b + m) as the convolution reads them: themselves (image
+  // i at the pointer + i C H W), or silu(x scale + shift) per channel, made in the thread's
+  // scratch buffer (image i at the pointer + i n H W). The second of the pair is that stride.
+  std::pair<const T*, int64_t> input(const T* inp, int64_t b, int64_t m, const ConvShape& s, int64_t c0,
+                                     int64_t n) const {
     const int64_t HW = s.H * s.W;
-    const T* x = inp + b * s.C * HW;
-    if (!scale) return x;
-    T* y = scratch<T, 4>(static_cast<size_t>(s.C * HW));
-    for (int64_t c = 0; c < s.C; ++c) affine_silu(y + c * HW, x + c * HW, HW, scale[b * s.C + c], shift[b * s.C + c]);
-    return y;
+    const T* x = inp + (b * s.C + c0) * HW;
+    if (!scale) return {x, s.C * HW};
+    T* y = scratch<T, 4>(static_cast<size_t>(m * n * HW));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t c = 0; c < n; ++c) {
+        const int64_t at = (b + i) * s.C + c0 + c;
+        affine_silu(y + (i * n + c) * HW, x + (i * s.C + c) * HW, HW, scale[at], shift[at]);
+      }
+    return {y, n * HW};
   }
 };
 
@@ -439,7 +521,7 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
       T* rows = scratch<T, 0>(static_cast<size_t>(CK * ld));
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < s.B; ++b) {
-        kernel_rows(rows, extra.input(inp, b, s), s);
+        kernel_rows(rows, extra.input(inp, b, 1, s, 0, s.C).first, s);
         T* o = out + b * s.OC * P;
         if (extra.any_added()) extra.fill(o, b, s.OC, P, accumulate);
         for (int64_t ky = 0; ky < s.K; ++ky)
@@ -451,22 +533,29 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
   }
 #pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
   {
-    T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(CKK * P * n));
+    const int64_t chunk = chunk_channels(s), KK = s.K * s.K;
+    T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(chunk * KK * P * n));
     T* product = n == 1 ? nullptr : scratch<T, 1>(static_cast<size_t>(s.OC * P * n));
 #pragma omp for schedule(static)
     for (int64_t group = 0; group < groups; ++group) {
       const int64_t b0 = group * n, m = std::min(n, s.B - b0), ld = m * P;
-      if (m == 1) {
-        const T* image = extra.input(inp, b0, s);
-        if (!is_pointwise(s)) im2col(col, P, image, s);
-        T* o = out + b0 * s.OC * P;
-        if (extra.any_added()) extra.fill(o, b0, s.OC, P, accumulate);
-        gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, is_pointwise(s) ? image : col, P,
-                        onto ? T(1) : T(0), o, P);
+      // One image: the product goes straight onto its output; several: into `product` first.
+      T* o = m == 1 ? out + b0 * s.OC * P : product;
+      if (m == 1 && extra.any_added()) extra.fill(o, b0, s.OC, P, accumulate);
+      const bool onto_o = m == 1 && onto;
+      if (m == 1 && is_pointwise(s)) {
+        gemm_strided<T>(false, false, s.OC, P, CKK, T(1), w, CKK, extra.input(inp, b0, 1, s, 0, s.C).first, P,
+                        onto_o ? T(1) : T(0), o, P);
         continue;
       }
-      for (int64_t i = 0; i < m; ++i) im2col(col + i * P, ld, extra.input(inp, b0 + i, s), s);
-      gemm_strided<T>(false, false, s.OC, ld, CKK, T(1), w, CKK, col, ld, T(0), product, ld);
+      for (int64_t c0 = 0; c0 < s.C; c0 += chunk) {
+        const ConvShape part = with_channels(s, std::min(chunk, s.C - c0));
+        const auto [images, stride] = extra.input(inp, b0, m, s, c0, part.C);
+        im2col(col, ld, images, stride, m, part);
+        gemm_strided<T>(false, false, s.OC, ld, part.C * KK, T(1), w + c0 * KK, CKK, col, ld,
+                        c0 > 0 || onto_o ? T(1) : T(0), o, ld);
+      }
+      if (m == 1) continue;
       // product[OC, m P] back to the images' [OC, P], onto what is added.
       for (int64_t i = 0; i < m; ++i) {
         T* dst = out + (b0 + i) * s.OC * P;
@@ -513,7 +602,8 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s, 
   const int64_t n = images_per_gemm(s), groups = (s.B + n - 1) / n;
 #pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
   {
-    T* col = scratch<T, 0>(static_cast<size_t>(CKK * P * n));
+    const int64_t chunk = chunk_channels(s);
+    T* col = scratch<T, 0>(static_cast<size_t>(chunk * KK * P * n));
     T* packed = n == 1 ? nullptr : scratch<T, 1>(static_cast<size_t>(s.OC * P * n));
 #pragma omp for schedule(static)
     for (int64_t group = 0; group < groups; ++group) {
@@ -524,8 +614,11 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s, 
           for (int64_t o = 0; o < s.OC; ++o) std::copy_n(d + (i * s.OC + o) * P, P, packed + o * ld + i * P);
         d = packed;
       }
-      gemm_strided<T>(true, false, CKK, ld, s.OC, T(1), w, CKK, d, ld, T(0), col, ld);
-      for (int64_t i = 0; i < m; ++i) col2im(dinp + (b0 + i) * s.C * s.H * s.W, col + i * P, ld, s);
+      for (int64_t c0 = 0; c0 < s.C; c0 += chunk) {
+        const ConvShape part = with_channels(s, std::min(chunk, s.C - c0));
+        gemm_strided<T>(true, false, part.C * KK, ld, s.OC, T(1), w + c0 * KK, CKK, d, ld, T(0), col, ld);
+        col2im(dinp + (b0 * s.C + c0) * s.H * s.W, s.C * s.H * s.W, m, col, ld, part);
+      }
     }
   }
 }
@@ -562,24 +655,29 @@ void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s
         beta = T(1);
       }
     } else {
-      T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(CKK * P * n));
+      const int64_t chunk = chunk_channels(s), KK = s.K * s.K;
+      T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(chunk * KK * P * n));
       T* grads = n == 1 ? nullptr : scratch<T, 1>(static_cast<size_t>(s.OC * P * n));
 #pragma omp for schedule(static)
       for (int64_t group = 0; group < groups; ++group) {
         const int64_t b0 = group * n, m = std::min(n, s.B - b0), ld = m * P;
         const T* image = inp + b0 * s.C * s.H * s.W;
         const T* d = dout + b0 * s.OC * P;
-        if (m == 1) {
-          if (!is_pointwise(s)) im2col(col, P, image, s);
-        } else {
-          for (int64_t i = 0; i < m; ++i) {
-            im2col(col + i * P, ld, image + i * s.C * s.H * s.W, s);
+        if (m > 1) {
+          for (int64_t i = 0; i < m; ++i)
             for (int64_t o = 0; o < s.OC; ++o) std::copy_n(d + (i * s.OC + o) * P, P, grads + o * ld + i * P);
-          }
           d = grads;
         }
-        gemm_strided<T>(false, true, CKK, s.OC, ld, T(1), m == 1 && is_pointwise(s) ? image : col, ld, d, ld, beta,
-                        mine, s.OC);
+        if (m == 1 && is_pointwise(s)) {
+          gemm_strided<T>(false, true, CKK, s.OC, ld, T(1), image, ld, d, ld, beta, mine, s.OC);
+        } else {
+          for (int64_t c0 = 0; c0 < s.C; c0 += chunk) {
+            const ConvShape part = with_channels(s, std::min(chunk, s.C - c0));
+            im2col(col, ld, image + c0 * s.H * s.W, s.C * s.H * s.W, m, part);
+            gemm_strided<T>(false, true, part.C * KK, s.OC, ld, T(1), col, ld, d, ld, beta, mine + c0 * KK * s.OC,
+                            s.OC);
+          }
+        }
         beta = T(1);
       }
     }

@@ -9,9 +9,10 @@
 //   float dot = sum(acc);
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 
-#if defined(__FMA__)
+#if defined(__FMA__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -52,8 +53,49 @@ inline Vec fma(Vec a, Vec b, Vec c) {
 #endif
 }
 
+// Lane indices for pick(): an int32 per lane.
+using Index = int32_t __attribute__((vector_size(kFloats * sizeof(int32_t))));
+
+// Lane l of the result is lane index[l] of the pair (a, b): a's lanes are 0 .. kFloats - 1, b's
+// kFloats .. 2 kFloats - 1 (one vpermt2ps with AVX-512).
+inline Vec pick(Vec a, Vec b, Index index) { return __builtin_shuffle(a, b, index); }
+
 // An unaligned store.
 inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+
+// The first n lanes (0 <= n <= kFloats) of a vector at p, the others zero, and the store of v's
+// first n lanes: nothing past p + n is read or written. Masked loads and stores with AVX-512; a
+// copy of the n values otherwise.
+inline Vec load_first(const float* p, int64_t n) {
+#if defined(__AVX512F__)
+  return (Vec)_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+#else
+  Vec v{};
+  std::memcpy(&v, p, static_cast<size_t>(n) * sizeof(float));
+  return v;
+#endif
+}
+// Lanes [lo, hi) (0 <= lo <= hi <= kFloats) of a vector at p + shift, the others zero: lane l
+// is p[shift + l], and nothing but p[shift + lo, shift + hi) is read (p + shift itself may lie
+// outside the array).
+inline Vec load_lanes(const float* p, int64_t shift, int64_t lo, int64_t hi) {
+#if defined(__AVX512F__)
+  const auto mask = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+  const auto at = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(shift * 4);
+  return (Vec)_mm512_maskz_loadu_ps(mask, reinterpret_cast<const void*>(at));
+#else
+  Vec v{};
+  std::memcpy(reinterpret_cast<float*>(&v) + lo, p + shift + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+  return v;
+#endif
+}
+inline void store_first(float* p, Vec v, int64_t n) {
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), (__m512)v);
+#else
+  std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(float));
+#endif
+}
 
 // The lanes' sum, by halves: (lower half + upper half) until 4 lanes remain, then
 // (l0 + l2) + (l1 + l3).

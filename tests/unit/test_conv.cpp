@@ -78,14 +78,27 @@ TEST_CASE("conv2d: matches a direct convolution; gradients of input, weight and 
   check_conv({.B = 1, .C = 2, .H = 16, .W = 14, .OC = 2, .K = 5, .stride = 1, .pad = 2}, 21);
 }
 
-// The float kernels (vectorized im2col, kernel rows, several images to a product, gathers) against
-// the double ones, which the checks above tie to a direct convolution and finite differences.
+// The float kernels (vectorized im2col, kernel rows, several images to a product, windows
+// picked in registers, stride 2's column phases, channels in chunks) against the double ones,
+// which the checks above tie to a direct convolution and finite differences.
 TEST_CASE("conv2d in float: forward, input and weight gradients match double precision") {
   const nn::ConvShape shapes[] = {
       {.B = 3, .C = 5, .H = 28, .W = 28, .OC = 4, .K = 3, .stride = 1, .pad = 1},  // kernel rows
       {.B = 4, .C = 6, .H = 14, .W = 14, .OC = 5, .K = 3, .stride = 1, .pad = 1},  // kernel rows
       {.B = 9, .C = 7, .H = 7, .W = 7, .OC = 6, .K = 3, .stride = 1, .pad = 1},    // im2col, 8 + 1 images
       {.B = 3, .C = 4, .H = 14, .W = 14, .OC = 3, .K = 4, .stride = 2, .pad = 1},  // strided
+      // Channels in chunks of 16 (4x4) and 28 (3x3): 16 + 4, 28 + 2.
+      {.B = 3, .C = 20, .H = 14, .W = 13, .OC = 3, .K = 4, .stride = 2, .pad = 1},
+      {.B = 5, .C = 30, .H = 7, .W = 7, .OC = 4, .K = 3, .stride = 1, .pad = 1},
+      // Stride 2 with odd sizes, no padding, wider padding, rows wider than a vector (the
+      // input gradient's image rows in several vectors; windows copied a row at a time).
+      {.B = 2, .C = 3, .H = 7, .W = 9, .OC = 2, .K = 3, .stride = 2, .pad = 1},
+      {.B = 2, .C = 2, .H = 10, .W = 11, .OC = 3, .K = 4, .stride = 2, .pad = 0},
+      {.B = 2, .C = 2, .H = 9, .W = 12, .OC = 2, .K = 5, .stride = 2, .pad = 2},
+      {.B = 2, .C = 2, .H = 9, .W = 70, .OC = 3, .K = 4, .stride = 2, .pad = 1},
+      {.B = 2, .C = 3, .H = 28, .W = 28, .OC = 4, .K = 4, .stride = 2, .pad = 1},
+      // Stride 3: the phases' generic path.
+      {.B = 2, .C = 3, .H = 10, .W = 11, .OC = 2, .K = 3, .stride = 3, .pad = 1},
   };
   uint64_t seed = 30;
   for (const auto& s : shapes) {
@@ -126,6 +139,7 @@ TEST_CASE("conv2d_inference: the composed layers' output, in double and float, o
       {.B = 9, .C = 8, .H = 7, .W = 7, .OC = 5, .K = 3, .stride = 1, .pad = 1},
       {.B = 2, .C = 4, .H = 6, .W = 6, .OC = 3, .K = 1, .stride = 1, .pad = 0},
       {.B = 3, .C = 4, .H = 14, .W = 14, .OC = 3, .K = 3, .stride = 2, .pad = 1},
+      {.B = 5, .C = 32, .H = 7, .W = 7, .OC = 3, .K = 3, .stride = 1, .pad = 1},  // channels in chunks: 28 + 4
   };
   const int64_t G = 2;
   uint64_t seed = 60;
