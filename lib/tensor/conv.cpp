@@ -618,6 +618,67 @@ class Winograd {
         }
     }
   }
+  // The adjoint of outputs(), for the weight gradient: G[16][OC, N] at columns `at` .. = A Y A^T
+  // for each 2x2 tile Y of an image's output gradient dout[OC, H, W] (zero past the image).
+  void gradients(T* g, int64_t N, int64_t at, const T* dout) const {
+    using L = Lanes<T>;
+    using V = typename L::V;
+    const int64_t OC = s_.OC, H = s_.H, W = s_.W, plane = OC * N;
+    T* split_rows = scratch<T, 8>(static_cast<size_t>(2 * TH_ * 2 * Wr_));
+    std::fill_n(split_rows, 2 * TH_ * 2 * Wr_, T(0));
+    for (int64_t o = 0; o < OC; ++o) {
+      for (int64_t y = 0; y < H; ++y) {
+        T* even = split_rows + y * 2 * Wr_;
+        const T* row = dout + (o * H + y) * W;
+        if constexpr (std::is_same_v<T, float>) {
+          split_row(even, even + Wr_, row, W, Wr_);
+        } else {
+          for (int64_t x = 0; x < W; ++x) even[(x % 2) * Wr_ + x / 2] = row[x];
+        }
+      }
+      for (int64_t ty = 0; ty < TH_; ++ty)
+        for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
+          const int64_t n = std::min(L::kCount, TW_ - t0);
+          V t[4][2];  // A Y, A = [1 0; 1 1; 1 -1; 0 -1]
+          for (int q = 0; q < 2; ++q) {
+            const V y0 = L::load(split_rows + (2 * ty) * 2 * Wr_ + q * Wr_ + t0, n);
+            const V y1 = L::load(split_rows + (2 * ty + 1) * 2 * Wr_ + q * Wr_ + t0, n);
+            t[0][q] = y0;
+            t[1][q] = y0 + y1;
+            t[2][q] = y0 - y1;
+            t[3][q] = V{} - y1;
+          }
+          T* to = g + o * N + at + ty * TW_ + t0;
+          for (int i = 0; i < 4; ++i) {
+            L::store(to + (4 * i) * plane, t[i][0], n);
+            L::store(to + (4 * i + 1) * plane, t[i][0] + t[i][1], n);
+            L::store(to + (4 * i + 2) * plane, t[i][0] - t[i][1], n);
+            L::store(to + (4 * i + 3) * plane, V{} - t[i][1], n);
+          }
+        }
+    }
+  }
+  // The adjoint of filters(): dw[o, c] += G^T dU[., o, c] G for dU[16][OC, C].
+  void add_filter_gradients(T* dw, const T* du) const {
+    const int64_t OC = s_.OC, C = s_.C;
+    for (int64_t o = 0; o < OC; ++o)
+      for (int64_t c = 0; c < C; ++c) {
+        T r[4][3];  // dU G
+        for (int i = 0; i < 4; ++i) {
+          const T* d = du + (i * 4 * OC + o) * C + c;
+          const T d0 = d[0], d1 = d[OC * C], d2 = d[2 * OC * C], d3 = d[3 * OC * C];
+          r[i][0] = d0 + T(0.5) * (d1 + d2);
+          r[i][1] = T(0.5) * (d1 - d2);
+          r[i][2] = T(0.5) * (d1 + d2) + d3;
+        }
+        T* g = dw + (o * C + c) * 9;
+        for (int l = 0; l < 3; ++l) {
+          g[l] += r[0][l] + T(0.5) * (r[1][l] + r[2][l]);
+          g[3 + l] += T(0.5) * (r[1][l] - r[2][l]);
+          g[6 + l] += T(0.5) * (r[1][l] + r[2][l]) + r[3][l];
+        }
+      }
+  }
   // out[OC, OH, OW] (=, or += when onto) A^T M A from M[16][OC, N] at columns `at` ..,
   // A^T = [1 1 1 0; 0 1 -1 -1].
   void outputs(T* out, const T* m, int64_t N, int64_t at, bool onto) const {
@@ -678,16 +739,64 @@ class Winograd {
   int64_t TH_, TW_, T_, Wr_;
 };
 
+// Images to a product for Winograd's: their tiles side by side, up to 512 (a power of two of
+// images, as images_per_gemm).
+int64_t images_per_winograd(int64_t B, int64_t tiles) {
+  int64_t n = 1;
+  while (2 * n * tiles <= 512 && 2 * n <= B) n *= 2;
+  return n;
+}
+
+// conv_weight_backward's Winograd path: dU[16][OC, C] = sum over tiles of (A dY A^T) (B^T d B),
+// 16 products of [OC, tiles] by [tiles, C] each thread over its images (summed in thread order,
+// as conv_weight_backward's sums), then dw += G^T dU G.
+template <typename T>
+void conv_weight_winograd(T* dw, const T* dout, const T* inp, const ConvShape& s) {
+  const Winograd<T> wg(s);
+  const int64_t T1 = wg.tiles(), HW = s.H * s.W, n = images_per_winograd(s.B, T1), groups = (s.B + n - 1) / n;
+  const int threads = threads_for(groups, conv_work(s));
+  std::vector<T*> partial(static_cast<size_t>(threads));
+#pragma omp parallel num_threads(threads)
+  {
+    T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * n * T1));
+    T* g = scratch<T, 1>(static_cast<size_t>(16 * s.OC * n * T1));
+    T* mine = scratch<T, 3>(static_cast<size_t>(16 * s.OC * s.C));
+    T* rows = wg.rows();
+    T beta = T(0);
+#pragma omp for schedule(static)
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t b0 = group * n, k = std::min(n, s.B - b0), N = k * T1;
+      for (int64_t i = 0; i < k; ++i) {
+        wg.inputs(v, N, i * T1, inp + (b0 + i) * s.C * HW, rows);
+        wg.gradients(g, N, i * T1, dout + (b0 + i) * s.OC * HW);
+      }
+      for (int64_t xi = 0; xi < 16; ++xi)
+        gemm_strided<T>(false, true, s.OC, s.C, N, T(1), g + xi * s.OC * N, N, v + xi * s.C * N, N, beta,
+                        mine + xi * s.OC * s.C, s.C);
+      beta = T(1);
+    }
+    if (beta == T(1)) partial[static_cast<size_t>(omp_get_thread_num())] = mine;
+  }
+  const T* first = nullptr;
+  for (T* part : partial) {
+    if (!part) continue;
+    if (!first) {
+      first = part;
+      continue;
+    }
+    T* sum = const_cast<T*>(first);
+    for (int64_t i = 0; i < 16 * s.OC * s.C; ++i) sum[i] += part[i];
+  }
+  if (first) wg.add_filter_gradients(dw, first);
+}
+
 // conv_data_forward's Winograd path: groups of n images, their tiles side by side.
 template <typename T>
 void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate, const ConvExtras<T>& extra) {
   const bool onto = accumulate || extra.any_added();
   const Winograd<T> wg(s);
   const T* u = wg.filters(w);
-  const int64_t T1 = wg.tiles(), P = s.H * s.W;
-  int64_t n = 1;
-  while (2 * n * T1 <= 512 && 2 * n <= s.B) n *= 2;
-  const int64_t groups = (s.B + n - 1) / n;
+  const int64_t T1 = wg.tiles(), P = s.H * s.W, n = images_per_winograd(s.B, T1), groups = (s.B + n - 1) / n;
 #pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
   {
     T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * n * T1));
@@ -836,6 +945,7 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s, 
 // the result does not depend on which thread finishes first (same inputs, same bits).
 template <typename T>
 void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s) {
+  if (by_winograd(s)) return conv_weight_winograd(dw, dout, inp, s);
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
   const int threads = threads_for(groups, conv_work(s));
   // The sums live in per-thread scratch, not fresh vectors: at these sizes (up to a megabyte)
