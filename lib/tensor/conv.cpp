@@ -544,6 +544,8 @@ class Winograd {
   explicit Winograd(const ConvShape& s)
       : s_(s), TH_((s.H + 1) / 2), TW_((s.W + 1) / 2), T_(TH_ * TW_), Wr_(TW_ + 1 + Lanes<T>::kCount) {}
   int64_t tiles() const { return T_; }
+  int64_t tile_rows() const { return TH_; }
+  int64_t tile_columns() const { return TW_; }
   // U[16][OC, C] = G w[o, c] G^T for every pair, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
   // in the calling thread's scratch (a fresh vector a call, at these sizes, was page faults).
   const T* filters(const T* w) const {
@@ -576,18 +578,21 @@ class Winograd {
     std::fill_n(r, n, T(0));
     return r;
   }
-  // V[16][C, N] at columns `at` .. (this image's tiles) from image channels [C, H, W].
-  void inputs(T* v, int64_t N, int64_t at, const T* image, T* rows) const {
+  // V[16][C, N] at columns `at` .. from image channels [C, H, W]: its tile rows [ty0, ty1), a
+  // row's TW tiles after another.
+  void inputs(T* v, int64_t N, int64_t at, const T* image, T* rows, int64_t ty0, int64_t ty1) const {
     using L = Lanes<T>;
     using V = typename L::V;
     const int64_t C = s_.C, H = s_.H, W = s_.W;
     for (int64_t c = 0; c < C; ++c) {
       // The next channel on its way into the cache while this one is transformed (a row's loads
       // waited on memory a third of the time without).
+      // Image rows 2 ty0 - 1 .. 2 ty1 (padded rows 2 ty0 .. 2 ty1 + 1).
+      const int64_t y0 = std::max<int64_t>(2 * ty0 - 1, 0), y1 = std::min(2 * ty1 + 1, H);
       if (c + 1 < C)
-        for (int64_t p = 0; p < H * W; p += 16) __builtin_prefetch(image + (c + 1) * H * W + p);
-      for (int64_t y = 0; y < H; ++y) split(rows + (y + 1) * 2 * Wr_, image + (c * H + y) * W);
-      for (int64_t ty = 0; ty < TH_; ++ty)
+        for (int64_t p = y0 * W; p < y1 * W; p += 16) __builtin_prefetch(image + (c + 1) * H * W + p);
+      for (int64_t y = y0; y < y1; ++y) split(rows + (y + 1) * 2 * Wr_, image + (c * H + y) * W);
+      for (int64_t ty = ty0; ty < ty1; ++ty)
         for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
           const int64_t n = std::min(L::kCount, TW_ - t0);
           V d[4][4];
@@ -607,7 +612,7 @@ class Winograd {
             e[2][j] = d[2][j] - d[1][j];
             e[3][j] = d[1][j] - d[3][j];
           }
-          T* to = v + c * N + at + ty * TW_ + t0;
+          T* to = v + c * N + at + (ty - ty0) * TW_ + t0;
           const int64_t plane = C * N;
           for (int i = 0; i < 4; ++i) {
             L::store(to + (4 * i) * plane, e[i][0] - e[i][2], n);
@@ -620,14 +625,14 @@ class Winograd {
   }
   // The adjoint of outputs(), for the weight gradient: G[16][OC, N] at columns `at` .. = A Y A^T
   // for each 2x2 tile Y of an image's output gradient dout[OC, H, W] (zero past the image).
-  void gradients(T* g, int64_t N, int64_t at, const T* dout) const {
+  void gradients(T* g, int64_t N, int64_t at, const T* dout, int64_t ty0, int64_t ty1) const {
     using L = Lanes<T>;
     using V = typename L::V;
     const int64_t OC = s_.OC, H = s_.H, W = s_.W, plane = OC * N;
     T* split_rows = scratch<T, 8>(static_cast<size_t>(2 * TH_ * 2 * Wr_));
     std::fill_n(split_rows, 2 * TH_ * 2 * Wr_, T(0));
     for (int64_t o = 0; o < OC; ++o) {
-      for (int64_t y = 0; y < H; ++y) {
+      for (int64_t y = 2 * ty0; y < std::min(2 * ty1, H); ++y) {
         T* even = split_rows + y * 2 * Wr_;
         const T* row = dout + (o * H + y) * W;
         if constexpr (std::is_same_v<T, float>) {
@@ -636,7 +641,7 @@ class Winograd {
           for (int64_t x = 0; x < W; ++x) even[(x % 2) * Wr_ + x / 2] = row[x];
         }
       }
-      for (int64_t ty = 0; ty < TH_; ++ty)
+      for (int64_t ty = ty0; ty < ty1; ++ty)
         for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
           const int64_t n = std::min(L::kCount, TW_ - t0);
           V t[4][2];  // A Y, A = [1 0; 1 1; 1 -1; 0 -1]
@@ -648,7 +653,7 @@ class Winograd {
             t[2][q] = y0 - y1;
             t[3][q] = V{} - y1;
           }
-          T* to = g + o * N + at + ty * TW_ + t0;
+          T* to = g + o * N + at + (ty - ty0) * TW_ + t0;
           for (int i = 0; i < 4; ++i) {
             L::store(to + (4 * i) * plane, t[i][0], n);
             L::store(to + (4 * i + 1) * plane, t[i][0] + t[i][1], n);
@@ -681,15 +686,19 @@ class Winograd {
   }
   // out[OC, OH, OW] (=, or += when onto) A^T M A from M[16][OC, N] at columns `at` ..,
   // A^T = [1 1 1 0; 0 1 -1 -1].
-  void outputs(T* out, const T* m, int64_t N, int64_t at, bool onto) const {
+  // What is added on the way: add[o] at every pixel (or nothing: null), plus[OC, OH, OW] (null:
+  // nothing), and what out holds when accumulating. Only accumulating reads out: adding into
+  // out's rows in memory, a masked load after a masked store to the row before, stalled.
+  void outputs(T* out, const T* m, int64_t N, int64_t at, const T* add, const T* plus, bool accumulate, int64_t ty0,
+               int64_t ty1) const {
     using L = Lanes<T>;
     using V = typename L::V;
     const int64_t OC = s_.OC, H = s_.H, W = s_.W, plane = OC * N;
     for (int64_t o = 0; o < OC; ++o)
-      for (int64_t ty = 0; ty < TH_; ++ty)
+      for (int64_t ty = ty0; ty < ty1; ++ty)
         for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
           const int64_t n = std::min(L::kCount, TW_ - t0);
-          const T* from = m + o * N + at + ty * TW_ + t0;
+          const T* from = m + o * N + at + (ty - ty0) * TW_ + t0;
           V s[2][4];
           for (int j = 0; j < 4; ++j) {
             const V m0 = L::load(from + j * plane, n), m1 = L::load(from + (4 + j) * plane, n);
@@ -697,9 +706,11 @@ class Winograd {
             s[0][j] = m0 + m1 + m2;
             s[1][j] = m1 - m2 - m3;
           }
+          const V bias = (add ? add[o] : T(0)) + V{};
           for (int i = 0; i < 2 && 2 * ty + i < H; ++i) {
-            const V left = s[i][0] + s[i][1] + s[i][2], right = s[i][1] - s[i][2] - s[i][3];
-            put(out + (o * H + 2 * ty + i) * W + 2 * t0, left, right, std::min(2 * n, W - 2 * t0), onto);
+            const V left = s[i][0] + s[i][1] + s[i][2] + bias, right = s[i][1] - s[i][2] - s[i][3] + bias;
+            const int64_t offset = (o * H + 2 * ty + i) * W + 2 * t0;
+            put(out + offset, plus ? plus + offset : nullptr, left, right, std::min(2 * n, W - 2 * t0), accumulate);
           }
         }
   }
@@ -717,7 +728,9 @@ class Winograd {
     }
   }
   // dst[2 t] = left[t], dst[2 t + 1] = right[t] for the first n values (+= when onto).
-  static void put(T* dst, typename Lanes<T>::V left, typename Lanes<T>::V right, int64_t n, bool onto) {
+  // (+ plus[i] where plus is given, + dst[i] when accumulating.)
+  static void put(T* dst, const T* plus, typename Lanes<T>::V left, typename Lanes<T>::V right, int64_t n,
+                  bool accumulate) {
     if constexpr (std::is_same_v<T, float>) {
       vec::Index low, high;
       for (int l = 0; l < vec::kFloats; ++l) {
@@ -726,49 +739,71 @@ class Winograd {
       }
       const vec::Vec halves[2] = {vec::pick(left, right, low), vec::pick(left, right, high)};
       for (int h = 0; h < 2 && h * vec::kFloats < n; ++h) {
-        const int64_t k = std::min<int64_t>(vec::kFloats, n - h * vec::kFloats);
-        float* d = dst + h * vec::kFloats;
-        vec::store_first(d, onto ? vec::load_first(d, k) + halves[h] : halves[h], k);
+        const int64_t k = std::min<int64_t>(vec::kFloats, n - h * vec::kFloats), at = h * vec::kFloats;
+        vec::Vec x = halves[h];
+        if (plus) x += vec::load_first(plus + at, k);
+        if (accumulate) x += vec::load_first(dst + at, k);
+        vec::store_first(dst + at, x, k);
       }
     } else {
-      dst[0] = onto ? dst[0] + left : left;
-      if (n > 1) dst[1] = onto ? dst[1] + right : right;
+      const T both[2] = {left, right};
+      for (int64_t i = 0; i < n; ++i) dst[i] = both[i] + (plus ? plus[i] : T(0)) + (accumulate ? dst[i] : T(0));
     }
   }
   ConvShape s_;
   int64_t TH_, TW_, T_, Wr_;
 };
 
-// Images to a product for Winograd's: their tiles side by side, up to 512 (a power of two of
-// images, as images_per_gemm).
-int64_t images_per_winograd(int64_t B, int64_t tiles) {
-  int64_t n = 1;
-  while (2 * n * tiles <= 512 && 2 * n <= B) n *= 2;
-  return n;
-}
+// Winograd's work in pieces of up to 512 tiles, as im2col's products go up to 512 columns:
+// images side by side (a power of two of them, so that 64 split evenly: 8 at 14x14, 2 at 28x28),
+// or an image's tile rows a few at a time where one image has more. (Budgets of 256 to 1024
+// tiles measured within a few percent of each other on the U-Net's layers; whole groups of 8
+// images at 28x28, 1568 tiles, were slower.)
+struct TilePieces {
+  int64_t images = 1, rows, splits, count;  // piece p: images [p / splits * images, + images), tile rows
+  TilePieces(const ConvShape& s, int64_t tile_rows, int64_t tile_columns) {
+    constexpr int64_t kTiles = 512;
+    const int64_t tiles = tile_rows * tile_columns;
+    while (2 * images * tiles <= kTiles && 2 * images <= s.B) images *= 2;
+    rows = tiles <= kTiles ? tile_rows : std::max<int64_t>(kTiles / tile_columns, 1);
+    splits = (tile_rows + rows - 1) / rows;
+    count = (s.B + images - 1) / images * splits;
+  }
+  // Piece p's first image, its images, and its tile rows [ty0, ty1).
+  void at(int64_t p, int64_t B, int64_t tile_rows, int64_t& b0, int64_t& k, int64_t& ty0, int64_t& ty1) const {
+    b0 = p / splits * images;
+    k = std::min(images, B - b0);
+    ty0 = p % splits * rows;
+    ty1 = std::min(tile_rows, ty0 + rows);
+  }
+};
 
 // conv_weight_backward's Winograd path: dU[16][OC, C] = sum over tiles of (A dY A^T) (B^T d B),
-// 16 products of [OC, tiles] by [tiles, C] each thread over its images (summed in thread order,
+// 16 products of [OC, tiles] by [tiles, C] each thread over its pieces (summed in thread order,
 // as conv_weight_backward's sums), then dw += G^T dU G.
 template <typename T>
 void conv_weight_winograd(T* dw, const T* dout, const T* inp, const ConvShape& s) {
   const Winograd<T> wg(s);
-  const int64_t T1 = wg.tiles(), HW = s.H * s.W, n = images_per_winograd(s.B, T1), groups = (s.B + n - 1) / n;
-  const int threads = threads_for(groups, conv_work(s));
+  const int64_t TH = wg.tile_rows(), TW = wg.tile_columns(), HW = s.H * s.W;
+  const TilePieces pieces(s, TH, TW);
+  const int64_t most = pieces.images * pieces.rows * TW;  // tiles in a piece
+  const int threads = threads_for(pieces.count, conv_work(s));
   std::vector<T*> partial(static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)
   {
-    T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * n * T1));
-    T* g = scratch<T, 1>(static_cast<size_t>(16 * s.OC * n * T1));
+    T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * most));
+    T* g = scratch<T, 1>(static_cast<size_t>(16 * s.OC * most));
     T* mine = scratch<T, 3>(static_cast<size_t>(16 * s.OC * s.C));
     T* rows = wg.rows();
     T beta = T(0);
 #pragma omp for schedule(static)
-    for (int64_t group = 0; group < groups; ++group) {
-      const int64_t b0 = group * n, k = std::min(n, s.B - b0), N = k * T1;
+    for (int64_t p = 0; p < pieces.count; ++p) {
+      int64_t b0, k, ty0, ty1;
+      pieces.at(p, s.B, TH, b0, k, ty0, ty1);
+      const int64_t per_image = (ty1 - ty0) * TW, N = k * per_image;
       for (int64_t i = 0; i < k; ++i) {
-        wg.inputs(v, N, i * T1, inp + (b0 + i) * s.C * HW, rows);
-        wg.gradients(g, N, i * T1, dout + (b0 + i) * s.OC * HW);
+        wg.inputs(v, N, i * per_image, inp + (b0 + i) * s.C * HW, rows, ty0, ty1);
+        wg.gradients(g, N, i * per_image, dout + (b0 + i) * s.OC * HW, ty0, ty1);
       }
       for (int64_t xi = 0; xi < 16; ++xi)
         gemm_strided<T>(false, true, s.OC, s.C, N, T(1), g + xi * s.OC * N, N, v + xi * s.C * N, N, beta,
@@ -777,43 +812,50 @@ void conv_weight_winograd(T* dw, const T* dout, const T* inp, const ConvShape& s
     }
     if (beta == T(1)) partial[static_cast<size_t>(omp_get_thread_num())] = mine;
   }
-  const T* first = nullptr;
+  T* first = nullptr;
   for (T* part : partial) {
     if (!part) continue;
     if (!first) {
       first = part;
       continue;
     }
-    T* sum = const_cast<T*>(first);
-    for (int64_t i = 0; i < 16 * s.OC * s.C; ++i) sum[i] += part[i];
+    for (int64_t i = 0; i < 16 * s.OC * s.C; ++i) first[i] += part[i];
   }
   if (first) wg.add_filter_gradients(dw, first);
 }
 
-// conv_data_forward's Winograd path: groups of n images, their tiles side by side.
+// conv_data_forward's Winograd path, piece by piece.
 template <typename T>
 void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate, const ConvExtras<T>& extra) {
-  const bool onto = accumulate || extra.any_added();
   const Winograd<T> wg(s);
   const T* u = wg.filters(w);
-  const int64_t T1 = wg.tiles(), P = s.H * s.W, n = images_per_winograd(s.B, T1), groups = (s.B + n - 1) / n;
-#pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
+  const int64_t TH = wg.tile_rows(), TW = wg.tile_columns(), P = s.H * s.W;
+  const TilePieces pieces(s, TH, TW);
+  const int64_t most = pieces.images * pieces.rows * TW;
+#pragma omp parallel num_threads(threads_for(pieces.count, conv_work(s)))
   {
-    T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * n * T1));
-    T* m = scratch<T, 1>(static_cast<size_t>(16 * s.OC * n * T1));
+    T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * most));
+    T* m = scratch<T, 1>(static_cast<size_t>(16 * s.OC * most));
+    T* add = scratch<T, 9>(static_cast<size_t>(s.OC));
     T* rows = wg.rows();
 #pragma omp for schedule(static)
-    for (int64_t group = 0; group < groups; ++group) {
-      const int64_t b0 = group * n, k = std::min(n, s.B - b0), N = k * T1;
+    for (int64_t p = 0; p < pieces.count; ++p) {
+      int64_t b0, k, ty0, ty1;
+      pieces.at(p, s.B, TH, b0, k, ty0, ty1);
+      const int64_t per_image = (ty1 - ty0) * TW, N = k * per_image;
       const auto [images, stride] = extra.input(inp, b0, k, s, 0, s.C);
-      for (int64_t i = 0; i < k; ++i) wg.inputs(v, N, i * T1, images + i * stride, rows);
+      for (int64_t i = 0; i < k; ++i) wg.inputs(v, N, i * per_image, images + i * stride, rows, ty0, ty1);
       for (int64_t xi = 0; xi < 16; ++xi)
         gemm_strided<T>(false, false, s.OC, N, s.C, T(1), u + xi * s.OC * s.C, s.C, v + xi * s.C * N, N, T(0),
                         m + xi * s.OC * N, N);
       for (int64_t i = 0; i < k; ++i) {
-        T* o = out + (b0 + i) * s.OC * P;
-        if (extra.any_added()) extra.fill(o, b0 + i, s.OC, P, accumulate);
-        wg.outputs(o, m, N, i * T1, onto);
+        const int64_t b = b0 + i;
+        // The bias and the image's vector: one value a channel.
+        const bool adds = extra.bias || extra.per_image;
+        for (int64_t o = 0; adds && o < s.OC; ++o)
+          add[o] = (extra.bias ? extra.bias[o] : T(0)) + (extra.per_image ? extra.per_image[b * s.OC + o] : T(0));
+        wg.outputs(out + b * s.OC * P, m, N, i * per_image, adds ? add : nullptr,
+                   extra.plus ? extra.plus + b * s.OC * P : nullptr, accumulate, ty0, ty1);
       }
     }
   }

@@ -35,6 +35,28 @@ Vec naive_conv(const Vec& inp, const Vec& w, const Vec& b, const nn::ConvShape& 
   return out;
 }
 
+// The same sums' gradients, directly: dinp and dw of L = sum(out * r) (the bias's is r's sum).
+void naive_conv_gradients(Vec& dinp, Vec& dw, const Vec& inp, const Vec& w, const Vec& r, const nn::ConvShape& s) {
+  dinp.assign(inp.size(), 0.0);
+  dw.assign(w.size(), 0.0);
+  for (int64_t n = 0; n < s.B; ++n)
+    for (int64_t o = 0; o < s.OC; ++o)
+      for (int64_t oy = 0; oy < s.OH(); ++oy)
+        for (int64_t ox = 0; ox < s.OW(); ++ox) {
+          const double g = r[static_cast<size_t>(((n * s.OC + o) * s.OH() + oy) * s.OW() + ox)];
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t ky = 0; ky < s.K; ++ky)
+              for (int64_t kx = 0; kx < s.K; ++kx) {
+                int64_t y = oy * s.stride + ky - s.pad, x = ox * s.stride + kx - s.pad;
+                if (y < 0 || y >= s.H || x < 0 || x >= s.W) continue;
+                const auto i = static_cast<size_t>(((n * s.C + c) * s.H + y) * s.W + x);
+                const auto k = static_cast<size_t>(((o * s.C + c) * s.K + ky) * s.K + kx);
+                dinp[i] += g * w[k];
+                dw[k] += g * inp[i];
+              }
+        }
+}
+
 void check_conv(const nn::ConvShape& s, uint64_t seed) {
   CAPTURE(s.K);
   CAPTURE(s.stride);
@@ -85,8 +107,8 @@ TEST_CASE("conv2d: matches a direct convolution; gradients of input, weight and 
 }
 
 // The float kernels (vectorized im2col, kernel rows, several images to a product, windows
-// picked in registers, stride 2's column phases, channels in chunks) against the double ones,
-// which the checks above tie to a direct convolution and finite differences.
+// picked in registers, stride 2's column phases, channels in chunks, Winograd's tiles whole
+// images or a few rows at a time) against the double ones and against direct sums.
 TEST_CASE("conv2d in float: forward, input and weight gradients match double precision") {
   const nn::ConvShape shapes[] = {
       {.B = 3, .C = 5, .H = 28, .W = 28, .OC = 4, .K = 3, .stride = 1, .pad = 1},  // kernel rows
@@ -111,6 +133,8 @@ TEST_CASE("conv2d in float: forward, input and weight gradients match double pre
       {.B = 2, .C = 16, .H = 28, .W = 28, .OC = 16, .K = 3, .stride = 1, .pad = 1},
       {.B = 3, .C = 20, .H = 15, .W = 13, .OC = 16, .K = 3, .stride = 1, .pad = 1},
       {.B = 2, .C = 16, .H = 5, .W = 70, .OC = 18, .K = 3, .stride = 1, .pad = 1},
+      {.B = 3, .C = 40, .H = 23, .W = 21, .OC = 40, .K = 3, .stride = 1, .pad = 1},  // 12 x 11 tiles, 2 + 1 images
+      {.B = 2, .C = 16, .H = 48, .W = 47, .OC = 20, .K = 3, .stride = 1, .pad = 1},  // 24 x 24 tiles: rows 21 + 3
   };
   uint64_t seed = 30;
   for (const auto& s : shapes) {
@@ -137,6 +161,14 @@ TEST_CASE("conv2d in float: forward, input and weight gradients match double pre
     close("input gradient", dinp_f, dinp);
     close("weight gradient", dw_f, dw);
     close("bias gradient", db_f, db);
+    // And the double path against the direct sums (the shapes above are too large for
+    // finite differences).
+    const Vec direct = naive_conv(inp, w, b, s);
+    Vec dinp_direct, dw_direct;
+    naive_conv_gradients(dinp_direct, dw_direct, inp, w, r, s);
+    for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == doctest::Approx(direct[i]).epsilon(1e-12));
+    for (size_t i = 0; i < dinp.size(); ++i) REQUIRE(dinp[i] == doctest::Approx(dinp_direct[i]).epsilon(1e-12));
+    for (size_t i = 0; i < dw.size(); ++i) REQUIRE(dw[i] == doctest::Approx(dw_direct[i]).epsilon(1e-12));
   }
 }
 
