@@ -20,8 +20,10 @@ int main(int argc, char** argv) {
   }
   gen::DiffusionCheckpoint ckpt = gen::diffusion_load(argv[1]);
   gen::Unet model(ckpt.model.unet);
-  const std::vector<float>& w = ckpt.train ? ckpt.raw : ckpt.ema;
-  std::copy(w.begin(), w.end(), model.params().values());
+  if (ckpt.train)
+    std::copy(ckpt.raw.begin(), ckpt.raw.end(), model.params().values());
+  else
+    std::copy(ckpt.ema.begin(), ckpt.ema.end(), model.params().values());
   const auto& u = ckpt.model.unet;
   const int64_t P = u.image_channels * u.image_size * u.image_size;
   std::ifstream in(argv[2], std::ios::binary);
