@@ -6,7 +6,8 @@
 # is and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. PyTorch runs with
 # ATEN_CPU_CAPABILITY=avx512 (avx2 on a CPU without it) at 1 and 2 threads and its best is taken. Reports ms per training
 # step (forward, backward, clipping, AdamW, EMA) after 5 warmup steps, GFLOP/s (3 x forward
-# FLOPs x 64 / time) with its share of the fp32 FMA peak measured at the start of the run
+# FLOPs x 64 / time, the FLOPs of direct convolutions: gdiffuse's Winograd layers do fewer, so
+# its figure is an effective rate) with its share of the fp32 FMA peak measured at the start of the run
 # (bench/peak.cpp, on THREADS threads), and the time for 64 images with guidance (batch 128):
 # DDIM 50 steps on both sides, and gdiffuse's DPM-Solver++(2M) at 15 and 10 steps (the steps that
 # give DDIM 50's accuracy and FID: examples/fashion-diffusion, make samplers).
