@@ -531,9 +531,10 @@ struct Lanes<float> {
   static void store(float* p, V v, int64_t n) { vec::store_first(p, v, n); }
 };
 
-// Where it pays, measured on the U-Net's layers (Zen 5, one thread, batch 64): from 14x14 up
-// and 16 channels each side, 1.3-1.6x faster than im2col or kernel rows; at 7x7 (a vector of
-// tiles a quarter full, 30% of the tiles' outputs past the image) 5-15% slower.
+// Where it pays, measured on the U-Net's layers (Zen 5, batch 64): from 14x14 up and 16
+// channels each side, 1.3-1.6x faster than im2col or kernel rows. At 7x7, with three images to a
+// vector of tiles, the layers alone ran 15-20% faster than im2col, but gdiffuse's training step
+// ran 3-7% slower (one thread, side by side): 7x7 keeps im2col.
 bool by_winograd(const ConvShape& s) {
   return s.K == 3 && s.stride == 1 && s.pad == 1 && s.C >= 16 && s.OC >= 16 && s.H * s.W >= 196;
 }
@@ -541,11 +542,28 @@ bool by_winograd(const ConvShape& s) {
 template <typename T>
 class Winograd {
  public:
-  explicit Winograd(const ConvShape& s)
-      : s_(s), TH_((s.H + 1) / 2), TW_((s.W + 1) / 2), T_(TH_ * TW_), Wr_(TW_ + 1 + Lanes<T>::kCount) {}
+  explicit Winograd(const ConvShape& s) : s_(s), TH_((s.H + 1) / 2), TW_((s.W + 1) / 2), T_(TH_ * TW_) {
+    constexpr int64_t kLanes = Lanes<T>::kCount;
+    if constexpr (std::is_same_v<T, float>) {
+      // Small images several to a vector: image g's tile tx in lane g (TW + 1) + tx, one lane
+      // between images (it reads the next image's first column; its results are dropped).
+      if (TW_ + 1 <= kLanes) G_ = kLanes / (TW_ + 1);
+      if (G_ > 1) {
+        for (int l = 0; l < vec::kFloats; ++l) compact_[l] = static_cast<int32_t>((l / TW_ * (TW_ + 1) + l % TW_) % (2 * kLanes));
+        interleave_.resize(static_cast<size_t>(G_));
+        for (int64_t g = 0; g < G_; ++g)
+          for (int l = 0; l < vec::kFloats; ++l)
+            interleave_[static_cast<size_t>(g)][l] = static_cast<int32_t>(((l % 2) * kLanes + g * TW_ + l / 2) % (2 * kLanes));
+      }
+    }
+    SW_ = G_ > 1 ? TW_ + 1 : TW_ + 1 + kLanes;
+    AW_ = G_ * SW_ + kLanes;
+  }
   int64_t tiles() const { return T_; }
   int64_t tile_rows() const { return TH_; }
   int64_t tile_columns() const { return TW_; }
+  // Images a vector of the transforms take (1 for doubles and wide images).
+  int64_t images_per_vector() const { return G_; }
   // U[16][OC, C] = G w[o, c] G^T for every pair, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
   // in the calling thread's scratch (a fresh vector a call, at these sizes, was page faults).
   const T* filters(const T* w) const {
@@ -569,40 +587,47 @@ class Winograd {
       }
     return u;
   }
-  // The split rows' buffer: rows -1 .. 2 TH of the zero-padded image, each as its even and odd
-  // padded columns (padded column x + 1 is image column x), Wr_ values each; zeroed, and only
-  // the image's pixels written per channel, so the padding stays zero.
+  // The split rows' buffer: rows -1 .. 2 TH of the zero-padded images, each as its even and odd
+  // padded columns (padded column x + 1 is image column x), an array of each with a segment of
+  // SW_ values for each image of a vector; zeroed, and only the images' pixels written per
+  // channel, so the padding stays zero.
   T* rows() const {
-    const int64_t n = (2 * TH_ + 2) * 2 * Wr_;
+    const int64_t n = (2 * TH_ + 2) * 2 * AW_;
     T* r = scratch<T, 6>(static_cast<size_t>(n));
     std::fill_n(r, n, T(0));
     return r;
   }
-  // V[16][C, N] at columns `at` .. from image channels [C, H, W]: its tile rows [ty0, ty1), a
-  // row's TW tiles after another.
-  void inputs(T* v, int64_t N, int64_t at, const T* image, T* rows, int64_t ty0, int64_t ty1) const {
+  // V[16][C, N] from G (<= images_per_vector()) images' channels [C, H, W] (image g at image +
+  // g stride): their tile rows [ty0, ty1), in columns at + (ty - ty0) G TW + g TW + tx.
+  void inputs(T* v, int64_t N, int64_t at, const T* image, int64_t stride, int64_t G, T* rows, int64_t ty0,
+              int64_t ty1) const {
     using L = Lanes<T>;
     using V = typename L::V;
-    const int64_t C = s_.C, H = s_.H, W = s_.W;
+    const int64_t C = s_.C, H = s_.H, W = s_.W, plane = C * N;
+    // Image rows 2 ty0 - 1 .. 2 ty1 (padded rows 2 ty0 .. 2 ty1 + 1).
+    const int64_t y0 = std::max<int64_t>(2 * ty0 - 1, 0), y1 = std::min(2 * ty1 + 1, H);
     for (int64_t c = 0; c < C; ++c) {
-      // The next channel on its way into the cache while this one is transformed (a row's loads
-      // waited on memory a third of the time without).
-      // Image rows 2 ty0 - 1 .. 2 ty1 (padded rows 2 ty0 .. 2 ty1 + 1).
-      const int64_t y0 = std::max<int64_t>(2 * ty0 - 1, 0), y1 = std::min(2 * ty1 + 1, H);
-      if (c + 1 < C)
-        for (int64_t p = y0 * W; p < y1 * W; p += 16) __builtin_prefetch(image + (c + 1) * H * W + p);
-      for (int64_t y = y0; y < y1; ++y) split(rows + (y + 1) * 2 * Wr_, image + (c * H + y) * W);
+      for (int64_t g = 0; g < G; ++g) {
+        const T* channel = image + g * stride + c * H * W;
+        // The next channel on its way into the cache while this one is transformed (a row's
+        // loads waited on memory a third of the time without).
+        if (c + 1 < C)
+          for (int64_t p = y0 * W; p < y1 * W; p += 16) __builtin_prefetch(channel + H * W + p);
+        for (int64_t y = y0; y < y1; ++y) split(rows + (y + 1) * 2 * AW_ + g * SW_, channel + y * W);
+      }
       for (int64_t ty = ty0; ty < ty1; ++ty)
         for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
-          const int64_t n = std::min(L::kCount, TW_ - t0);
+          // Lanes loaded and values stored: every image's tiles, or a vector of one image's.
+          const int64_t n = G_ > 1 ? G * TW_ : std::min(L::kCount, TW_ - t0);
+          const int64_t loaded = G_ > 1 ? (G - 1) * SW_ + TW_ : n;
           V d[4][4];
           for (int i = 0; i < 4; ++i) {
-            const T* even = rows + (2 * ty + i) * 2 * Wr_ + t0;
-            const T* odd = even + Wr_;
-            d[i][0] = L::load(even, n);
-            d[i][1] = L::load(odd, n);
-            d[i][2] = L::load(even + 1, n);
-            d[i][3] = L::load(odd + 1, n);
+            const T* even = rows + (2 * ty + i) * 2 * AW_ + t0;
+            const T* odd = even + AW_;
+            d[i][0] = L::load(even, loaded);
+            d[i][1] = L::load(odd, loaded);
+            d[i][2] = L::load(even + 1, loaded);
+            d[i][3] = L::load(odd + 1, loaded);
           }
           // B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
           V e[4][4];
@@ -612,48 +637,51 @@ class Winograd {
             e[2][j] = d[2][j] - d[1][j];
             e[3][j] = d[1][j] - d[3][j];
           }
-          T* to = v + c * N + at + (ty - ty0) * TW_ + t0;
-          const int64_t plane = C * N;
+          T* to = v + c * N + at + (ty - ty0) * G * TW_ + t0;
           for (int i = 0; i < 4; ++i) {
-            L::store(to + (4 * i) * plane, e[i][0] - e[i][2], n);
-            L::store(to + (4 * i + 1) * plane, e[i][1] + e[i][2], n);
-            L::store(to + (4 * i + 2) * plane, e[i][2] - e[i][1], n);
-            L::store(to + (4 * i + 3) * plane, e[i][1] - e[i][3], n);
+            store(to + (4 * i) * plane, e[i][0] - e[i][2], n);
+            store(to + (4 * i + 1) * plane, e[i][1] + e[i][2], n);
+            store(to + (4 * i + 2) * plane, e[i][2] - e[i][1], n);
+            store(to + (4 * i + 3) * plane, e[i][1] - e[i][3], n);
           }
         }
     }
   }
-  // The adjoint of outputs(), for the weight gradient: G[16][OC, N] at columns `at` .. = A Y A^T
-  // for each 2x2 tile Y of an image's output gradient dout[OC, H, W] (zero past the image).
-  void gradients(T* g, int64_t N, int64_t at, const T* dout, int64_t ty0, int64_t ty1) const {
+  // The adjoint of outputs(), for the weight gradient: G[16][OC, N] = A Y A^T for each 2x2 tile
+  // Y of G images' output gradients dout[OC, H, W] (image g at dout + g stride; zero past the
+  // image), in inputs()'s columns.
+  void gradients(T* gout, int64_t N, int64_t at, const T* dout, int64_t stride, int64_t G, int64_t ty0,
+                 int64_t ty1) const {
     using L = Lanes<T>;
     using V = typename L::V;
-    const int64_t OC = s_.OC, H = s_.H, W = s_.W, plane = OC * N;
-    T* split_rows = scratch<T, 8>(static_cast<size_t>(2 * TH_ * 2 * Wr_));
-    std::fill_n(split_rows, 2 * TH_ * 2 * Wr_, T(0));
+    const int64_t OC = s_.OC, H = s_.H, W = s_.W, plane = OC * N, width = G_ * TW_ + L::kCount;
+    // Row y's even and odd columns, image g's TW of each from g TW.
+    T* split_rows = scratch<T, 8>(static_cast<size_t>(2 * TH_ * 2 * width));
+    std::fill_n(split_rows, 2 * TH_ * 2 * width, T(0));
     for (int64_t o = 0; o < OC; ++o) {
-      for (int64_t y = 2 * ty0; y < std::min(2 * ty1, H); ++y) {
-        T* even = split_rows + y * 2 * Wr_;
-        const T* row = dout + (o * H + y) * W;
-        if constexpr (std::is_same_v<T, float>) {
-          split_row(even, even + Wr_, row, W, Wr_);
-        } else {
-          for (int64_t x = 0; x < W; ++x) even[(x % 2) * Wr_ + x / 2] = row[x];
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t y = 2 * ty0; y < std::min(2 * ty1, H); ++y) {
+          T* even = split_rows + y * 2 * width + g * TW_;
+          const T* row = dout + g * stride + (o * H + y) * W;
+          if constexpr (std::is_same_v<T, float>) {
+            split_row(even, even + width, row, W, TW_);
+          } else {
+            for (int64_t x = 0; x < W; ++x) even[(x % 2) * width + x / 2] = row[x];
+          }
         }
-      }
       for (int64_t ty = ty0; ty < ty1; ++ty)
         for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
-          const int64_t n = std::min(L::kCount, TW_ - t0);
+          const int64_t n = G_ > 1 ? G * TW_ : std::min(L::kCount, TW_ - t0);
           V t[4][2];  // A Y, A = [1 0; 1 1; 1 -1; 0 -1]
           for (int q = 0; q < 2; ++q) {
-            const V y0 = L::load(split_rows + (2 * ty) * 2 * Wr_ + q * Wr_ + t0, n);
-            const V y1 = L::load(split_rows + (2 * ty + 1) * 2 * Wr_ + q * Wr_ + t0, n);
+            const V y0 = L::load(split_rows + (2 * ty) * 2 * width + q * width + t0, n);
+            const V y1 = L::load(split_rows + (2 * ty + 1) * 2 * width + q * width + t0, n);
             t[0][q] = y0;
             t[1][q] = y0 + y1;
             t[2][q] = y0 - y1;
             t[3][q] = V{} - y1;
           }
-          T* to = g + o * N + at + (ty - ty0) * TW_ + t0;
+          T* to = gout + o * N + at + (ty - ty0) * G * TW_ + t0;
           for (int i = 0; i < 4; ++i) {
             L::store(to + (4 * i) * plane, t[i][0], n);
             L::store(to + (4 * i + 1) * plane, t[i][0] + t[i][1], n);
@@ -684,21 +712,21 @@ class Winograd {
         }
       }
   }
-  // out[OC, OH, OW] (=, or += when onto) A^T M A from M[16][OC, N] at columns `at` ..,
-  // A^T = [1 1 1 0; 0 1 -1 -1].
-  // What is added on the way: add[o] at every pixel (or nothing: null), plus[OC, OH, OW] (null:
-  // nothing), and what out holds when accumulating. Only accumulating reads out: adding into
-  // out's rows in memory, a masked load after a masked store to the row before, stalled.
-  void outputs(T* out, const T* m, int64_t N, int64_t at, const T* add, const T* plus, bool accumulate, int64_t ty0,
-               int64_t ty1) const {
+  // out[OC, OH, OW] of G images (image g at out + g stride) = A^T M A from M[16][OC, N] in
+  // inputs()'s columns, A^T = [1 1 1 0; 0 1 -1 -1]. What is added on the way: add[g OC + o] at
+  // every pixel (or nothing: null), plus (image g's at plus + g stride; null: nothing), and what
+  // out holds when accumulating. Only accumulating reads out: adding into out's rows in memory,
+  // a masked load after a masked store to the row before, stalled.
+  void outputs(T* out, int64_t stride, int64_t G, const T* m, int64_t N, int64_t at, const T* add, const T* plus,
+               bool accumulate, int64_t ty0, int64_t ty1) const {
     using L = Lanes<T>;
     using V = typename L::V;
     const int64_t OC = s_.OC, H = s_.H, W = s_.W, plane = OC * N;
     for (int64_t o = 0; o < OC; ++o)
       for (int64_t ty = ty0; ty < ty1; ++ty)
         for (int64_t t0 = 0; t0 < TW_; t0 += L::kCount) {
-          const int64_t n = std::min(L::kCount, TW_ - t0);
-          const T* from = m + o * N + at + (ty - ty0) * TW_ + t0;
+          const int64_t n = G_ > 1 ? G * TW_ : std::min(L::kCount, TW_ - t0);
+          const T* from = m + o * N + at + (ty - ty0) * G * TW_ + t0;
           V s[2][4];
           for (int j = 0; j < 4; ++j) {
             const V m0 = L::load(from + j * plane, n), m1 = L::load(from + (4 + j) * plane, n);
@@ -706,52 +734,67 @@ class Winograd {
             s[0][j] = m0 + m1 + m2;
             s[1][j] = m1 - m2 - m3;
           }
-          const V bias = (add ? add[o] : T(0)) + V{};
           for (int i = 0; i < 2 && 2 * ty + i < H; ++i) {
-            const V left = s[i][0] + s[i][1] + s[i][2] + bias, right = s[i][1] - s[i][2] - s[i][3] + bias;
-            const int64_t offset = (o * H + 2 * ty + i) * W + 2 * t0;
-            put(out + offset, plus ? plus + offset : nullptr, left, right, std::min(2 * n, W - 2 * t0), accumulate);
+            const V left = s[i][0] + s[i][1] + s[i][2], right = s[i][1] - s[i][2] - s[i][3];
+            const int64_t offset = (o * H + 2 * ty + i) * W + 2 * t0, count = std::min(2 * (G_ > 1 ? TW_ : n), W - 2 * t0);
+            for (int64_t g = 0; g < G; ++g)
+              put(out + g * stride + offset, plus ? plus + g * stride + offset : nullptr, left, right, g, count,
+                  add ? add[g * OC + o] : T(0), accumulate);
           }
         }
   }
 
  private:
-  // The even and odd padded columns of an image row (padded column x + 1 is column x): the
-  // image's even columns are the padded odd ones, its odd columns the padded even ones from 1.
-  void split(T* even_odd, const T* row) const {
-    T* even = even_odd;
-    T* odd = even_odd + Wr_;
+  // The even and odd padded columns of an image row (padded column x + 1 is column x) into a
+  // segment of the split rows: the image's even columns are the padded odd ones, its odd
+  // columns the padded even ones from 1.
+  void split(T* even, const T* row) const {
+    T* odd = even + AW_;
     if constexpr (std::is_same_v<T, float>) {
-      split_row(odd, even + 1, row, s_.W, Wr_ - 1);
+      split_row(odd, even + 1, row, s_.W, SW_ - 1);
     } else {
       for (int64_t x = 0; x < s_.W; ++x) (x % 2 == 0 ? odd : even + 1)[x / 2] = row[x];
     }
   }
-  // dst[2 t] = left[t], dst[2 t + 1] = right[t] for the first n values (+= when onto).
-  // (+ plus[i] where plus is given, + dst[i] when accumulating.)
-  static void put(T* dst, const T* plus, typename Lanes<T>::V left, typename Lanes<T>::V right, int64_t n,
-                  bool accumulate) {
+  // The first n values of a vector of transforms, at p: the images' lanes made contiguous first
+  // where several share the vector.
+  void store(T* p, typename Lanes<T>::V x, int64_t n) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (G_ > 1) x = vec::pick(x, x, compact_);
+    }
+    Lanes<T>::store(p, x, n);
+  }
+  // dst[2 t] = left[t] + bias, dst[2 t + 1] = right[t] + bias for the first n values, t counted
+  // from image g's first lane (+ plus[i] where plus is given, + dst[i] when accumulating).
+  void put(T* dst, const T* plus, typename Lanes<T>::V left, typename Lanes<T>::V right, int64_t g, int64_t n,
+           T bias, bool accumulate) const {
     if constexpr (std::is_same_v<T, float>) {
       vec::Index low, high;
       for (int l = 0; l < vec::kFloats; ++l) {
         low[l] = (l % 2) * vec::kFloats + l / 2;
         high[l] = low[l] + vec::kFloats / 2;
       }
+      if (G_ > 1) low = interleave_[static_cast<size_t>(g)];
       const vec::Vec halves[2] = {vec::pick(left, right, low), vec::pick(left, right, high)};
       for (int h = 0; h < 2 && h * vec::kFloats < n; ++h) {
         const int64_t k = std::min<int64_t>(vec::kFloats, n - h * vec::kFloats), at = h * vec::kFloats;
-        vec::Vec x = halves[h];
+        vec::Vec x = halves[h] + vec::broadcast(bias);
         if (plus) x += vec::load_first(plus + at, k);
         if (accumulate) x += vec::load_first(dst + at, k);
         vec::store_first(dst + at, x, k);
       }
     } else {
+      (void)g;
       const T both[2] = {left, right};
-      for (int64_t i = 0; i < n; ++i) dst[i] = both[i] + (plus ? plus[i] : T(0)) + (accumulate ? dst[i] : T(0));
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = both[i] + bias + (plus ? plus[i] : T(0)) + (accumulate ? dst[i] : T(0));
     }
   }
   ConvShape s_;
-  int64_t TH_, TW_, T_, Wr_;
+  int64_t TH_, TW_, T_;
+  int64_t G_ = 1, SW_ = 0, AW_ = 0;  // images a vector; a split row's segment and array widths
+  vec::Index compact_{};
+  std::vector<vec::Index> interleave_;
 };
 
 // Winograd's work in pieces of up to 512 tiles, as im2col's products go up to 512 columns:
@@ -801,9 +844,10 @@ void conv_weight_winograd(T* dw, const T* dout, const T* inp, const ConvShape& s
       int64_t b0, k, ty0, ty1;
       pieces.at(p, s.B, TH, b0, k, ty0, ty1);
       const int64_t per_image = (ty1 - ty0) * TW, N = k * per_image;
-      for (int64_t i = 0; i < k; ++i) {
-        wg.inputs(v, N, i * per_image, inp + (b0 + i) * s.C * HW, rows, ty0, ty1);
-        wg.gradients(g, N, i * per_image, dout + (b0 + i) * s.OC * HW, ty0, ty1);
+      for (int64_t g0 = 0; g0 < k; g0 += wg.images_per_vector()) {
+        const int64_t G = std::min(wg.images_per_vector(), k - g0);
+        wg.inputs(v, N, g0 * per_image, inp + (b0 + g0) * s.C * HW, s.C * HW, G, rows, ty0, ty1);
+        wg.gradients(g, N, g0 * per_image, dout + (b0 + g0) * s.OC * HW, s.OC * HW, G, ty0, ty1);
       }
       for (int64_t xi = 0; xi < 16; ++xi)
         gemm_strided<T>(false, true, s.OC, s.C, N, T(1), g + xi * s.OC * N, N, v + xi * s.C * N, N, beta,
@@ -836,7 +880,7 @@ void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool ac
   {
     T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * most));
     T* m = scratch<T, 1>(static_cast<size_t>(16 * s.OC * most));
-    T* add = scratch<T, 9>(static_cast<size_t>(s.OC));
+    T* add = scratch<T, 9>(static_cast<size_t>(wg.images_per_vector() * s.OC));
     T* rows = wg.rows();
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < pieces.count; ++p) {
@@ -844,17 +888,21 @@ void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool ac
       pieces.at(p, s.B, TH, b0, k, ty0, ty1);
       const int64_t per_image = (ty1 - ty0) * TW, N = k * per_image;
       const auto [images, stride] = extra.input(inp, b0, k, s, 0, s.C);
-      for (int64_t i = 0; i < k; ++i) wg.inputs(v, N, i * per_image, images + i * stride, rows, ty0, ty1);
+      for (int64_t g0 = 0; g0 < k; g0 += wg.images_per_vector())
+        wg.inputs(v, N, g0 * per_image, images + g0 * stride, stride, std::min(wg.images_per_vector(), k - g0), rows,
+                  ty0, ty1);
       for (int64_t xi = 0; xi < 16; ++xi)
         gemm_strided<T>(false, false, s.OC, N, s.C, T(1), u + xi * s.OC * s.C, s.C, v + xi * s.C * N, N, T(0),
                         m + xi * s.OC * N, N);
-      for (int64_t i = 0; i < k; ++i) {
-        const int64_t b = b0 + i;
-        // The bias and the image's vector: one value a channel.
+      for (int64_t g0 = 0; g0 < k; g0 += wg.images_per_vector()) {
+        const int64_t G = std::min(wg.images_per_vector(), k - g0), b = b0 + g0;
+        // The bias and each image's vector: one value a channel.
         const bool adds = extra.bias || extra.per_image;
-        for (int64_t o = 0; adds && o < s.OC; ++o)
-          add[o] = (extra.bias ? extra.bias[o] : T(0)) + (extra.per_image ? extra.per_image[b * s.OC + o] : T(0));
-        wg.outputs(out + b * s.OC * P, m, N, i * per_image, adds ? add : nullptr,
+        for (int64_t g = 0; adds && g < G; ++g)
+          for (int64_t o = 0; o < s.OC; ++o)
+            add[g * s.OC + o] =
+                (extra.bias ? extra.bias[o] : T(0)) + (extra.per_image ? extra.per_image[(b + g) * s.OC + o] : T(0));
+        wg.outputs(out + b * s.OC * P, s.OC * P, G, m, N, g0 * per_image, adds ? add : nullptr,
                    extra.plus ? extra.plus + b * s.OC * P : nullptr, accumulate, ty0, ty1);
       }
     }
