@@ -128,9 +128,9 @@ TEST_CASE("conv2d in float: forward, input and weight gradients match double pre
       // Stride 3: the phases' generic path.
       {.B = 2, .C = 3, .H = 10, .W = 11, .OC = 2, .K = 3, .stride = 3, .pad = 1},
       // Winograd: several images to a product (14x14: 49 tiles, 8 + 1 images; two to a vector of
-      // tiles), one (28x28), odd sizes, rows of tiles wider than a vector (W 70: 35 tiles), 7x7
-      // (three images to a vector: 3 + 3 + 2, then 1).
-      {.B = 9, .C = 16, .H = 7, .W = 7, .OC = 20, .K = 3, .stride = 1, .pad = 1},
+      // tiles), one (28x28), odd sizes, rows of tiles wider than a vector (W 70: 35 tiles), rows
+      // of 4 tiles (28x8: three images to a vector, 3 + 3 + 2, then 1).
+      {.B = 9, .C = 16, .H = 28, .W = 8, .OC = 20, .K = 3, .stride = 1, .pad = 1},
       {.B = 9, .C = 16, .H = 14, .W = 14, .OC = 24, .K = 3, .stride = 1, .pad = 1},
       {.B = 2, .C = 16, .H = 28, .W = 28, .OC = 16, .K = 3, .stride = 1, .pad = 1},
       {.B = 3, .C = 20, .H = 15, .W = 13, .OC = 16, .K = 3, .stride = 1, .pad = 1},
@@ -187,7 +187,7 @@ TEST_CASE("conv2d_inference: the composed layers' output, in double and float, o
       {.B = 3, .C = 4, .H = 14, .W = 14, .OC = 3, .K = 3, .stride = 2, .pad = 1},
       {.B = 5, .C = 32, .H = 7, .W = 7, .OC = 3, .K = 3, .stride = 1, .pad = 1},  // channels in chunks: 28 + 4
       {.B = 9, .C = 16, .H = 14, .W = 14, .OC = 16, .K = 3, .stride = 1, .pad = 1},  // Winograd, 8 + 1 images
-      {.B = 9, .C = 16, .H = 7, .W = 7, .OC = 16, .K = 3, .stride = 1, .pad = 1},    // Winograd, 3 to a vector
+      {.B = 9, .C = 16, .H = 28, .W = 7, .OC = 16, .K = 3, .stride = 1, .pad = 1},   // Winograd, 3 to a vector
       {.B = 2, .C = 16, .H = 14, .W = 15, .OC = 20, .K = 3, .stride = 1, .pad = 1},
   };
   const int64_t G = 2;
