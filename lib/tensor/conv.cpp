@@ -268,7 +268,7 @@ void im2col(T* col, int64_t ld, const T* img, int64_t stride, int64_t images, co
 // bytes, stalled ~20 cycles a row on Zen 5; this is 4x faster at DCGAN's shapes.)
 class StridedCol2im {
  public:
-  StridedCol2im(const Phases<float>& q, const ConvShape& s) : W_(s.W) {
+  StridedCol2im(const Phases<float>& q, const ConvShape& s) {
     constexpr int64_t kHalf = vec::kFloats / 2;
     for (int l = 0; l < vec::kFloats; ++l) interleave_[l] = (l % 2) * vec::kFloats + l / 2;
     // Rows even then odd: the masked additions of neighbouring rows touch the same cache lines,
@@ -319,7 +319,6 @@ class StridedCol2im {
   struct Slot {  // image values [at, at + n): terms [first[b], first[b + 1]) for column phase b
     int64_t at, n, first[3];
   };
-  int64_t W_;
   vec::Index interleave_;
   std::vector<Term> terms_;
   std::vector<Slot> slots_;

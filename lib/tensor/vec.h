@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__FMA__) || defined(__AVX512F__)
+#if defined(__FMA__) || defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -57,8 +57,25 @@ inline Vec fma(Vec a, Vec b, Vec c) {
 using Index = int32_t __attribute__((vector_size(kFloats * sizeof(int32_t))));
 
 // Lane l of the result is lane index[l] of the pair (a, b): a's lanes are 0 .. kFloats - 1, b's
-// kFloats .. 2 kFloats - 1 (one vpermt2ps with AVX-512).
-inline Vec pick(Vec a, Vec b, Index index) { return __builtin_shuffle(a, b, index); }
+// kFloats .. 2 kFloats - 1. One vpermt2ps with AVX-512; with AVX2 a permute of each and a blend
+// on the index's bit 3; lane by lane otherwise. (GCC's __builtin_shuffle would do, but Clang,
+// which builds the fuzzers, has no variable-index shuffle.)
+inline Vec pick(Vec a, Vec b, Index index) {
+#if defined(__AVX512F__)
+  return (Vec)_mm512_permutex2var_ps((__m512)a, (__m512i)index, (__m512)b);
+#elif defined(__AVX2__)
+  const __m256i i = (__m256i)index;
+  const __m256 from_a = _mm256_permutevar8x32_ps((__m256)a, i), from_b = _mm256_permutevar8x32_ps((__m256)b, i);
+  return (Vec)_mm256_blendv_ps(from_a, from_b, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
+#else
+  Vec r;
+  for (int l = 0; l < kFloats; ++l) {
+    const int k = index[l] & (2 * kFloats - 1);
+    r[l] = k < kFloats ? a[k] : b[k - kFloats];
+  }
+  return r;
+#endif
+}
 
 // An unaligned store.
 inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
