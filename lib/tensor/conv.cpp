@@ -752,7 +752,8 @@ class Winograd {
     if constexpr (std::is_same_v<T, float>) {
       split_row(odd, even + 1, row, s_.W, SW_ - 1);
     } else {
-      for (int64_t x = 0; x < s_.W; ++x) (x % 2 == 0 ? odd : even + 1)[x / 2] = row[x];
+      for (int64_t x = 0; x < s_.W; x += 2) odd[x / 2] = row[x];
+      for (int64_t x = 1; x < s_.W; x += 2) even[(x + 1) / 2] = row[x];
     }
   }
   // The first n values of a vector of transforms, at p: the images' lanes made contiguous first
