@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -71,6 +70,15 @@ void copy_window(T* dst, const T* from, int64_t rows, int64_t OW, int64_t Wq) {
     for (int64_t y = 0; y < rows; ++y) std::copy_n(from + y * Wq, OW, dst + y * OW);
   }
 }
+// The lanes that interleave two vectors, a's and b's from lane `first` on: lane 2 t of the
+// result is a's lane first + t, lane 2 t + 1 b's (indices for vec::pick, wrapped into range).
+vec::Index interleaved(int64_t first) {
+  vec::Index index;
+  for (int l = 0; l < vec::kFloats; ++l)
+    index[l] = static_cast<int32_t>(((l % 2) * vec::kFloats + first + l / 2) % (2 * vec::kFloats));
+  return index;
+}
+
 // even[i] = row[2 i], odd[i] = row[2 i + 1] for i < cols (and 2 i, 2 i + 1 < W): a row of a
 // channel into its two column phases, a vector of it at a time, picked apart in registers.
 inline void split_row(float* even, float* odd, const float* row, int64_t W, int64_t cols) {
@@ -94,12 +102,9 @@ inline void split_row(float* even, float* odd, const float* row, int64_t W, int6
 // a = (k - pad) mod S of the rows, at row o + d of that phase, d = floor((k - pad) / S). So each
 // channel splits into S x S phase planes, plane (a, b) holding pixel (S m + a, S n + b) at (m, n),
 // with m and n from `lo` = floor(-pad / S) (zero where outside the image), and every row of
-// im2col is a stride-1 window of one plane: OH rows of OW values, copied a row at a time. Its
-// adjoint, col2im, makes each row of a plane as the sum of the taps' rows that land on it, in
-// registers, and stores it once. With S = 1 the one plane is the zero-padded image. (A gather per
-// 16 values, the strided im2col before, cost ~40 cycles a gather on Zen 5 and col2im's scatters
-// more; adding each tap's rows into the planes in memory, a masked load after a masked store to
-// the same bytes, ~20 cycles a row.)
+// im2col is a stride-1 window of one plane: OH rows of OW values, copied a row at a time (its
+// adjoint at stride 2 is StridedCol2im). With S = 1 the one plane is the zero-padded image. (A
+// gather per 16 values, the strided im2col before, cost ~40 cycles a gather on Zen 5.)
 template <typename T>
 class Phases {
  public:
@@ -108,17 +113,6 @@ class Phases {
     const int64_t reach = floor_div(s.K - 1 - s.pad, s.stride) - lo_;  // the taps' spread of d
     Hq_ = OH_ + reach;
     Wq_ = OW_ + reach;
-    // The taps by plane: taps_[first_[p], first_[p + 1]) land on plane p.
-    const int64_t S = s.stride;
-    first_.assign(static_cast<size_t>(S * S + 1), 0);
-    for (int64_t p = 0; p < S * S; ++p) {
-      for (int64_t ky = 0; ky < s.K; ++ky)
-        for (int64_t kx = 0; kx < s.K; ++kx) {
-          const Tap t = tap(ky, kx);
-          if (t.plane == p) taps_.push_back(t);
-        }
-      first_[static_cast<size_t>(p + 1)] = static_cast<int64_t>(taps_.size());
-    }
     if (OH_ > 0 && OW_ > 0 && OW_ < vec::kFloats) plan_copies();
   }
   int64_t OH() const { return OH_; }
@@ -159,10 +153,10 @@ class Phases {
   struct Tap {
     int64_t index, plane, row, column;
   };
-  // The taps that read plane p.
-  std::span<const Tap> taps(int64_t p) const {
-    return std::span<const Tap>(taps_).subspan(static_cast<size_t>(first_[static_cast<size_t>(p)]),
-                                               static_cast<size_t>(first_[static_cast<size_t>(p + 1)] - first_[static_cast<size_t>(p)]));
+  Tap tap(int64_t ky, int64_t kx) const {
+    const int64_t S = s_.stride, dy = floor_div(ky - s_.pad, S), dx = floor_div(kx - s_.pad, S);
+    const int64_t a = ky - s_.pad - S * dy, b = kx - s_.pad - S * dx;
+    return {ky * s_.K + kx, a * S + b, dy - lo_, dx - lo_};
   }
   int64_t lo() const { return lo_; }
   // Where tap (ky, kx)'s window starts in the planes.
@@ -201,11 +195,6 @@ class Phases {
       }
     }
   }
-  Tap tap(int64_t ky, int64_t kx) const {
-    const int64_t S = s_.stride, dy = floor_div(ky - s_.pad, S), dx = floor_div(kx - s_.pad, S);
-    const int64_t a = ky - s_.pad - S * dy, b = kx - s_.pad - S * dx;
-    return {ky * s_.K + kx, a * S + b, dy - lo_, dx - lo_};
-  }
   // copy()'s plan for windows narrower than a vector: vector v of the window's values (lanes
   // v kFloats ..) is picked from the two vectors at window + starts_[v], in registers, and stored
   // whole; a row at a time, a load and an overlapping store a row (7 values at DCGAN's 7x7), took
@@ -230,8 +219,6 @@ class Phases {
   }
   ConvShape s_;
   int64_t OH_, OW_, lo_, Hq_ = 0, Wq_ = 0;
-  std::vector<Tap> taps_;
-  std::vector<int64_t> first_;
   std::vector<int64_t> starts_;
   std::vector<vec::Index> picks_;
 };
@@ -268,9 +255,8 @@ void im2col(T* col, int64_t ld, const T* img, int64_t stride, int64_t images, co
 // bytes, stalled ~20 cycles a row on Zen 5; this is 4x faster at DCGAN's shapes.)
 class StridedCol2im {
  public:
-  StridedCol2im(const Phases<float>& q, const ConvShape& s) {
+  StridedCol2im(const Phases<float>& q, const ConvShape& s) : interleave_(interleaved(0)) {
     constexpr int64_t kHalf = vec::kFloats / 2;
-    for (int l = 0; l < vec::kFloats; ++l) interleave_[l] = (l % 2) * vec::kFloats + l / 2;
     // Rows even then odd: the masked additions of neighbouring rows touch the same cache lines,
     // and one right after the other waited for the first's store.
     for (int64_t parity = 0; parity < 2; ++parity)
@@ -282,7 +268,9 @@ class StridedCol2im {
           const int64_t j = x0 / 2 - q.lo();  // the plane column of lane 0, either phase
           for (int64_t b = 0; b < 2; ++b) {
             slot.first[b] = static_cast<int64_t>(terms_.size());
-            for (const auto& t : q.taps(a * 2 + b)) {
+            for (int64_t k = 0; k < s.K * s.K; ++k) {
+              const auto t = q.tap(k / s.K, k % s.K);
+              if (t.plane != a * 2 + b) continue;
               const int64_t oy = r - t.row, lo = std::max<int64_t>(t.column - j, 0);
               const int64_t hi = std::min<int64_t>({t.column + q.OW() - j, kHalf});
               if (oy >= 0 && oy < q.OH() && lo < hi) terms_.push_back({t.index, oy * q.OW(), j - t.column, lo, hi});
@@ -404,18 +392,18 @@ double conv_work(const ConvShape& s) {
 // micro-kernel's 32-wide tiles badly and pays its per-call and per-tile costs on little work, so
 // small images go side by side in one im2col matrix, up to 512 columns (a power of two of them,
 // so that 64 images split evenly).
-int64_t images_per_gemm(const ConvShape& s) {
-  const int64_t P = s.OH() * s.OW();
+int64_t images_side_by_side(int64_t B, int64_t per_image) {
   int64_t n = 1;
-  while (2 * n * P <= 512 && 2 * n <= s.B) n *= 2;
+  while (2 * n * per_image <= 512 && 2 * n <= B) n *= 2;
   return n;
 }
+int64_t images_per_gemm(const ConvShape& s) { return images_side_by_side(s.B, s.OH() * s.OW()); }
 
 // Channels of im2col's columns made and multiplied at a time: about 256 rows (the depth sgemm
-// takes at once), so that a chunk of columns (256 rows of up to 512 values: 512 KB) is still in
-// L2 when the product (or col2im) reads it back. Whole, the columns of DCGAN's widest layer (8
-// images of 128 channels at 4x4) are 3.2 MB, and reading them back from L3 took a third of the
-// layer's time. A 1x1 convolution's columns are its images (no chunks).
+// takes at once), so that the columns' scratch is at most 256 rows of up to 512 values (512 KB,
+// in L2) where whole they were 3.2 MB at DCGAN's widest layer (8 images of 128 channels at 4x4).
+// Measured, the layer's time moved within noise either way. A 1x1 convolution's columns are its
+// images (no chunks).
 int64_t chunk_channels(const ConvShape& s) {
   return is_pointwise(s) ? s.C : std::clamp<int64_t>(256 / (s.K * s.K), 1, s.C);
 }
@@ -470,10 +458,14 @@ struct ConvExtras {
   const T* scale = nullptr;      // [B, C]: the input becomes silu(x scale + shift) (with shift)
   const T* shift = nullptr;
   bool any_added() const { return bias || per_image || plus; }
+  // What is added to channel o of image b at every pixel: the bias and the image's vector.
+  T added(int64_t b, int64_t o, int64_t OC) const {
+    return (bias ? bias[o] : T(0)) + (per_image ? per_image[b * OC + o] : T(0));
+  }
   // out[c, :] of image b: the sum of what is added (and out itself when accumulating).
   void fill(T* o, int64_t b, int64_t OC, int64_t P, bool accumulate) const {
     for (int64_t c = 0; c < OC; ++c) {
-      const T add = (bias ? bias[c] : T(0)) + (per_image ? per_image[b * OC + c] : T(0));
+      const T add = added(b, c, OC);
       T* oc = o + c * P;
       const T* pc = plus ? plus + (b * OC + c) * P : nullptr;
       if (accumulate && pc)
@@ -547,13 +539,12 @@ class Winograd {
       // Small images several to a vector: image g's tile tx in lane g (TW + 1) + tx, one lane
       // between images (it reads the next image's first column; its results are dropped).
       if (TW_ + 1 <= kLanes) G_ = kLanes / (TW_ + 1);
-      if (G_ > 1) {
+      if (G_ > 1)
         for (int l = 0; l < vec::kFloats; ++l) compact_[l] = static_cast<int32_t>((l / TW_ * (TW_ + 1) + l % TW_) % (2 * kLanes));
-        interleave_.resize(static_cast<size_t>(G_));
-        for (int64_t g = 0; g < G_; ++g)
-          for (int l = 0; l < vec::kFloats; ++l)
-            interleave_[static_cast<size_t>(g)][l] = static_cast<int32_t>(((l % 2) * kLanes + g * TW_ + l / 2) % (2 * kLanes));
-      }
+      // put()'s: an output row's first vector from image g's lanes; its second (one image) from
+      // the vectors' upper halves.
+      for (int64_t g = 0; g < G_; ++g) interleave_.push_back(interleaved(g * TW_));
+      upper_ = interleaved(kLanes / 2);
     }
     SW_ = G_ > 1 ? TW_ + 1 : TW_ + 1 + kLanes;
     AW_ = G_ * SW_ + kLanes;
@@ -769,13 +760,8 @@ class Winograd {
   void put(T* dst, const T* plus, typename Lanes<T>::V left, typename Lanes<T>::V right, int64_t g, int64_t n,
            T bias, bool accumulate) const {
     if constexpr (std::is_same_v<T, float>) {
-      vec::Index low, high;
-      for (int l = 0; l < vec::kFloats; ++l) {
-        low[l] = (l % 2) * vec::kFloats + l / 2;
-        high[l] = low[l] + vec::kFloats / 2;
-      }
-      if (G_ > 1) low = interleave_[static_cast<size_t>(g)];
-      const vec::Vec halves[2] = {vec::pick(left, right, low), vec::pick(left, right, high)};
+      const vec::Vec halves[2] = {vec::pick(left, right, interleave_[static_cast<size_t>(g)]),
+                                  vec::pick(left, right, upper_)};
       for (int h = 0; h < 2 && h * vec::kFloats < n; ++h) {
         const int64_t k = std::min<int64_t>(vec::kFloats, n - h * vec::kFloats), at = h * vec::kFloats;
         vec::Vec x = halves[h] + vec::broadcast(bias);
@@ -793,7 +779,7 @@ class Winograd {
   ConvShape s_;
   int64_t TH_, TW_, T_;
   int64_t G_ = 1, SW_ = 0, AW_ = 0;  // images a vector; a split row's segment and array widths
-  vec::Index compact_{};
+  vec::Index compact_{}, upper_{};
   std::vector<vec::Index> interleave_;
 };
 
@@ -803,11 +789,11 @@ class Winograd {
 // tiles measured within a few percent of each other on the U-Net's layers; whole groups of 8
 // images at 28x28, 1568 tiles, were slower.)
 struct TilePieces {
-  int64_t images = 1, rows, splits, count;  // piece p: images [p / splits * images, + images), tile rows
+  int64_t images, rows, splits, count;  // piece p: images [p / splits * images, + images), tile rows
   TilePieces(const ConvShape& s, int64_t tile_rows, int64_t tile_columns) {
-    constexpr int64_t kTiles = 512;
+    constexpr int64_t kTiles = 512;  // images_side_by_side's 512
     const int64_t tiles = tile_rows * tile_columns;
-    while (2 * images * tiles <= kTiles && 2 * images <= s.B) images *= 2;
+    images = images_side_by_side(s.B, tiles);
     rows = tiles <= kTiles ? tile_rows : std::max<int64_t>(kTiles / tile_columns, 1);
     splits = (tile_rows + rows - 1) / rows;
     count = (s.B + images - 1) / images * splits;
@@ -900,8 +886,7 @@ void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool ac
         const bool adds = extra.bias || extra.per_image;
         for (int64_t g = 0; adds && g < G; ++g)
           for (int64_t o = 0; o < s.OC; ++o)
-            add[g * s.OC + o] =
-                (extra.bias ? extra.bias[o] : T(0)) + (extra.per_image ? extra.per_image[(b + g) * s.OC + o] : T(0));
+            add[g * s.OC + o] = extra.added(b + g, o, s.OC);
         wg.outputs(out + b * s.OC * P, s.OC * P, G, m, N, g0 * per_image, adds ? add : nullptr,
                    extra.plus ? extra.plus + b * s.OC * P : nullptr, accumulate, ty0, ty1);
       }
@@ -914,10 +899,10 @@ void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool ac
 template <typename T>
 void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, bool accumulate,
                        const ConvExtras<T>& extra = {}) {
+  if (by_winograd(s)) return conv_winograd(out, inp, w, s, accumulate, extra);
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
   // What is added goes in first, and the product is added to it (no zeroing pass, no bias pass).
   const bool onto = accumulate || extra.any_added();
-  if (by_winograd(s)) return conv_winograd(out, inp, w, s, accumulate, extra);
   if (by_kernel_rows(s)) {
     const std::vector<T> wk = weights_by_kernel_row(w, s);
     const int64_t CK = s.C * s.K, OW = s.OW(), ld = (s.H + 2 * s.pad) * OW;

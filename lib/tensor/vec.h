@@ -83,15 +83,6 @@ inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 // The first n lanes (0 <= n <= kFloats) of a vector at p, the others zero, and the store of v's
 // first n lanes: nothing past p + n is read or written. Masked loads and stores with AVX-512; a
 // copy of the n values otherwise.
-inline Vec load_first(const float* p, int64_t n) {
-#if defined(__AVX512F__)
-  return (Vec)_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
-#else
-  Vec v{};
-  std::memcpy(&v, p, static_cast<size_t>(n) * sizeof(float));
-  return v;
-#endif
-}
 // Lanes [lo, hi) (0 <= lo <= hi <= kFloats) of a vector at p + shift, the others zero: lane l
 // is p[shift + l], and nothing but p[shift + lo, shift + hi) is read (p + shift itself may lie
 // outside the array).
@@ -106,6 +97,7 @@ inline Vec load_lanes(const float* p, int64_t shift, int64_t lo, int64_t hi) {
   return v;
 #endif
 }
+inline Vec load_first(const float* p, int64_t n) { return load_lanes(p, 0, 0, n); }
 inline void store_first(float* p, Vec v, int64_t n) {
 #if defined(__AVX512F__)
   _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), (__m512)v);
