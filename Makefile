@@ -32,7 +32,7 @@ test: test-release test-sanitize test-fuzz test-avx2
 # logic. (On a machine without AVX-512 the release build is this one.)
 test-avx2: deps
 	@if grep -qw avx512f /proc/cpuinfo; then \
-	  cmake -S . -B $(BUILD)-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DGEN_PORTABLE=ON -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
+	  cmake -S . -B $(BUILD)-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DGEN_MARCH=x86-64-v3 \
 	    -DGEN_WERROR=$(WERROR) >/dev/null && \
 	  cmake --build $(BUILD)-avx2 --target unit_tests gpt_golden && \
 	  ctest --test-dir $(BUILD)-avx2 --output-on-failure -R '^(unit|golden_pytorch)$$'; \

@@ -15,8 +15,6 @@
 # alternation, and its best is taken.
 # Usage: gdiffuse.sh BUILD [STEPS] [THREADS] [REPEAT]
 set -euo pipefail
-# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
-aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 steps=${2:-20}
 threads=${3:-2}
@@ -24,12 +22,15 @@ repeat=${4:-3}
 warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+# PyTorch's best kernels for this CPU (bench/lib.sh): AVX-512 where it has it (forcing them
+# elsewhere is SIGILL), AVX2 with BENCH_ISA=avx2.
+aten=$(aten_isa)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gd=$build/tools/gdiffuse
 
 # The helper that runs our forward pass for the sanity check, built against the library.
-c++ -std=c++20 -O2 -march=native -I"$here/../lib" "$here/gdiffuse_forward.cpp" "$build/lib/libgen.a" \
+c++ -std=c++20 -O2 -march="$bench_march" -I"$here/../lib" "$here/gdiffuse_forward.cpp" "$build/lib/libgen.a" \
   $(pkg-config --libs fmt sentencepiece cairo libpng zlib) -lgif -fopenmp -o "$work/forward"
 # Initial weights: one step (lr 1e-3 without warmup, so that the zero-initialized output
 # convolution is not zero any more and the check sees every layer).

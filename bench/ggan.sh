@@ -9,13 +9,14 @@
 # fp32 FMA peak measured at the start of the run (bench/peak.cpp, 2 threads).
 # Usage: ggan.sh BUILD [STEPS]
 set -euo pipefail
-# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
-aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 steps=${2:-30}
 warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+# PyTorch's best kernels for this CPU (bench/lib.sh): AVX-512 where it has it (forcing them
+# elsewhere is SIGILL), AVX2 with BENCH_ISA=avx2.
+aten=$(aten_isa)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gg=$build/tools/ggan

@@ -11,13 +11,15 @@
 # gsample's startup (a run of -n 1) and its cost per token after it are shown too.
 # Usage: gsample.sh BUILD CORPUS [TOKENS] [REPEAT]
 set -euo pipefail
-# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
-aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 corpus=$2
 tokens=${3:-500}
 repeat=${4:-7}
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+# PyTorch's best kernels for this CPU (bench/lib.sh): AVX-512 where it has it (forcing them
+# elsewhere is SIGILL), AVX2 with BENCH_ISA=avx2.
+aten=$(aten_isa)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # As bench/gtrain.sh: a char model without byte fallback (68 pieces, close to nanoGPT's 65).
@@ -56,6 +58,7 @@ measure() {  # prints: cached uncached (tokens/s), their threads, startup (ms), 
   echo "$c $u $s $t"
 }
 
+machine
 echo "nanoGPT CPU recipe's model (4 layers, 4 heads, 128 wide, context 64), vocab $vocab: $tokens tokens,"
 echo "temperature 1, best of $repeat runs (PyTorch: 3) at 1 and 2 threads (the best thread count in brackets)"
 for mode in as-is unset; do

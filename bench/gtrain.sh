@@ -9,13 +9,14 @@
 # token, N the parameters (the tied head counted once, as its product runs once a token).
 # Usage: gtrain.sh BUILD CORPUS [STEPS]
 set -euo pipefail
-# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is SIGILL).
-aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 build=$1
 corpus=$2
 steps=${3:-200}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+# PyTorch's best kernels for this CPU (bench/lib.sh): AVX-512 where it has it (forcing them
+# elsewhere is SIGILL), AVX2 with BENCH_ISA=avx2.
+aten=$(aten_isa)
 export layers=4 embd=128 context=64 batch=12  # exported: the unset runs are subshells
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

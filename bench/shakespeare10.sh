@@ -10,10 +10,12 @@ corpus=$2
 minutes=${3:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+# PyTorch's best kernels for this CPU (bench/lib.sh): AVX-512 where it has it (forcing them
+# elsewhere is SIGILL), AVX2 with BENCH_ISA=avx2.
+aten=$(aten_isa)
 example=$here/../examples/shakespeare-10min
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-aten=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || echo avx2)
 
 config=$(make -s -C "$example" config MINUTES="$minutes")
 setting() { echo "$config" | tr ' ' '\n' | awk -v k="--$1" 'found {print; exit} $0 == k {found = 1}'; }
@@ -27,9 +29,19 @@ make -s -C "$example" BUILD="$build" SHAKESPEARE="$corpus" OUT="$work/gen" MINUT
 gen=$(tail -1 "$work/gen.log")
 echo "gtrain:  $gen"
 vocab=$(($("$build/tools/gtok" vocab -m "$work/gen/char.model" | wc -l) - 1))
+# The optimizer's settings as gtrain ran them (its checkpoint's metadata: defaults included).
+saved() {
+  /usr/bin/python3 -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+train = json.loads(json.loads(f.read(n))["__metadata__"]["train"])
+print(*("%g" % train["settings"][k] for k in sys.argv[2:]))' "$work/gen/lm.st" "$@"
+}
+read -r weight_decay grad_clip beta1 beta2 < <(saved weight_decay grad_clip beta1 beta2)
+echo "optimizer (both sides): AdamW betas $beta1 $beta2, weight decay $weight_decay, clip $grad_clip"
 ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/shakespeare_torch.py" "$work/gen/ids" "$vocab" \
   "$minutes" "$(setting steps)" "$(setting layers)" "$(setting heads)" "$(setting embd)" "$(setting context)" \
-  "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" >"$work/torch.log"
+  "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" \
+  "$weight_decay" "$grad_clip" "$beta1" "$beta2" >"$work/torch.log"
 read -r _ tsteps tminutes tloss < <(tail -1 "$work/torch.log")
 echo "pytorch: validation loss $tloss at step $tsteps, $tminutes minutes"
 gloss=$(echo "$gen" | awk '{print $3}')

@@ -1,12 +1,13 @@
 """examples/shakespeare-10min's config in PyTorch (Debian's python3-torch), for the same wall-clock
 budget, on the same token ids: the validation loss each reaches in the time, for bench/shakespeare10.sh.
 The model is the golden test's (tests/golden/check_gpt.py: same layers, biases, tied head, tanh
-GELU; no dropout, so the config compared has none), initialized as gtrain initializes. AdamW (0.9, 0.99), weight decay 0.1 on
-matrices, clip 1.0; nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
+GELU; no dropout, so the config compared has none), initialized as gtrain initializes. AdamW (BETA1, BETA2),
+weight decay WEIGHT_DECAY on matrices, clip GRAD_CLIP (0: off); nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
 STEPS or when the step expected to reach MINUTES is done, as gtrain's --time-limit does; the
 validation loss (EVAL_BATCHES batches of BATCH random windows of the last 10%) every 250 steps
 and at the end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS".
 Usage: /usr/bin/python3 shakespeare_torch.py IDS VOCAB MINUTES STEPS LAYERS HEADS EMBD CONTEXT BATCH LR MIN_LR WARMUP
+                        WEIGHT_DECAY GRAD_CLIP BETA1 BETA2
 """
 import math
 import os
@@ -25,6 +26,7 @@ EVAL_EVERY, EVAL_BATCHES = 250, 50
 def main():
     ids_path, vocab, minutes, steps, layers, heads, embd, T, B = sys.argv[1:10]
     lr_max, lr_min, warmup = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12])
+    weight_decay, grad_clip, beta1, beta2 = (float(a) for a in sys.argv[13:17])
     vocab, minutes, steps = int(vocab), float(minutes), int(steps)
     layers, heads, embd, T, B = int(layers), int(heads), int(embd), int(T), int(B)
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
@@ -47,8 +49,8 @@ def main():
                 torch.nn.init.zeros_(p)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=lr_max, betas=(0.9, 0.99))
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=lr_max, betas=(beta1, beta2))
 
     def lr_at(step):
         if step < warmup:
@@ -84,7 +86,8 @@ def main():
         loss = F.cross_entropy(model(x).view(-1, vocab), y.view(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         step += 1
         if step % EVAL_EVERY == 0 or step == steps or out_of_time:

@@ -19,7 +19,8 @@ namespace gen {
 inline constexpr const char* kVersion = "0.1.0";
 
 void setup_app(CLI::App& app, const char* tool);
-// The build of the library this process runs: "native (-march=native)", or in a portable build
+// The build of the library this process runs: "native (-march=native)" (or the GEN_MARCH it was
+// built for: "x86-64-v3 (-march=x86-64-v3)"), or in a portable build
 // the level the loader picked ("x86-64-v4 (glibc-hwcaps)", "x86-64-v3 ...", "x86-64 (baseline)").
 // --version prints it on its second line.
 const char* kernel_level();

@@ -80,27 +80,60 @@ inline Vec pick(Vec a, Vec b, Index index) {
 // An unaligned store.
 inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
-// The first n lanes (0 <= n <= kFloats) of a vector at p, the others zero, and the store of v's
-// first n lanes: nothing past p + n is read or written. Masked loads and stores with AVX-512; a
-// copy of the n values otherwise.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+namespace detail {
+// AVX2's mask of lanes [lo, hi): all ones in those lanes, zero elsewhere.
+inline __m256i lanes_mask(int64_t lo, int64_t hi) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i below_lo = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(lo)), lane);
+  return _mm256_andnot_si256(below_lo, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(hi)), lane));
+}
+}  // namespace detail
+#endif
+
 // Lanes [lo, hi) (0 <= lo <= hi <= kFloats) of a vector at p + shift, the others zero: lane l
 // is p[shift + l], and nothing but p[shift + lo, shift + hi) is read (p + shift itself may lie
-// outside the array).
+// outside the array). Masked loads with AVX-512 and AVX2 (masked-off lanes never fault); a copy
+// of the values otherwise. (With AVX2 a copy was a call to memcpy: Winograd's transforms of the
+// U-Net took 4-5x as long as with AVX-512 on a Zen 4, whose two widths have the same peak.)
 inline Vec load_lanes(const float* p, int64_t shift, int64_t lo, int64_t hi) {
+  const auto at = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(shift * 4);
 #if defined(__AVX512F__)
   const auto mask = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-  const auto at = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(shift * 4);
   return (Vec)_mm512_maskz_loadu_ps(mask, reinterpret_cast<const void*>(at));
+#elif defined(__AVX2__)
+  return (Vec)_mm256_maskload_ps(reinterpret_cast<const float*>(at), detail::lanes_mask(lo, hi));
 #else
   Vec v{};
-  std::memcpy(reinterpret_cast<float*>(&v) + lo, p + shift + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+  std::memcpy(reinterpret_cast<float*>(&v) + lo, reinterpret_cast<const float*>(at) + lo,
+              static_cast<size_t>(hi - lo) * sizeof(float));
   return v;
 #endif
 }
+// The first n lanes (0 <= n <= kFloats) of a vector at p, the others zero, and the store of v's
+// first n lanes: nothing past p + n is read or written.
 inline Vec load_first(const float* p, int64_t n) { return load_lanes(p, 0, 0, n); }
 inline void store_first(float* p, Vec v, int64_t n) {
 #if defined(__AVX512F__)
   _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), (__m512)v);
+#elif defined(__AVX2__)
+  // Not vmaskmovps: AMD's (Zen 3, 4) takes tens of cycles a store. Four, two and one lanes.
+  if (n == 8) {
+    _mm256_storeu_ps(p, (__m256)v);
+    return;
+  }
+  __m128 part = _mm256_castps256_ps128((__m256)v);
+  if (n >= 4) {
+    _mm_storeu_ps(p, part);
+    part = _mm256_extractf128_ps((__m256)v, 1);
+    p += 4, n -= 4;
+  }
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+    part = _mm_movehl_ps(part, part);
+    p += 2, n -= 2;
+  }
+  if (n == 1) _mm_store_ss(p, part);
 #else
   std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(float));
 #endif
