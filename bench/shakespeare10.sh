@@ -29,17 +29,18 @@ make -s -C "$example" BUILD="$build" SHAKESPEARE="$corpus" OUT="$work/gen" MINUT
 gen=$(tail -1 "$work/gen.log")
 echo "gtrain:  $gen"
 vocab=$(($("$build/tools/gtok" vocab -m "$work/gen/char.model" | wc -l) - 1))
-# The optimizer's settings as gtrain ran them (its checkpoint's metadata: defaults included).
+# The steps gtrain planned (the example plans what this machine does in the minutes) and the
+# optimizer's settings, as gtrain ran them: its checkpoint's metadata, defaults included.
 saved() {
   /usr/bin/python3 -c 'import json, struct, sys
 f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
 train = json.loads(json.loads(f.read(n))["__metadata__"]["train"])
-print(*("%g" % train["settings"][k] for k in sys.argv[2:]))' "$work/gen/lm.st" "$@"
+print(train["steps"], *("%g" % train["settings"][k] for k in sys.argv[2:]))' "$work/gen/lm.st" "$@"
 }
-read -r weight_decay grad_clip beta1 beta2 < <(saved weight_decay grad_clip beta1 beta2)
-echo "optimizer (both sides): AdamW betas $beta1 $beta2, weight decay $weight_decay, clip $grad_clip"
+read -r steps weight_decay grad_clip beta1 beta2 < <(saved weight_decay grad_clip beta1 beta2)
+echo "planned steps (both sides): $steps; AdamW betas $beta1 $beta2, weight decay $weight_decay, clip $grad_clip"
 ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/shakespeare_torch.py" "$work/gen/ids" "$vocab" \
-  "$minutes" "$(setting steps)" "$(setting layers)" "$(setting heads)" "$(setting embd)" "$(setting context)" \
+  "$minutes" "$steps" "$(setting layers)" "$(setting heads)" "$(setting embd)" "$(setting context)" \
   "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" \
   "$weight_decay" "$grad_clip" "$beta1" "$beta2" >"$work/torch.log"
 read -r _ tsteps tminutes tloss < <(tail -1 "$work/torch.log")
