@@ -14,9 +14,7 @@ corpus=$2
 steps=${3:-200}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-# PyTorch's best kernels for this CPU (bench/lib.sh): AVX-512 where it has it (forcing them
-# elsewhere is SIGILL), AVX2 with BENCH_ISA=avx2.
-aten=$(aten_isa)
+aten=$(aten_isa)  # PyTorch's kernels: its best for this CPU, or AVX2 with BENCH_ISA=avx2
 export layers=4 embd=128 context=64 batch=12  # exported: the unset runs are subshells
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

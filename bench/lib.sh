@@ -23,6 +23,8 @@ peak_build() {
     c++ -std=c++20 -O3 -march=$bench_march -mtune=native -pthread "$bench_here/peak.cpp" -o "$PEAK_BIN"
   fi
 }
+# PyTorch's best kernels for this CPU: AVX-512 where it has it (forcing them elsewhere is
+# SIGILL), else AVX2; AVX2 with BENCH_ISA=avx2.
 aten_isa() {
   if [ "$BENCH_ISA" = avx2 ] || ! grep -qw avx512f /proc/cpuinfo; then echo avx2; else echo avx512; fi
 }
