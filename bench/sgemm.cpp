@@ -1,9 +1,10 @@
 // gen::nn::sgemm against cblas_sgemm (OpenBLAS, one thread) on the per-thread products of one
 // training step of the nanoGPT CPU recipe (B*T = 768 rows split over 2 threads, C = 128, 4 heads
-// of 32, context 64), side by side in one run: best of REPEAT timings (in alternation) of a loop of
-// calls long enough to swamp the clock, GFLOP/s of each and their ratio. Each shape also checks
-// that the two agree. Built and run by `make -C bench sgemm` (once with the environment as it
-// is, once with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset).
+// of 32, context 64) and the largest of a DCGAN step, side by side in one run: best of REPEAT
+// timings (in alternation) of a loop of calls long enough to swamp the clock, GFLOP/s of each
+// and their ratio. Each shape also checks that the two agree. Built and run by `make -C bench
+// sgemm` (once with the environment as it is, once with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+// unset; BENCH_ISA=avx2: gen's AVX2 kernel, and OpenBLAS's Haswell kernels once more).
 // Usage: bench_sgemm [REPEAT [FILTER]]   (FILTER: only the products whose name contains it)
 #include <cblas.h>
 
@@ -85,10 +86,17 @@ int main(int argc, char** argv) {
       {"att O = P V        ", false, false, 64, 32, 64, 64, 384, 128, 0},
       {"att dV += P^T dO   ", true, false, 64, 32, 64, 64, 128, 384, 1},
       {"att dQ += dS K     ", false, false, 64, 32, 64, 64, 384, 384, 1},
+      // The DCGAN step's largest (ggan train, batch 64 in 8 groups of 8 images of 7 x 7), as
+      // conv.cpp calls them: weights [OC, C K K] against im2col's columns.
+      {"gan dcol = W^T dy  ", true, false, 256, 392, 256, 2048, 392, 392, 0},
+      {"gan y = W col      ", false, false, 256, 392, 256, 2048, 392, 392, 1},
+      {"gan dcol = W^T dy 2", true, false, 256, 392, 128, 1024, 392, 392, 0},
+      {"gan dW += dy col^T ", false, true, 256, 256, 392, 392, 392, 256, 1},
+      {"gan y = W col 2    ", false, false, 128, 392, 256, 1024, 392, 392, 1},
   };
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   std::printf("OpenBLAS core %s (OPENBLAS_CORETYPE=%s), gen sgemm %s; best of %d, 1 thread\n", openblas_get_corename(),
-              core ? core : "unset", gen::nn::sgemm_is_native() ? "AVX-512" : "-> cblas", repeat);
+              core ? core : "unset", gen::nn::sgemm_kernel(), repeat);
   std::printf("%-22s %5s %5s %5s %9s %9s %7s %9s\n", "product", "M", "N", "K", "gen GF/s", "blas GF/s", "ratio",
               "max diff");
   std::mt19937 rng(1);

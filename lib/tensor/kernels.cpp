@@ -1,9 +1,6 @@
 #include "tensor/kernels.h"
 
 #include <omp.h>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <cmath>

@@ -1,12 +1,14 @@
 // Single-precision GEMM for the small products of training (a few hundred rows, columns and
-// depth), where OpenBLAS's per-call overhead and, under OPENBLAS_CORETYPE=Haswell, its AVX2
-// kernels leave speed behind. Blocked after BLIS (Van Zee and van de Geijn 2015), with one
-// AVX-512 FMA micro-kernel (12 x 32 accumulators) for all four transpose cases: a transposed B
-// is packed (transposed back) into a thread-local buffer, everything else is read in place.
+// depth), where OpenBLAS's per-call overhead leaves speed behind. Blocked after BLIS (Van Zee and
+// van de Geijn 2015), with one FMA micro-kernel for all four transpose cases, written once on
+// vec::Vec for both widths (AVX-512: 12 rows x 32 columns of accumulators; AVX2: 6 x 16): a
+// transposed B is packed (transposed back) into a thread-local buffer, everything else is read
+// in place.
 //
 //   gen::nn::sgemm(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);  // C = A B^T
 //
-// Without AVX-512 at compile time (GEN_PORTABLE builds) it calls cblas_sgemm.
+// Without AVX2 and FMA at compile time (the baseline x86-64 library of a GEN_PORTABLE build) it
+// calls cblas_sgemm.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,8 @@ namespace gen::nn {
 void sgemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-// Whether sgemm runs its own AVX-512 kernel (false: it forwards to cblas_sgemm).
-bool sgemm_is_native();
+// Which kernel sgemm runs: "AVX-512, 12 x 32 tile", "AVX2, 6 x 16 tile" or
+// "cblas_sgemm (OpenBLAS)".
+const char* sgemm_kernel();
 
 }  // namespace gen::nn

@@ -108,6 +108,9 @@ TEST_CASE("sgemm: depth and width over the cache blocks, strides past the width"
       check({ta, tb, 37, 45, 600, 1.0f, 1.0f, 3}, rng, sgemm_call);    // 3 blocks of depth 200
       check({ta, tb, 29, 1100, 33, 1.0f, 0.0f, 16}, rng, sgemm_call);  // 3 blocks of width
       check({ta, tb, 130, 70, 257, -0.5f, 2.0f, 1}, rng, sgemm_call);
+      // Leading dimensions of a page (1024 floats) and more: a transposed A is then packed.
+      check({ta, tb, 25, 40, 300, 1.0f, 0.5f, 1024 - 25}, rng, sgemm_call);
+      check({ta, tb, 13, 17, 5, 1.0f, 0.0f, 1100}, rng, sgemm_call);
     }
   }
 }
@@ -126,7 +129,7 @@ TEST_CASE("sgemm: alpha and beta; beta = 0 ignores NaN in C; alpha = 0 or K = 0 
   }
 }
 
-// OpenBLAS, loaded on its first call (tensor/blas.h): what sgemm forwards to without AVX-512
+// OpenBLAS, loaded on its first call (tensor/blas.h): what sgemm forwards to without AVX2 and FMA
 // (and the double-precision checks use), run here whatever the CPU.
 TEST_CASE("blas::sgemm: OpenBLAS, loaded on first use, on the same cases") {
   Rng rng(11);
