@@ -35,7 +35,8 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
 // past OC), so that a row's outputs come from one pass down contiguous memory and no sum is folded across
 // vector lanes. Every output is a chain of multiply-adds down C in order: the same bits for any
 // N and any vector width where multiply-adds are fused (FMA builds; the x86-64 baseline rounds
-// each product). Four rows (two where vectors are narrower than 16 floats) share each pass.
+// each product). Four rows (two where vectors are narrower than 16 floats) share each pass; the
+// blocks of outputs are shared out among the threads (the same bits on any number of them).
 int64_t packed_rows_size(int64_t OC, int64_t C);  // floats (the layout depends on the vector width)
 void pack_rows(float* packed, const float* w, int64_t OC, int64_t C);
 void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,

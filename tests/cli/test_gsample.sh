@@ -45,6 +45,12 @@ check "without a prompt it starts from a newline" test "$status" -eq 0 -a "$(hea
 check "cached and uncached sampling agree within the window" cmp -s cached.txt uncached.txt
 run "$GSAMPLE" lm.st --prompt "the" -n 100 --seed 6 </dev/null
 check "past the window the cache slides" test "$status" -eq 0 -a "$(head -c 100 out | ended | wc -c)" -eq "$(wc -c <out)"
+# A model wide enough (128) that each token's products are split between the threads.
+"$GTRAIN" -q --tokenizer char.model --layers 1 --heads 2 --embd 128 --context 16 --batch 2 --steps 3 corpus.ids \
+  -o wide.st || exit 1
+"$GSAMPLE" wide.st --prompt "the" -n 40 --seed 3 --threads 1 --ids </dev/null >one-thread.ids
+"$GSAMPLE" wide.st --prompt "the" -n 40 --seed 3 --threads 2 --ids </dev/null >two-threads.ids
+check "the same tokens on one thread and two" cmp -s one-thread.ids two-threads.ids
 
 # --stop: the text ends before the stop string.
 "$GSAMPLE" lm.st --prompt "the" -n 300 --seed 2 </dev/null >long.txt
