@@ -38,12 +38,12 @@ constexpr int64_t kNR = kFloats * kNV;
 // A transposed B is packed, a kKC x kNC block at a time (in L2: 512 KB at most), so that its
 // rows become contiguous; the kernel reads A in place: a kMR x kKC micro-panel (at most 12 KB,
 // in L1) reused across the whole row of tiles. Packing A costs more than it saves at these
-// sizes (bench/sgemm.cpp): the products are a few hundred wide and deep. An untransposed B is
-// packed too where the rows of a tile are one cache line (AVX2): read in place, a 16-float row
-// every 6 cycles from rows 512 bytes to 2 KB apart, which fall in a few sets of L1, ran the
-// weight gradients (dy^T x, B = x) at 56-93 GFLOP/s on a Zen 4, packed at 90-107. The AVX-512
-// kernel reads its 32-float rows in place: packing them cost it 5-10% on those products. Depths
-// over kKC are split into equal blocks (768 = 3 x 256).
+// sizes (bench/sgemm.cpp: the products are a few hundred wide and deep), but for a transposed
+// A a page wide or more (pack_at). An untransposed B is packed too where a tile's rows are one
+// cache line (AVX2): read in place, a 16-float row every 6 cycles from rows 512 bytes to 2 KB
+// apart, the weight gradients (dy^T x, B = x) ran at 56-93 GFLOP/s on a Zen 4, packed at
+// 90-107. The AVX-512 kernel reads its 32-float rows in place: packing them cost it 5-10% on
+// those products. Depths over kKC are split into equal blocks (768 = 3 x 256).
 constexpr int64_t kKC = 256;
 constexpr int64_t kNC = 512;
 static_assert(kNC % kNR == 0, "a block of columns is whole panels");
@@ -51,10 +51,8 @@ constexpr bool kPackUntransposedB = kFloats < 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// This thread's buffer for the packed B: one kKC x kNC block (512 KB), allocated on its first
-// use and kept for the life of the thread. (A buffer grown call by call freed mmap'd blocks,
-// which raises glibc's mmap threshold: the tensors of a training step then came from the heap,
-// trimmed and faulted in again every step, 5.7% of a DCGAN step spent clearing pages.)
+// This thread's buffer for the packed B: one kKC x kNC block (512 KB), the most any product
+// packs, allocated on its first use and kept for the life of the thread.
 float* packed_b() {
   struct Free {
     void operator()(float* p) const { std::free(p); }
@@ -145,9 +143,9 @@ void pack_bn(const float* B, int64_t ldb, int64_t j0, int64_t nc, int64_t p0, in
 // depth (a[k * lda + r]), to pa[k * kMR + r]. Read in place with lda of a page or more (conv.cpp's
 // weights: 1024 or 2048 floats), each step of depth is a new page, which neither the TLB's
 // first level nor the prefetchers (they stop at a page's end) follow: the AVX2 kernel ran the
-// DCGAN's W^T dy at 0.76-0.83 of OpenBLAS's speed, 0.96 with lda = 256, on a Zen 4. The copy
-// is kc x mr floats a tile, against kc x mr x N FMAs. With lda under a page the copy costs more
-// than it saves (the GPT's weight gradients, lda 64 to 256: 5% slower).
+// DCGAN's W^T dy at 0.76-0.83 of OpenBLAS's speed in place, 0.96-0.99 packed (and in place with
+// lda = 256), on a Zen 4. The copy is kc x mr floats a tile, against kc x mr x N FMAs. With lda
+// under a page it costs more than it saves (the GPT's weight gradients, lda 64 to 256: 5%).
 constexpr int64_t kPage = 4096;
 void pack_at(const float* a, int64_t lda, int64_t mr, int64_t kc, float* pa) {
   static_assert(kMR <= kFloats, "a step of depth of the micro-panel is one vector");
