@@ -1,5 +1,6 @@
 #include "core/threads.h"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -61,6 +62,11 @@ void spin_briefly_when_idle(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   if (setenv("GOMP_SPINCOUNT", "20000", 1) != 0) return;
   execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+}
+
+int threads_for(int64_t items, bool worth_it) {
+  if (omp_in_parallel() || !worth_it) return 1;
+  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(items, 1)));
 }
 
 void use_threads(int threads) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 namespace gen {
@@ -14,6 +15,16 @@ int default_threads();
 // The thread count for a tool's work: OpenMP loops (and the GEMMs inside them) on `threads`
 // threads, OpenBLAS (tensor/blas.h) on one, so that the two never stack.
 void use_threads(int threads);
+
+// The threads for an OpenMP loop over `items` independent pieces: one inside a parallel region
+// (a shard's layers run on the shard's thread alone) or where the work does not pay for waking
+// another thread (worth_it false: a region costs microseconds, tens when the workers sleep),
+// else as many as there are pieces, up to OpenMP's count. Callers run one thread's work without
+// entering a region at all: libgomp ends even a one-thread region with a futex.
+int threads_for(int64_t items, bool worth_it);
+// A pass over n values (element-wise, or an optimizer's update): split from 128K values, which
+// take about as long as a region costs.
+inline int threads_for_pass(int64_t n) { return threads_for(n, n >= (int64_t{1} << 17)); }
 
 // Runs fn(0..count-1) on up to `threads` threads (the caller's thread is one of them) and
 // waits; the first exception thrown by any fn is rethrown here.

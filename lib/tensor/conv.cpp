@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/threads.h"
 #include "tensor/fast_math.h"
 #include "tensor/kernels.h"
 #include "tensor/vec.h"
@@ -372,11 +373,8 @@ bool is_pointwise(const ConvShape& s) { return s.K == 1 && s.stride == 1 && s.pa
 
 // Threads for `items` independent pieces of `work` multiply-adds in all: one when the work is
 // too small to pay for waking a second thread (tiny test models, single images).
-int threads_for(int64_t items, double work) {
-  if (omp_in_parallel() || work < double(1 << 20)) return 1;
-  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(items, 1)));
-}
-// The work threads_for() counts for one value of an element-wise pass (a load, a store and a
+int conv_threads(int64_t items, double work) { return threads_for(items, work >= double(1 << 20)); }
+// The work conv_threads() counts for one value of an element-wise pass (a load, a store and a
 // little arithmetic, against a multiply-add): such passes over the U-Net's larger tensors (a
 // batch of 28x28x32 images is 1.6M values) run on every thread, small ones on one.
 constexpr double kPerValue = 4.0;
@@ -812,7 +810,7 @@ void conv_weight_winograd(T* dw, const T* dout, const T* inp, const ConvShape& s
   const int64_t TH = wg.tile_rows(), TW = wg.tile_columns(), HW = s.H * s.W;
   const TilePieces pieces(s, TH, TW);
   const int64_t most = pieces.images * pieces.rows * TW;  // tiles in a piece
-  const int threads = threads_for(pieces.count, conv_work(s));
+  const int threads = conv_threads(pieces.count, conv_work(s));
   std::vector<T*> partial(static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)
   {
@@ -858,7 +856,7 @@ void conv_winograd(T* out, const T* inp, const T* w, const ConvShape& s, bool ac
   const int64_t TH = wg.tile_rows(), TW = wg.tile_columns(), P = s.H * s.W;
   const TilePieces pieces(s, TH, TW);
   const int64_t most = pieces.images * pieces.rows * TW;
-#pragma omp parallel num_threads(threads_for(pieces.count, conv_work(s)))
+#pragma omp parallel num_threads(conv_threads(pieces.count, conv_work(s)))
   {
     T* v = scratch<T, 0>(static_cast<size_t>(16 * s.C * most));
     T* m = scratch<T, 1>(static_cast<size_t>(16 * s.OC * most));
@@ -902,7 +900,7 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
   if (by_kernel_rows(s)) {
     const std::vector<T> wk = weights_by_kernel_row(w, s);
     const int64_t CK = s.C * s.K, OW = s.OW(), ld = (s.H + 2 * s.pad) * OW;
-#pragma omp parallel num_threads(threads_for(s.B, conv_work(s)))
+#pragma omp parallel num_threads(conv_threads(s.B, conv_work(s)))
     {
       T* rows = scratch<T, 0>(static_cast<size_t>(CK * ld));
 #pragma omp for schedule(static)
@@ -917,7 +915,7 @@ void conv_data_forward(T* out, const T* inp, const T* w, const ConvShape& s, boo
     }
     return;
   }
-#pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
+#pragma omp parallel num_threads(conv_threads(groups, conv_work(s)))
   {
     const int64_t chunk = chunk_channels(s), KK = s.K * s.K;
     T* col = is_pointwise(s) && n == 1 ? nullptr : scratch<T, 0>(static_cast<size_t>(chunk * KK * P * n));
@@ -976,7 +974,7 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s, 
     return;
   }
   if (is_pointwise(s)) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(s.B, conv_work(s)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(s.B, conv_work(s)))
     for (int64_t b = 0; b < s.B; ++b)
       gemm_strided<T>(true, false, CKK, P, s.OC, T(1), w, CKK, dout + b * s.OC * P, P, overwrite ? T(0) : T(1),
                       dinp + b * s.C * s.H * s.W, P);
@@ -986,7 +984,7 @@ void conv_data_backward(T* dinp, const T* dout, const T* w, const ConvShape& s, 
   // Otherwise (strided): columns = w^T dout for n images side by side in one product, then
   // col2im of each image's share.
   const int64_t n = images_per_gemm(s), groups = (s.B + n - 1) / n;
-#pragma omp parallel num_threads(threads_for(groups, conv_work(s)))
+#pragma omp parallel num_threads(conv_threads(groups, conv_work(s)))
   {
     const int64_t chunk = chunk_channels(s);
     T* col = scratch<T, 0>(static_cast<size_t>(chunk * KK * P * n));
@@ -1018,7 +1016,7 @@ template <typename T>
 void conv_weight_backward(T* dw, const T* dout, const T* inp, const ConvShape& s) {
   if (by_winograd(s)) return conv_weight_winograd(dw, dout, inp, s);
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.K * s.K, n = images_per_gemm(s), groups = (s.B + n - 1) / n;
-  const int threads = threads_for(groups, conv_work(s));
+  const int threads = conv_threads(groups, conv_work(s));
   // The sums live in per-thread scratch, not fresh vectors: at these sizes (up to a megabyte)
   // a vector per call costs page faults.
   // A thread's first product overwrites its sums (no zeroing pass); a thread given no images
@@ -1153,7 +1151,7 @@ void conv2d_inference(T* out, const T* inp, const T* w, const T* b, const ConvSh
     affine.resize(static_cast<size_t>(2 * s.B * s.C));
     T* scale = affine.data();
     T* shift = scale + s.B * s.C;
-#pragma omp parallel for schedule(static) num_threads(threads_for(s.B * G, kPerValue * static_cast<double>(s.B * s.C * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(s.B * G, kPerValue * static_cast<double>(s.B * s.C * HW)))
     for (int64_t bg = 0; bg < s.B * G; ++bg) {
       T mean, rstd;
       group_statistics(&mean, &rstd, inp + bg * CG * HW, CG * HW);
@@ -1265,7 +1263,7 @@ void groupnorm_backward_impl(T* dinp, T* dw, T* db, const T* dout, const T* inp,
   std::vector<T> no_grad;
   if (!dinp) no_grad.resize(static_cast<size_t>(B * C * HW));  // the group pass writes somewhere
   T* dx = dinp ? dinp : no_grad.data();
-#pragma omp parallel num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
+#pragma omp parallel num_threads(conv_threads(B * G, 8.0 * static_cast<double>(B * C * HW)))
   {
     T* dy = with_silu ? scratch<T, 2>(static_cast<size_t>(n)) : nullptr;
 #pragma omp for schedule(static)
@@ -1301,7 +1299,7 @@ void groupnorm_backward_impl(T* dinp, T* dw, T* db, const T* dout, const T* inp,
 template <typename T>
 void groupnorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
                        int64_t HW, int64_t G) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(B * G, 8.0 * static_cast<double>(B * C * HW)))
   for (int64_t bg = 0; bg < B * G; ++bg) groupnorm_group(out, mean, rstd, inp, w, b, bg, C, HW, G, false);
 }
 
@@ -1315,7 +1313,7 @@ void groupnorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
 template <typename T>
 void groupnorm_silu_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int64_t B, int64_t C,
                             int64_t HW, int64_t G) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * G, 8.0 * static_cast<double>(B * C * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(B * G, 8.0 * static_cast<double>(B * C * HW)))
   for (int64_t bg = 0; bg < B * G; ++bg) groupnorm_group(out, mean, rstd, inp, w, b, bg, C, HW, G, true);
 }
 
@@ -1328,13 +1326,13 @@ void groupnorm_silu_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp,
 
 template <typename T>
 void silu_forward(T* out, const T* inp, int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(n, kPerValue * static_cast<double>(n)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(n, kPerValue * static_cast<double>(n)))
   for (int64_t i = 0; i < n; ++i) out[i] = inp[i] * sigmoid(inp[i]);
 }
 
 template <typename T>
 void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(n, kPerValue * static_cast<double>(n)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(n, kPerValue * static_cast<double>(n)))
   for (int64_t i = 0; i < n; ++i) {
     T s = sigmoid(inp[i]);
     dinp[i] += dout[i] * s * (T(1) + inp[i] * (T(1) - s));
@@ -1343,7 +1341,7 @@ void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
 
 template <typename T>
 void upsample2x_forward(T* out, const T* inp, int64_t BC, int64_t H, int64_t W) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(BC, kPerValue * static_cast<double>(4 * BC * H * W)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(BC, kPerValue * static_cast<double>(4 * BC * H * W)))
   for (int64_t bc = 0; bc < BC; ++bc)
     for (int64_t y = 0; y < 2 * H; ++y) {
       const T* src = inp + (bc * H + y / 2) * W;
@@ -1354,7 +1352,7 @@ void upsample2x_forward(T* out, const T* inp, int64_t BC, int64_t H, int64_t W) 
 
 template <typename T>
 void upsample2x_backward(T* dinp, const T* dout, int64_t BC, int64_t H, int64_t W) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(BC, kPerValue * static_cast<double>(4 * BC * H * W)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(BC, kPerValue * static_cast<double>(4 * BC * H * W)))
   for (int64_t bc = 0; bc < BC; ++bc)
     for (int64_t y = 0; y < 2 * H; ++y) {
       T* dst = dinp + (bc * H + y / 2) * W;
@@ -1365,14 +1363,14 @@ void upsample2x_backward(T* dinp, const T* dout, int64_t BC, int64_t H, int64_t 
 
 template <typename T>
 void add_channels_forward(T* out, const T* x, const T* e, int64_t B, int64_t C, int64_t HW) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * C, kPerValue * static_cast<double>(B * C * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(B * C, kPerValue * static_cast<double>(B * C * HW)))
   for (int64_t bc = 0; bc < B * C; ++bc)
     for (int64_t p = 0; p < HW; ++p) out[bc * HW + p] = x[bc * HW + p] + e[bc];
 }
 
 template <typename T>
 void add_channels_backward(T* dx, T* de, const T* dout, int64_t B, int64_t C, int64_t HW) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * C, kPerValue * static_cast<double>(B * C * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(B * C, kPerValue * static_cast<double>(B * C * HW)))
   for (int64_t bc = 0; bc < B * C; ++bc) {
     const T* d = dout + bc * HW;
     if (dx)
@@ -1387,7 +1385,7 @@ void add_channels_backward(T* dx, T* de, const T* dout, int64_t B, int64_t C, in
 
 template <typename T>
 void concat_channels_forward(T* out, const T* a, const T* b, int64_t B, int64_t C1, int64_t C2, int64_t HW) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(B, kPerValue * static_cast<double>(B * (C1 + C2) * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(B, kPerValue * static_cast<double>(B * (C1 + C2) * HW)))
   for (int64_t i = 0; i < B; ++i) {
     T* o = out + i * (C1 + C2) * HW;
     std::copy(a + i * C1 * HW, a + (i + 1) * C1 * HW, o);
@@ -1397,7 +1395,7 @@ void concat_channels_forward(T* out, const T* a, const T* b, int64_t B, int64_t 
 
 template <typename T>
 void concat_channels_backward(T* da, T* db, const T* dout, int64_t B, int64_t C1, int64_t C2, int64_t HW) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(B, kPerValue * static_cast<double>(B * (C1 + C2) * HW)))
+#pragma omp parallel for schedule(static) num_threads(conv_threads(B, kPerValue * static_cast<double>(B * (C1 + C2) * HW)))
   for (int64_t i = 0; i < B; ++i) {
     const T* d = dout + i * (C1 + C2) * HW;
     if (da)

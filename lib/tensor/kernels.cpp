@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "core/threads.h"
 #include "tensor/blas.h"
 #include "tensor/fast_math.h"
 #include "tensor/sgemm.h"
@@ -38,8 +39,8 @@ void gemm_strided<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, dou
 template <typename T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B, T beta, T* C) {
   const int64_t lda = ta ? M : K, ldb = tb ? K : N;
-  int parts = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (parts <= 1 || M < 64 || M * N * K < (int64_t{1} << 18)) {
+  const int parts = threads_for(M, M >= 64 && M * N * K >= (int64_t{1} << 18));
+  if (parts <= 1) {
     gemm_strided<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
     return;
   }
@@ -178,8 +179,7 @@ void linear_rows(float* out, const float* inp, const float* packed, const float*
       for (; n < N; ++n) rows_block<1>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
     }
   };
-  const int threads =
-      omp_in_parallel() || OC * C < 16384 ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
+  const int threads = threads_for(blocks, OC * C >= 16384);
   if (threads == 1) {
     run(0, blocks);  // not a team of one: that cost a thread alone 15% a token
     return;
@@ -308,18 +308,14 @@ inline T gelu_grad(T x) {
   return T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * kGeluScale<T> * (T(1) + T(3 * 0.044715) * x * x);
 }
 
-// Threads for an elementwise pass over n values: a parallel region costs microseconds (tens
-// when the workers sleep, as under OMP_WAIT_POLICY=passive), a pass over 100k values about as
-// much. Elementwise results do not depend on the split.
-int elementwise_threads(int64_t n) { return omp_in_parallel() || n < (int64_t{1} << 17) ? 1 : omp_get_max_threads(); }
 constexpr int64_t kChunk = 4096;  // values per unit of work (16 KiB of floats)
 
-// body(begin, end) over [0, n) in chunks of kChunk, on elementwise_threads(n) threads; on one
+// body(begin, end) over [0, n) in chunks of kChunk, on threads_for_pass(n) threads (the results do not depend on the split); on one
 // without entering an OpenMP region at all: libgomp ends even a one-thread region with a futex
 // syscall, 4 a token in gsample (one GELU a layer), about 9% of its time on this VM.
 template <typename Body>
 void elementwise(int64_t n, Body&& body) {
-  const int threads = elementwise_threads(n);
+  const int threads = threads_for_pass(n);
   if (threads == 1) {
     for (int64_t begin = 0; begin < n; begin += kChunk) body(begin, std::min(n, begin + kChunk));
     return;

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/threads.h"
+
 namespace gen {
 
 namespace {
 constexpr size_t kChunk = size_t{1} << 14;  // floats per unit of work: 64 KiB of each array
-// Threads for a pass over n parameters: one below ~100k (a parallel region costs microseconds).
-int threads_for(size_t n) { return omp_in_parallel() || n < (size_t{1} << 17) ? 1 : omp_get_max_threads(); }
 // One view's stretch of AdamW. One loop for every width: GCC (-O3, -fno-math-errno, so that
 // std::sqrt becomes vsqrtps) vectorizes it with zmm, ymm or xmm registers as the target has
 // them, the tail with the same operations one at a time.
@@ -44,7 +44,7 @@ void AdamW::step(Parameters& params, float lr, float grad_scale) {
   float* m = m_.data();
   float* v = v_.data();
   const auto& views = params.views();
-  const int threads = threads_for(n);
+  const int threads = threads_for_pass(static_cast<int64_t>(n));
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
   for (size_t chunk = 0; chunk < chunks; ++chunk) {
     const size_t begin = chunk * kChunk, end = std::min(n, begin + kChunk);
@@ -64,7 +64,7 @@ float grad_norm(const Parameters& params) {
   const size_t n = params.size(), chunks = (n + kChunk - 1) / kChunk;
   const float* g = params.grads();
   std::vector<double> partial(chunks, 0.0);
-  const int threads = threads_for(n);
+  const int threads = threads_for_pass(static_cast<int64_t>(n));
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
   for (size_t chunk = 0; chunk < chunks; ++chunk) {
     double sum = 0;
