@@ -166,7 +166,7 @@ void linear_rows(float* out, const float* inp, const float* packed, const float*
   constexpr int kGroup = vec::kFloats >= 16 ? 4 : 2;
   // The blocks of outputs are split between the threads, even for one token: the weights come
   // from L3 every token (the recipe model's 3.2 MB against a 1 MB L2), and two threads stream
-  // them at twice one's rate (gsample, Zen 4: 70 us a token on one thread, 59 on two). Each
+  // them at twice one's rate (gsample, Zen 4: 66-68 us a token before, 61 on two threads). Each
   // output is computed as on one thread: the same bits.
   const int64_t blocks = (OC + kRowsBlock - 1) / kRowsBlock;
   auto run = [&](int64_t first, int64_t last) {  // blocks [first, last)
@@ -310,9 +310,10 @@ inline T gelu_grad(T x) {
 
 constexpr int64_t kChunk = 4096;  // values per unit of work (16 KiB of floats)
 
-// body(begin, end) over [0, n) in chunks of kChunk, on threads_for_pass(n) threads (the results do not depend on the split); on one
-// without entering an OpenMP region at all: libgomp ends even a one-thread region with a futex
-// syscall, 4 a token in gsample (one GELU a layer), about 9% of its time on this VM.
+// body(begin, end) over [0, n) in chunks of kChunk, on threads_for_pass(n) threads (the results
+// do not depend on the split); on one without entering an OpenMP region at all: libgomp ends
+// even a one-thread region with a futex syscall, 4 a token in gsample (one GELU a layer), about
+// 9% of its time on this VM.
 template <typename Body>
 void elementwise(int64_t n, Body&& body) {
   const int threads = threads_for_pass(n);
