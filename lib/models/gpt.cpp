@@ -1,5 +1,7 @@
 #include "models/gpt.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -7,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "tensor/kernels.h"
 #include "tensor/vec.h"
 
@@ -247,85 +250,110 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
     if (buffer.size() < static_cast<size_t>(n * width)) buffer.resize(static_cast<size_t>(n * width));
     return buffer.data();
   };
+  // One parallel region a step (a region a product cost ~1 us each, 17 a token): the threads
+  // share out each product's blocks of outputs (nn::linear_rows_share), then the attention's
+  // (row, head) pairs, with a barrier wherever the next stage reads what all of them wrote. Each
+  // layer norm is computed by every thread into its own buffer (a few hundred values: less than a
+  // barrier), and each thread's GELU takes its own outputs of the product before it. Every value
+  // is computed as on one thread: the same bits on any number of them.
+  const int threads = threads_for(NH * n, C * C >= 16384);
   float* x = rows(cache.x, C);
-  float* normed = rows(cache.normed, C);
+  float* normed = rows(cache.normed, threads * C);  // a thread's rows at normed + part n C
   float* qkv = rows(cache.qkv, 3 * C);
   float* attended = rows(cache.attended, C);
   float* hidden = rows(cache.hidden, 4 * C);
   float* activated = rows(cache.activated, 4 * C);
-  float* stats = rows(cache.stats, 2);  // layer norms' means and reciprocal deviations
+  float* stats = rows(cache.stats, threads * 2);  // layer norms' means and reciprocal deviations, a thread's 2 n
   nn::embedding_forward(x, tokens, wte_.data, wpe_.data + t0 * C, 1, n, C);
   const bool vector_path = vector_heads(HS);
-  std::vector<float> scores(static_cast<size_t>(t0 + n));
-  const float* packed = cache.weights.data();  // make_cache()'s order
-  auto weights = [&packed](int64_t OC, int64_t IC) {
-    const float* w = packed;
-    packed += nn::packed_rows_size(OC, IC);
-    return w;
-  };
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  for (size_t l = 0; l < blocks_.size(); ++l) {
-    const Block& b = blocks_[l];
-    float* keys = cache.k.data() + static_cast<int64_t>(l) * TK * C;
-    float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
-    nn::layernorm_forward(normed, stats, stats + n, x, b.ln1_w.data, b.ln1_b.data, n, C);
-    nn::linear_rows(qkv, normed, weights(3 * C, C), b.attn_b.data, n, C, 3 * C);
-    for (int64_t r = 0; r < n; ++r) {
-      const float* row = qkv + r * 3 * C;
-      const int64_t t = t0 + r;
-      if (vector_path) {
-        for (int64_t i = 0; i < C; ++i) keys[i * TK + t] = row[C + i];
-      } else {
-        std::copy_n(row + C, C, keys + t * C);
+  std::vector<float> all_scores(static_cast<size_t>(threads * (t0 + n)));  // a thread's t0 + n
+  auto run = [&](int part, int parts) {
+    float* norm = normed + part * n * C;
+    float* mean = stats + part * 2 * n;
+    float* scores = all_scores.data() + part * (t0 + n);
+    const float* packed = cache.weights.data();  // make_cache()'s order
+    auto weights = [&packed](int64_t OC, int64_t IC) {
+      const float* w = packed;
+      packed += nn::packed_rows_size(OC, IC);
+      return w;
+    };
+    for (size_t l = 0; l < blocks_.size(); ++l) {
+      const Block& b = blocks_[l];
+      float* keys = cache.k.data() + static_cast<int64_t>(l) * TK * C;
+      float* values = cache.v.data() + static_cast<int64_t>(l) * T * C;
+      nn::layernorm_forward(norm, mean, mean + n, x, b.ln1_w.data, b.ln1_b.data, n, C);
+      const auto [q0, q1] = nn::linear_rows_share(qkv, norm, weights(3 * C, C), b.attn_b.data, n, C, 3 * C,
+                                                  nullptr, part, parts);
+      // This thread's keys and values into the cache.
+      for (int64_t r = 0; r < n; ++r) {
+        const float* row = qkv + r * 3 * C;
+        const int64_t t = t0 + r;
+        for (int64_t i = std::max(q0, C); i < std::min(q1, 2 * C); ++i) {
+          if (vector_path)
+            keys[(i - C) * TK + t] = row[i];
+          else
+            keys[t * C + i - C] = row[i];
+        }
+        for (int64_t i = std::max(q0, 2 * C); i < q1; ++i) values[t * C + i - 2 * C] = row[i];
       }
-      std::copy_n(row + 2 * C, C, values + t * C);
-    }
-    // Each token attends to the cache up to itself.
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t t = t0 + r;
-      for (int64_t h = 0; h < NH; ++h) {
+#pragma omp barrier
+      // Each token attends to the cache up to itself: this thread's (row, head) pairs.
+      for (int64_t k = n * NH * part / parts; k < n * NH * (part + 1) / parts; ++k) {
+        const int64_t r = k / NH, h = k % NH, t = t0 + r;
         const float* q = qkv + r * 3 * C + h * HS;
         float maximum = -INFINITY;
         if (vector_path) {
-          transposed_scores(scores.data(), q, keys + h * HS * TK, TK, HS, t + 1, scale);
-          for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+          transposed_scores(scores, q, keys + h * HS * TK, TK, HS, t + 1, scale);
+          for (int64_t j = 0; j <= t; ++j) maximum = std::max(maximum, scores[j]);
         } else {
           for (int64_t j = 0; j <= t; ++j) {
-            const float* k = keys + j * C + h * HS;
+            const float* key = keys + j * C + h * HS;
             float dot = 0;
-            for (int64_t i = 0; i < HS; ++i) dot += q[i] * k[i];
-            scores[static_cast<size_t>(j)] = dot * scale;
-            maximum = std::max(maximum, scores[static_cast<size_t>(j)]);
+            for (int64_t i = 0; i < HS; ++i) dot += q[i] * key[i];
+            scores[j] = dot * scale;
+            maximum = std::max(maximum, scores[j]);
           }
         }
         float sum = 0;
         for (int64_t j = 0; j <= t; ++j) {
-          scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - maximum);
-          sum += scores[static_cast<size_t>(j)];
+          scores[j] = std::exp(scores[j] - maximum);
+          sum += scores[j];
         }
         float* o = attended + r * C + h * HS;
         if (vector_path) {
-          mix_values(o, scores.data(), sum, values + h * HS, C, HS, t + 1);
+          mix_values(o, scores, sum, values + h * HS, C, HS, t + 1);
           continue;
         }
         std::fill(o, o + HS, 0.0f);
         for (int64_t j = 0; j <= t; ++j) {
           const float* v = values + j * C + h * HS;
-          float w = scores[static_cast<size_t>(j)] / sum;
+          float w = scores[j] / sum;
           for (int64_t i = 0; i < HS; ++i) o[i] += w * v[i];
         }
       }
+#pragma omp barrier
+      nn::linear_rows_share(x, attended, weights(C, C), b.proj_b.data, n, C, C, x, part, parts);
+#pragma omp barrier
+      nn::layernorm_forward(norm, mean, mean + n, x, b.ln2_w.data, b.ln2_b.data, n, C);
+      const auto [f0, f1] = nn::linear_rows_share(hidden, norm, weights(4 * C, C), b.fc_b.data, n, C, 4 * C,
+                                                  nullptr, part, parts);
+      for (int64_t r = 0; r < n; ++r) nn::gelu_forward(activated + r * 4 * C + f0, hidden + r * 4 * C + f0, f1 - f0);
+#pragma omp barrier
+      nn::linear_rows_share(x, activated, weights(C, 4 * C), b.fc_proj_b.data, n, 4 * C, C, x, part, parts);
+#pragma omp barrier
     }
-    nn::linear_rows(x, attended, weights(C, C), b.proj_b.data, n, C, C, x);
-    nn::layernorm_forward(normed, stats, stats + n, x, b.ln2_w.data, b.ln2_b.data, n, C);
-    nn::linear_rows(hidden, normed, weights(4 * C, C), b.fc_b.data, n, C, 4 * C);
-    for (int64_t r = 0; r < n; ++r) nn::gelu_forward(activated + r * 4 * C, hidden + r * 4 * C, 4 * C);
-    nn::linear_rows(x, activated, weights(C, 4 * C), b.fc_proj_b.data, n, 4 * C, C, x);
+    // The logits of the last token only.
+    nn::layernorm_forward(norm, mean, mean + 1, x + (n - 1) * C, lnf_w_.data, lnf_b_.data, 1, C);
+    nn::linear_rows_share(cache.logits.data(), norm, weights(config_.vocab, C), nullptr, 1, C, config_.vocab,
+                          nullptr, part, parts);
+  };
+  if (threads == 1) {
+    run(0, 1);  // no region: a team of one still ends with a futex
+  } else {
+#pragma omp parallel num_threads(threads)
+    run(omp_get_thread_num(), omp_get_num_threads());
   }
-  // The logits of the last token only.
-  const float* last = x + (n - 1) * C;
-  nn::layernorm_forward(normed, stats, stats + 1, last, lnf_w_.data, lnf_b_.data, 1, C);
-  nn::linear_rows(cache.logits.data(), normed, weights(config_.vocab, C), nullptr, 1, C, config_.vocab);
   cache.length += n;
   return cache.logits;
 }

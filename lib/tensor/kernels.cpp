@@ -158,37 +158,45 @@ void pack_rows(float* packed, const float* w, int64_t OC, int64_t C) {
   }
 }
 
-void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
-                 const float* residual) {
-  const bool accumulate = linear_start(out, b, N, OC, residual) != 0.0f;
+std::pair<int64_t, int64_t> linear_rows_share(float* out, const float* inp, const float* packed, const float* b,
+                                              int64_t N, int64_t C, int64_t OC, const float* residual, int part,
+                                              int parts) {
   // Rows four at a time (16 sums in registers) with AVX-512's 32 vector registers, two where
   // there are 16 (AVX2, SSE).
   constexpr int kGroup = vec::kFloats >= 16 ? 4 : 2;
+  const int64_t blocks = (OC + kRowsBlock - 1) / kRowsBlock;
+  const int64_t o_begin = std::min(OC, blocks * part / parts * kRowsBlock);
+  const int64_t o_end = std::min(OC, blocks * (part + 1) / parts * kRowsBlock);
+  // out = b (+ residual) or residual, in this share's columns, and the product added to it.
+  for (int64_t n = 0; n < N && (b || residual); ++n) {
+    float* o = out + n * OC;
+    const float* r = residual ? residual + n * OC : nullptr;
+    for (int64_t j = o_begin; j < o_end; ++j) o[j] = r && b ? r[j] + b[j] : r ? r[j] : b[j];
+  }
+  const bool accumulate = b || residual;
+  for (int64_t o0 = o_begin; o0 < o_end; o0 += kRowsBlock) {
+    const float* block = packed + o0 * C;
+    const int64_t valid = std::min(kRowsBlock, OC - o0);
+    int64_t n = 0;
+    for (; n + kGroup <= N; n += kGroup)
+      rows_block<kGroup>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
+    for (; n < N; ++n) rows_block<1>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
+  }
+  return {o_begin, o_end};
+}
+
+void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
+                 const float* residual) {
   // The blocks of outputs are split between the threads, even for one token: the weights come
   // from L3 every token (the recipe model's 3.2 MB against a 1 MB L2), and two threads stream
-  // them at twice one's rate (gsample, Zen 4: 66-68 us a token before, 61 on two threads). Each
-  // output is computed as on one thread: the same bits.
-  const int64_t blocks = (OC + kRowsBlock - 1) / kRowsBlock;
-  auto run = [&](int64_t first, int64_t last) {  // blocks [first, last)
-    for (int64_t o0 = first * kRowsBlock; o0 < std::min(OC, last * kRowsBlock); o0 += kRowsBlock) {
-      const float* block = packed + o0 * C;
-      const int64_t valid = std::min(kRowsBlock, OC - o0);
-      int64_t n = 0;
-      for (; n + kGroup <= N; n += kGroup)
-        rows_block<kGroup>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
-      for (; n < N; ++n) rows_block<1>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
-    }
-  };
-  const int threads = threads_for(blocks, OC * C >= 16384);
+  // them at twice one's rate (gsample, Zen 4: 66-68 us a token before, 61 on two threads).
+  const int threads = threads_for((OC + kRowsBlock - 1) / kRowsBlock, OC * C >= 16384);
   if (threads == 1) {
-    run(0, blocks);  // not a team of one: that cost a thread alone 15% a token
+    linear_rows_share(out, inp, packed, b, N, C, OC, residual, 0, 1);  // not a team of one: that cost 15% a token
     return;
   }
 #pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
-    run(blocks * t / count, blocks * (t + 1) / count);
-  }
+  linear_rows_share(out, inp, packed, b, N, C, OC, residual, omp_get_thread_num(), omp_get_num_threads());
 }
 
 template <typename T>

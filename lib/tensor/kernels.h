@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 namespace gen::nn {
 
@@ -41,6 +42,12 @@ int64_t packed_rows_size(int64_t OC, int64_t C);  // floats (the layout depends 
 void pack_rows(float* packed, const float* w, int64_t OC, int64_t C);
 void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
                  const float* residual = nullptr);
+// The share `part` of `parts` of linear_rows' work, for a caller that runs its own threads: the
+// outputs [first, second) (whole blocks, the same bits as linear_rows), bias and residual
+// included; the other outputs are left alone.
+std::pair<int64_t, int64_t> linear_rows_share(float* out, const float* inp, const float* packed, const float* b,
+                                              int64_t N, int64_t C, int64_t OC, const float* residual, int part,
+                                              int parts);
 // dinp[N,C] += dout[N,OC] w; dw[OC,C] += dout^T inp; db[OC] += sum over N of dout.
 template <typename T>
 void linear_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, int64_t N, int64_t C,
