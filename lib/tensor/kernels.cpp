@@ -168,10 +168,17 @@ std::pair<int64_t, int64_t> linear_rows_share(float* out, const float* inp, cons
   const int64_t o_begin = std::min(OC, blocks * part / parts * kRowsBlock);
   const int64_t o_end = std::min(OC, blocks * (part + 1) / parts * kRowsBlock);
   // out = b (+ residual) or residual, in this share's columns, and the product added to it.
-  for (int64_t n = 0; n < N && (b || residual); ++n) {
+  for (int64_t n = 0; n < N; ++n) {
     float* o = out + n * OC;
     const float* r = residual ? residual + n * OC : nullptr;
-    for (int64_t j = o_begin; j < o_end; ++j) o[j] = r && b ? r[j] + b[j] : r ? r[j] : b[j];
+    if (r && b) {
+#pragma omp simd
+      for (int64_t j = o_begin; j < o_end; ++j) o[j] = r[j] + b[j];
+    } else if (r) {
+      if (r != o) std::copy(r + o_begin, r + o_end, o + o_begin);
+    } else if (b) {
+      std::copy(b + o_begin, b + o_end, o + o_begin);
+    }
   }
   const bool accumulate = b || residual;
   for (int64_t o0 = o_begin; o0 < o_end; o0 += kRowsBlock) {
