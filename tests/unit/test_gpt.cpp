@@ -312,6 +312,39 @@ TEST_CASE("Gpt::step: n tokens at once are n steps, to the bit") {
   }
 }
 
+// From 128 wide a step runs on every thread (one region: each product's outputs, the
+// attention's (row, head) pairs and the GELU shared out); the logits and the cache are those of
+// one thread, to the bit: heads 32 wide (the vector path) and 44 (the scalar one with AVX-512 and
+// AVX2), one token at a time and several.
+TEST_CASE("Gpt::step: two threads give one thread's bits") {
+  const int saved_threads = omp_get_max_threads();
+  for (auto [embd, heads] : {std::pair<int64_t, int64_t>{128, 4}, {132, 3}}) {
+    CAPTURE(embd);
+    const int64_t T = 24;
+    Gpt model({.vocab = 70, .context = T, .layers = 2, .heads = heads, .embd = embd});
+    Rng rng(12);
+    model.init(rng);
+    for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.1f * rng.normal();
+    std::vector<uint32_t> ids(static_cast<size_t>(T));
+    for (auto& id : ids) id = static_cast<uint32_t>(rng.uniform() * 70) % 70;
+    GptCache caches[2] = {model.make_cache(), model.make_cache()};
+    std::vector<float> logits[2];
+    int64_t t = 0;
+    for (int64_t n : {1, 5, 1, 1, 16}) {  // 24 in all
+      CAPTURE(n);
+      for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        logits[threads - 1] = model.step(caches[threads - 1], ids.data() + t, n);
+      }
+      t += n;
+      CHECK(logits[0] == logits[1]);
+    }
+    CHECK(caches[0].k == caches[1].k);
+    CHECK(caches[0].v == caches[1].v);
+  }
+  omp_set_num_threads(saved_threads);
+}
+
 // The sampler without filters skips sorting the vocabulary; its distribution must still be the
 // one the sorted renormalization gives, to the bit (the same seed gives the same text).
 TEST_CASE("Sampler: without filters, the distribution of the sorted path, to the bit") {
