@@ -298,8 +298,10 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
         for (int64_t i = std::max(q0, 2 * C); i < q1; ++i) values[t * C + i - 2 * C] = row[i];
       }
 #pragma omp barrier
-      // Each token attends to the cache up to itself: this thread's (row, head) pairs.
-      for (int64_t k = n * NH * part / parts; k < n * NH * (part + 1) / parts; ++k) {
+      // Each token attends to the cache up to itself: this thread's (row, head) pairs, every
+      // parts-th (later rows attend to more keys: a window's refill split in halves of rows gave
+      // one thread twice the other's work).
+      for (int64_t k = part; k < n * NH; k += parts) {
         const int64_t r = k / NH, h = k % NH, t = t0 + r;
         const float* q = qkv + r * 3 * C + h * HS;
         float maximum = -INFINITY;
