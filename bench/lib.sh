@@ -38,13 +38,14 @@ machine() {
   grep -qw avx2 /proc/cpuinfo || isa="no AVX2"
   [ "$BENCH_ISA" = avx2 ] && isa="AVX-512, measured as AVX2 (BENCH_ISA=avx2: an x86-64-v3 build, AVX2 peak)"
   # A virtual machine's CPU is often only "AMD EPYC": the family says which core it is.
-  local family core=""
-  family=$(lscpu | sed -n 's/^CPU family: *//p' | head -1)
+  local cpu family core=""
+  cpu=$(lscpu)
+  family=$(sed -n 's/^CPU family: *//p' <<<"$cpu" | head -1)
   if grep -q AuthenticAMD /proc/cpuinfo; then
     case $family in
       25) core="Zen 3"; grep -qw avx512f /proc/cpuinfo && core="Zen 4" ;;
       26) core="Zen 5" ;;
     esac
   fi
-  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $family, model $(lscpu | sed -n 's/^Model: *//p' | head -1)${core:+: $core}), $(nproc) cores, $isa"
+  echo "CPU: $(sed -n 's/^Model name: *//p' <<<"$cpu" | head -1) (family $family, model $(sed -n 's/^Model: *//p' <<<"$cpu" | head -1)${core:+: $core}), $(nproc) cores, $isa"
 }
