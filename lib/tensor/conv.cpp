@@ -522,8 +522,9 @@ struct Lanes<float> {
 // ran 3-7% slower (one thread, side by side): 7x7 keeps im2col.
 // F(4x4, 3x3) (6x6 input tiles, 36 products: 1.8x fewer multiply-adds than these at 28x28, 1.4x
 // at 14x14) was written and measured (Zen 4, batch 64, two threads, 2026-12-06): the 28x28
-// layers ran 10-20% faster, the 14x14 ones 1.5-2x slower (4x4 tiles over 16x16 for 14x14, and
-// 36 products of the same shape as these 16 took 0.86 of their time for 0.56 of their work),
+// layers ran 10-20% faster, the 14x14 ones 1.5-2x slower (4x4 tiles cover 16x16 there; and at
+// 28x28 its products, of these' shapes, 36 for 8 images where these take 64, took 0.86 of the
+// time for 0.56 of the work),
 // gdiffuse's step moved within the machine's noise, and its float error grew 20-fold (the largest
 // error 3-5e-5 of the outputs' RMS, against 1-3e-6 here and for im2col). Not kept.
 bool by_winograd(const ConvShape& s) {
