@@ -64,6 +64,27 @@ void spin_briefly_when_idle(char** argv) {
   execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
 
+SpinBarrier::SpinBarrier(int threads) : threads_(threads), spins_(threads <= omp_get_num_procs() ? 10000 : 0) {}
+
+void SpinBarrier::wait() {
+  if (threads_ <= 1) return;
+  const unsigned generation = generation_.load(std::memory_order_relaxed);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {  // the last to arrive
+    arrived_.store(0, std::memory_order_relaxed);
+    generation_.store(generation + 1, std::memory_order_release);
+    return;
+  }
+  for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
+    if (spins >= spins_) {
+      std::this_thread::yield();
+    } else {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+}
+
 int threads_for(int64_t items, bool worth_it) {
   if (omp_in_parallel() || !worth_it) return 1;
   return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(items, 1)));
