@@ -1,14 +1,17 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
+#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -137,6 +140,33 @@ TEST_CASE("Rng: uniform, below and normal have the right range and moments") {
   for (int k = 0; k < 7; ++k) CHECK(std::abs(counts[k] - n / 7.0) < 5 * std::sqrt(n / 7.0));
   CHECK(std::abs(sum / n) < 0.01);
   CHECK(std::abs(sum_sq / n - 1.0) < 0.02);
+}
+
+// Every thread writes its slot, meets the others, and reads every slot as written in this
+// round: no thread passes a barrier before all have reached it, and what each wrote before it
+// is seen after it; with as many threads as processors (spinning) and more (yielding).
+TEST_CASE("SpinBarrier: no thread passes before all arrive; writes before it are seen after") {
+  for (int threads : {2, 3, omp_get_num_procs() + 2}) {
+    CAPTURE(threads);
+    SpinBarrier barrier(threads);
+    std::vector<int64_t> slots(static_cast<size_t>(threads), -1);
+    std::atomic<int> wrong{0}, team_size{0};
+    const int rounds = 2000;
+#pragma omp parallel num_threads(threads)
+    {
+      const int me = omp_get_thread_num(), team = omp_get_num_threads();
+      if (me == 0) team_size = team;
+      for (int r = 0; r < rounds && team == threads; ++r) {
+        slots[static_cast<size_t>(me)] = int64_t{r} * threads + me;
+        barrier.wait();
+        for (int t = 0; t < threads; ++t)
+          if (slots[static_cast<size_t>(t)] != int64_t{r} * threads + t) wrong.fetch_add(1);
+        barrier.wait();  // nobody writes the next round before everyone has read this one
+      }
+    }
+    REQUIRE(team_size.load() == threads);
+    CHECK(wrong.load() == 0);
+  }
 }
 
 TEST_CASE("parallel_for runs every index once and passes exceptions on") {
