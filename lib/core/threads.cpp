@@ -64,23 +64,25 @@ void spin_briefly_when_idle(char** argv) {
   execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
 
-SpinBarrier::SpinBarrier(int threads) : threads_(threads), spins_(threads <= omp_get_num_procs() ? 10000 : 0) {}
+SpinBarrier::SpinBarrier() : processors_(omp_get_num_procs()) {}
 
-void SpinBarrier::wait() {
-  if (threads_ <= 1) return;
+void SpinBarrier::wait(int threads) {
+  if (threads <= 1) return;
   const unsigned generation = generation_.load(std::memory_order_relaxed);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {  // the last to arrive
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads - 1) {  // the last to arrive
     arrived_.store(0, std::memory_order_relaxed);
     generation_.store(generation + 1, std::memory_order_release);
     return;
   }
-  for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-    if (spins >= spins_) {
-      std::this_thread::yield();
-    } else {
+  const int spins = threads <= processors_ ? 10000 : 0;
+  for (int spun = 0; generation_.load(std::memory_order_acquire) == generation;) {
+    if (spun < spins) {
+      ++spun;
 #if defined(__x86_64__)
       __builtin_ia32_pause();
 #endif
+    } else {
+      std::this_thread::yield();
     }
   }
 }

@@ -35,15 +35,17 @@ inline int threads_for_pass(int64_t n) { return threads_for(n, n >= (int64_t{1} 
 // thread holds the core that the one it waits for needs (spinning first, 3 threads on 2 cores
 // took 5.3 ms a token against libgomp's 0.7). Writes before wait() are visible to every thread
 // after it.
+// `threads` is the team's size (omp_get_num_threads(), not the count asked for: OMP_DYNAMIC or
+// OMP_THREAD_LIMIT can give fewer), the same in every thread's call.
 class SpinBarrier {
  public:
-  explicit SpinBarrier(int threads);
-  void wait();
+  SpinBarrier();
+  void wait(int threads);
 
  private:
   alignas(64) std::atomic<int> arrived_{0};
   alignas(64) std::atomic<unsigned> generation_{0};
-  int threads_, spins_;
+  int processors_;
 };
 
 // Runs fn(0..count-1) on up to `threads` threads (the caller's thread is one of them) and

@@ -268,7 +268,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
   const bool vector_path = vector_heads(HS);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   std::vector<float> all_scores(static_cast<size_t>(threads * (t0 + n)));  // a thread's t0 + n
-  SpinBarrier barrier(threads);
+  SpinBarrier barrier;
   auto run = [&](int part, int parts) {
     float* norm = normed + part * n * C;
     float* mean = stats + part * 2 * n;
@@ -298,7 +298,7 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
         }
         for (int64_t i = std::max(q0, 2 * C); i < q1; ++i) values[t * C + i - 2 * C] = row[i];
       }
-      barrier.wait();
+      barrier.wait(parts);
       // Each token attends to the cache up to itself: this thread's (row, head) pairs, every
       // parts-th (later rows attend to more keys: a window's refill split in halves of rows gave
       // one thread twice the other's work).
@@ -335,16 +335,16 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
           for (int64_t i = 0; i < HS; ++i) o[i] += w * v[i];
         }
       }
-      barrier.wait();
+      barrier.wait(parts);
       nn::linear_rows_share(x, attended, weights(C, C), b.proj_b.data, n, C, C, x, part, parts);
-      barrier.wait();
+      barrier.wait(parts);
       nn::layernorm_forward(norm, mean, mean + n, x, b.ln2_w.data, b.ln2_b.data, n, C);
       const auto [f0, f1] = nn::linear_rows_share(hidden, norm, weights(4 * C, C), b.fc_b.data, n, C, 4 * C,
                                                   nullptr, part, parts);
       for (int64_t r = 0; r < n; ++r) nn::gelu_forward(activated + r * 4 * C + f0, hidden + r * 4 * C + f0, f1 - f0);
-      barrier.wait();
+      barrier.wait(parts);
       nn::linear_rows_share(x, activated, weights(C, 4 * C), b.fc_proj_b.data, n, 4 * C, C, x, part, parts);
-      barrier.wait();
+      barrier.wait(parts);
     }
     // The logits of the last token only.
     nn::layernorm_forward(norm, mean, mean + 1, x + (n - 1) * C, lnf_w_.data, lnf_b_.data, 1, C);

@@ -148,7 +148,7 @@ TEST_CASE("Rng: uniform, below and normal have the right range and moments") {
 TEST_CASE("SpinBarrier: no thread passes before all arrive; writes before it are seen after") {
   for (int threads : {2, 3, omp_get_num_procs() + 2}) {
     CAPTURE(threads);
-    SpinBarrier barrier(threads);
+    SpinBarrier barrier;
     std::vector<int64_t> slots(static_cast<size_t>(threads), -1);
     std::atomic<int> wrong{0}, team_size{0};
     const int rounds = 2000;
@@ -158,10 +158,10 @@ TEST_CASE("SpinBarrier: no thread passes before all arrive; writes before it are
       if (me == 0) team_size = team;
       for (int r = 0; r < rounds && team == threads; ++r) {
         slots[static_cast<size_t>(me)] = int64_t{r} * threads + me;
-        barrier.wait();
+        barrier.wait(team);
         for (int t = 0; t < threads; ++t)
           if (slots[static_cast<size_t>(t)] != int64_t{r} * threads + t) wrong.fetch_add(1);
-        barrier.wait();  // nobody writes the next round before everyone has read this one
+        barrier.wait(team);  // nobody writes the next round before everyone has read this one
       }
     }
     REQUIRE(team_size.load() == threads);

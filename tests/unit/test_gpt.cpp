@@ -315,32 +315,41 @@ TEST_CASE("Gpt::step: n tokens at once are n steps, to the bit") {
 // From 128 wide a step runs on every thread (one region: each product's outputs, the
 // attention's (row, head) pairs and the GELU shared out); the logits and the cache are those of
 // one thread, to the bit: heads 32 wide (the vector path) and 44 (the scalar one with AVX-512 and
-// AVX2), one token at a time and several.
-TEST_CASE("Gpt::step: two threads give one thread's bits") {
+// AVX2), one token at a time and several (32: a window's refill), on 2, 3 and 4 threads (a
+// thread with no block of a product: 128 outputs are 2 blocks with AVX-512).
+TEST_CASE("Gpt::step: two, three and four threads give one thread's bits") {
   const int saved_threads = omp_get_max_threads();
   for (auto [embd, heads] : {std::pair<int64_t, int64_t>{128, 4}, {132, 3}}) {
     CAPTURE(embd);
-    const int64_t T = 24;
+    const int64_t T = 64;
     Gpt model({.vocab = 70, .context = T, .layers = 2, .heads = heads, .embd = embd});
     Rng rng(12);
     model.init(rng);
     for (size_t i = 0; i < model.params().size(); ++i) model.params().values()[i] += 0.1f * rng.normal();
     std::vector<uint32_t> ids(static_cast<size_t>(T));
     for (auto& id : ids) id = static_cast<uint32_t>(rng.uniform() * 70) % 70;
-    GptCache caches[2] = {model.make_cache(), model.make_cache()};
-    std::vector<float> logits[2];
+    const int counts[] = {1, 2, 3, 4};
+    std::vector<GptCache> caches;
+    for (size_t i = 0; i < std::size(counts); ++i) caches.push_back(model.make_cache());
     int64_t t = 0;
-    for (int64_t n : {1, 5, 1, 1, 16}) {  // 24 in all
+    for (int64_t n : {1, 5, 1, 1, 16, 32}) {  // 56 in all
       CAPTURE(n);
-      for (int threads : {1, 2}) {
-        omp_set_num_threads(threads);
-        logits[threads - 1] = model.step(caches[threads - 1], ids.data() + t, n);
+      std::vector<float> first;
+      for (size_t i = 0; i < std::size(counts); ++i) {
+        CAPTURE(counts[i]);
+        omp_set_num_threads(counts[i]);
+        const std::vector<float>& logits = model.step(caches[i], ids.data() + t, n);
+        if (i == 0)
+          first = logits;
+        else
+          CHECK(logits == first);
       }
       t += n;
-      CHECK(logits[0] == logits[1]);
     }
-    CHECK(caches[0].k == caches[1].k);
-    CHECK(caches[0].v == caches[1].v);
+    for (size_t i = 1; i < std::size(counts); ++i) {
+      CHECK(caches[i].k == caches[0].k);
+      CHECK(caches[i].v == caches[0].v);
+    }
   }
   omp_set_num_threads(saved_threads);
 }
