@@ -85,3 +85,38 @@ for mode in as-is unset; do
 done
 echo
 echo "speedup above 1: gsample is faster (PyTorch's time leaves out its startup, gsample's does not)"
+
+# nanoGPT's GPU config (6 layers, 6 heads, 384 wide, context 256: 10.7M parameters) against the
+# machine's limits, measured now: each token reads the blocks' weights (12 L C^2 floats, 42 MB:
+# more than a 32 MB L3 holds; all of it from memory is the bound printed, what stays in the L3
+# comes faster) and does 2 x 12 L C^2 multiply-adds' FLOPs, twice that with the window's refill
+# (half a window of rows every half window of tokens) amortized. gsample only.
+"$build/tools/gtrain" -q --tokenizer "$work/char.model" --layers 6 --heads 6 --embd 384 --context 256 --batch 1 \
+  --steps 1 --eval-every 1000000 --threads 2 "$work/ids" -o "$work/big.st"
+big_tokens=300
+gbps=$(peak_gbps 2)
+gflops=$(peak_gflops 2)
+echo
+echo "nanoGPT's GPU config (6 layers, 6 heads, 384 wide, context 256, 10.7M parameters), $big_tokens tokens:"
+for threads in 1 2; do
+  best_n=""
+  best_1=""
+  for _ in 1 2 3; do
+    for n in 1 $big_tokens; do
+      begin=$(date +%s%N)
+      "$build/tools/gsample" "$work/big.st" -n $n --seed 1 --ids --threads $threads </dev/null >/dev/null
+      end=$(date +%s%N)
+      s=$(((end - begin) / 1000))
+      if [ $n = 1 ]; then
+        [ -z "$best_1" ] || [ "$s" -lt "$best_1" ] && best_1=$s
+      else
+        [ -z "$best_n" ] || [ "$s" -lt "$best_n" ] && best_n=$s
+      fi
+    done
+  done
+  awk -v t="$threads" -v a="$best_1" -v b="$best_n" -v n="$big_tokens" -v bw="$gbps" -v fl="$gflops" 'BEGIN {
+    us = (b - a) / (n - 1); bytes = 12 * 6 * 384 * 384 * 4; flops = 2 * 2 * 12 * 6 * 384 * 384
+    printf "  %d thread%s: %7.0f us a token after a %.0f ms start; limits (2 threads): all from memory %.0f us (%.0f MB at %.1f GB/s), FLOPs %.0f us (%.0f MFLOP at %.0f GFLOP/s)\n",
+      t, t == 1 ? " " : "s", us, a / 1000, 1e6 * bytes / (bw * 1e9), bytes / 1e6, bw, 1e6 * flops / (fl * 1e9), flops / 1e6, fl
+  }'
+done
