@@ -244,8 +244,8 @@ const std::vector<float>& Gpt::step(GptCache& cache, const uint32_t* tokens, int
   if (t0 + n > T) throw Error("gpt", fmt::format("{} more tokens do not fit the cache ({} of {} used)", n, t0, T));
   if (cache.weights.size() != static_cast<size_t>(packed_size()))
     throw std::logic_error("Gpt::step: a cache made by another model's make_cache()");
-  // Each token's row of every buffer; the products take the rows together (nn::linear_rows: the
-  // weights stream once per four rows, each row's result the same to the bit as alone).
+  // Each token's row of every buffer; the products take the rows together (nn::linear_rows_share:
+  // the weights stream once per four rows, each row's result the same to the bit as alone).
   auto rows = [n](std::vector<float>& buffer, int64_t width) {
     if (buffer.size() < static_cast<size_t>(n * width)) buffer.resize(static_cast<size_t>(n * width));
     return buffer.data();

@@ -1,7 +1,5 @@
 #include "tensor/kernels.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -109,17 +107,21 @@ void rows_block(float* y, int64_t OC, const float* x, int64_t C, const float* bl
   }
 }
 
-// out = b (+ residual) or residual or nothing, ahead of a product added into it; the product's beta.
+// out = b (+ residual) or residual or nothing in the columns [first, last) of its N rows of OC,
+// ahead of a product added into it; the product's beta.
 template <typename T>
-T linear_start(T* out, const T* b, int64_t N, int64_t OC, const T* residual) {
-  if (residual && b) {
-    for (int64_t n = 0; n < N; ++n)
+T linear_start(T* out, const T* b, int64_t N, int64_t OC, const T* residual, int64_t first, int64_t last) {
+  for (int64_t n = 0; n < N && (b || residual); ++n) {
+    T* o = out + n * OC;
+    const T* r = residual ? residual + n * OC : nullptr;
+    if (r && b) {
 #pragma omp simd
-      for (int64_t o = 0; o < OC; ++o) out[n * OC + o] = residual[n * OC + o] + b[o];
-  } else if (residual) {
-    if (residual != out) std::copy(residual, residual + N * OC, out);
-  } else if (b) {
-    for (int64_t n = 0; n < N; ++n) std::copy(b, b + OC, out + n * OC);
+      for (int64_t j = first; j < last; ++j) o[j] = r[j] + b[j];
+    } else if (r) {
+      if (r != o) std::copy(r + first, r + last, o + first);
+    } else {
+      std::copy(b + first, b + last, o + first);
+    }
   }
   return b || residual ? T(1) : T(0);
 }
@@ -129,7 +131,7 @@ T linear_start(T* out, const T* b, int64_t N, int64_t OC, const T* residual) {
 template <typename T>
 void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int64_t C, int64_t OC,
                     const T* residual) {
-  const T beta = linear_start(out, b, N, OC, residual);
+  const T beta = linear_start(out, b, N, OC, residual, 0, OC);
   if (N == 1) {
     if constexpr (std::is_same_v<T, float>) {
       gemv_rows(OC, C, w, inp, beta != 0.0f, out);
@@ -167,20 +169,7 @@ std::pair<int64_t, int64_t> linear_rows_share(float* out, const float* inp, cons
   const int64_t blocks = (OC + kRowsBlock - 1) / kRowsBlock;
   const int64_t o_begin = std::min(OC, blocks * part / parts * kRowsBlock);
   const int64_t o_end = std::min(OC, blocks * (part + 1) / parts * kRowsBlock);
-  // out = b (+ residual) or residual, in this share's columns, and the product added to it.
-  for (int64_t n = 0; n < N; ++n) {
-    float* o = out + n * OC;
-    const float* r = residual ? residual + n * OC : nullptr;
-    if (r && b) {
-#pragma omp simd
-      for (int64_t j = o_begin; j < o_end; ++j) o[j] = r[j] + b[j];
-    } else if (r) {
-      if (r != o) std::copy(r + o_begin, r + o_end, o + o_begin);
-    } else if (b) {
-      std::copy(b + o_begin, b + o_end, o + o_begin);
-    }
-  }
-  const bool accumulate = b || residual;
+  const bool accumulate = linear_start(out, b, N, OC, residual, o_begin, o_end) != 0.0f;
   for (int64_t o0 = o_begin; o0 < o_end; o0 += kRowsBlock) {
     const float* block = packed + o0 * C;
     const int64_t valid = std::min(kRowsBlock, OC - o0);
@@ -190,20 +179,6 @@ std::pair<int64_t, int64_t> linear_rows_share(float* out, const float* inp, cons
     for (; n < N; ++n) rows_block<1>(out + n * OC + o0, OC, inp + n * C, C, block, valid, accumulate);
   }
   return {o_begin, o_end};
-}
-
-void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
-                 const float* residual) {
-  // The blocks of outputs are split between the threads, even for one token: the weights come
-  // from L3 every token (the recipe model's 3.2 MB against a 1 MB L2), and two threads stream
-  // them at twice one's rate (gsample, Zen 4: 66-68 us a token before, 61 on two threads).
-  const int threads = threads_for((OC + kRowsBlock - 1) / kRowsBlock, OC * C >= 16384);
-  if (threads == 1) {
-    linear_rows_share(out, inp, packed, b, N, C, OC, residual, 0, 1);  // not a team of one: that cost 15% a token
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  linear_rows_share(out, inp, packed, b, N, C, OC, residual, omp_get_thread_num(), omp_get_num_threads());
 }
 
 template <typename T>

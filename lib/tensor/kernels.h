@@ -36,15 +36,12 @@ void linear_forward(T* out, const T* inp, const T* w, const T* b, int64_t N, int
 // past OC), so that a row's outputs come from one pass down contiguous memory and no sum is folded across
 // vector lanes. Every output is a chain of multiply-adds down C in order: the same bits for any
 // N and any vector width where multiply-adds are fused (FMA builds; the x86-64 baseline rounds
-// each product). Four rows (two where vectors are narrower than 16 floats) share each pass; the
-// blocks of outputs are shared out among the threads (the same bits on any number of them).
+// each product). Four rows (two where vectors are narrower than 16 floats) share each pass.
+// The work comes in shares for a caller that runs its own threads (Gpt::step): share `part` of
+// `parts` computes the outputs [first, second) (whole blocks; the same bits whatever the
+// shares), bias and residual included, and leaves the other outputs alone; part 0 of 1 is all.
 int64_t packed_rows_size(int64_t OC, int64_t C);  // floats (the layout depends on the vector width)
 void pack_rows(float* packed, const float* w, int64_t OC, int64_t C);
-void linear_rows(float* out, const float* inp, const float* packed, const float* b, int64_t N, int64_t C, int64_t OC,
-                 const float* residual = nullptr);
-// The share `part` of `parts` of linear_rows' work, for a caller that runs its own threads: the
-// outputs [first, second) (whole blocks, the same bits as linear_rows), bias and residual
-// included; the other outputs are left alone.
 std::pair<int64_t, int64_t> linear_rows_share(float* out, const float* inp, const float* packed, const float* b,
                                               int64_t N, int64_t C, int64_t OC, const float* residual, int part,
                                               int parts);

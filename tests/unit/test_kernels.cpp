@@ -40,9 +40,10 @@ TEST_CASE("linear: gradients of input, weight and bias; backward accumulates") {
   for (size_t i = 0; i < dw.size(); ++i) CHECK(twice[i] == doctest::Approx(2 * dw[i]));
 }
 
-// linear_rows (float, packed weights; generation's products) against linear_forward in double,
-// and each output a chain of fused multiply-adds down C in order: the same bits for any N.
-TEST_CASE("linear_rows: linear_forward's values from packed weights; the same bits for any number of rows") {
+// linear_rows_share (float, packed weights; generation's products) against linear_forward in
+// double, and each output a chain of fused multiply-adds down C in order: the same bits for any N
+// and any split into shares.
+TEST_CASE("linear_rows_share: linear_forward's values from packed weights; the same bits for any number of rows") {
   Rng rng(3);
   for (int64_t C : {1, 7, 16, 33, 128}) {
     for (int64_t OC : {1, 5, 64, 70, 200}) {
@@ -57,15 +58,21 @@ TEST_CASE("linear_rows: linear_forward's values from packed weights; the same bi
       std::vector<float> packed(static_cast<size_t>(nn::packed_rows_size(OC, C)), -1.0f);
       nn::pack_rows(packed.data(), fw.data(), OC, C);
       std::vector<float> all(static_cast<size_t>(N * OC));
-      nn::linear_rows(all.data(), fi.data(), packed.data(), fb.data(), N, C, OC, fr.data());
+      nn::linear_rows_share(all.data(), fi.data(), packed.data(), fb.data(), N, C, OC, fr.data(), 0, 1);
+      // In three shares (some empty where there are fewer blocks): the same bits.
+      std::vector<float> shared(all.size());
+      for (int part = 0; part < 3; ++part)
+        nn::linear_rows_share(shared.data(), fi.data(), packed.data(), fb.data(), N, C, OC, fr.data(), part, 3);
+      CHECK(shared == all);
       double worst = 0;
       for (size_t i = 0; i < all.size(); ++i) worst = std::max(worst, std::abs(all[i] - expected[i]));
       CHECK(worst < 1e-5 * static_cast<double>(C + 1));
       // Row by row, in place on the residual, without a bias: the same bits as all rows at once less b.
       std::vector<float> rows = fr, none(static_cast<size_t>(N * OC));
       for (int64_t n = 0; n < N; ++n)
-        nn::linear_rows(rows.data() + n * OC, fi.data() + n * C, packed.data(), nullptr, 1, C, OC, rows.data() + n * OC);
-      nn::linear_rows(none.data(), fi.data(), packed.data(), nullptr, N, C, OC, fr.data());
+        nn::linear_rows_share(rows.data() + n * OC, fi.data() + n * C, packed.data(), nullptr, 1, C, OC,
+                              rows.data() + n * OC, 0, 1);
+      nn::linear_rows_share(none.data(), fi.data(), packed.data(), nullptr, N, C, OC, fr.data(), 0, 1);
       CHECK(rows == none);
 #if defined(__FMA__)
       // Each output: residual + (a chain of fused multiply-adds down C from zero), to the bit.
