@@ -524,9 +524,9 @@ struct Lanes<float> {
 // at 14x14) was written and measured (Zen 4, batch 64, two threads, 2026-12-06): the 28x28
 // layers ran 10-20% faster, the 14x14 ones 1.5-2x slower (4x4 tiles cover 16x16 there; and at
 // 28x28 its products, of these' shapes, 36 for 8 images where these take 64, took 0.86 of the
-// time for 0.56 of the work),
-// gdiffuse's step moved within the machine's noise, and its float error grew 20-fold (the largest
-// error 3-5e-5 of the outputs' RMS, against 1-3e-6 here and for im2col). Not kept.
+// time for 0.56 of the work), gdiffuse's step moved within the machine's noise, and its float
+// error grew 20-fold (the largest error 3-5e-5 of the outputs' RMS, against 1-3e-6 here and for
+// im2col). Not kept.
 bool by_winograd(const ConvShape& s) {
   return s.K == 3 && s.stride == 1 && s.pad == 1 && s.C >= 16 && s.OC >= 16 && s.H * s.W >= 196;
 }
