@@ -33,14 +33,19 @@ saved() {
   /usr/bin/python3 -c 'import json, struct, sys
 f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
 train = json.loads(json.loads(f.read(n))["__metadata__"]["train"])
-print(train["steps"], *("%g" % train["settings"][k] for k in sys.argv[2:]))' "$work/gen/lm.st" "$@"
+print(train["steps"], *("%g" % train["settings"].get(k, 0) for k in sys.argv[2:]))' "$work/gen/lm.st" "$@"
 }
-read -r steps weight_decay grad_clip beta1 beta2 < <(saved weight_decay grad_clip beta1 beta2)
+read -r steps weight_decay grad_clip beta1 beta2 muon muon_momentum < <(saved weight_decay grad_clip beta1 beta2 muon muon_momentum)
 echo "planned steps (both sides): $steps; AdamW betas $beta1 $beta2, weight decay $weight_decay, clip $grad_clip"
+muon_args=()
+if [ "$muon" = 1 ]; then
+  echo "the blocks' matrices by Muon, momentum $muon_momentum"
+  muon_args=("$muon_momentum")
+fi
 ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/shakespeare_torch.py" "$work/gen/ids" "$vocab" \
   "$minutes" "$steps" "$(setting layers)" "$(setting heads)" "$(setting embd)" "$(setting context)" \
   "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" \
-  "$weight_decay" "$grad_clip" "$beta1" "$beta2" >"$work/torch.log"
+  "$weight_decay" "$grad_clip" "$beta1" "$beta2" "${muon_args[@]}" >"$work/torch.log"
 read -r _ tsteps tminutes tloss < <(tail -1 "$work/torch.log")
 echo "pytorch: validation loss $tloss at step $tsteps, $tminutes minutes"
 gloss=$(echo "$gen" | awk '{print $3}')

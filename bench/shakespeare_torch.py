@@ -2,12 +2,14 @@
 budget, on the same token ids: the validation loss each reaches in the time, for bench/shakespeare10.sh.
 The model is the golden test's (tests/golden/check_gpt.py: same layers, biases, tied head, tanh
 GELU; no dropout, so the config compared has none), initialized as gtrain initializes. AdamW (BETA1, BETA2),
-weight decay WEIGHT_DECAY on matrices, clip GRAD_CLIP (0: off); nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
+weight decay WEIGHT_DECAY on matrices, clip GRAD_CLIP (0: off); with MUON_MOMENTUM (gtrain --muon), the
+blocks' matrices by Muon as gtrain's (tensor/optimizer.h: Nesterov momentum, five Newton-Schulz
+iterations, 0.2 sqrt(max(rows, cols)) times AdamW's learning rate, the same weight decay); nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
 STEPS or when the step expected to reach MINUTES is done, as gtrain's --time-limit does; the
 validation loss (EVAL_BATCHES batches of BATCH random windows of the last 10%) every 250 steps
 and at the end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS".
 Usage: /usr/bin/python3 shakespeare_torch.py IDS VOCAB MINUTES STEPS LAYERS HEADS EMBD CONTEXT BATCH LR MIN_LR WARMUP
-                        WEIGHT_DECAY GRAD_CLIP BETA1 BETA2
+                        WEIGHT_DECAY GRAD_CLIP BETA1 BETA2 [MUON_MOMENTUM]
 """
 import math
 import os
@@ -23,10 +25,40 @@ from gtrain_torch import GPT, read_ids  # noqa: E402
 EVAL_EVERY, EVAL_BATCHES = 250, 50
 
 
+def orthogonalize(u, iterations=5):
+    """Newton-Schulz's quintic (Jordan et al. 2024), as gtrain's orthogonalize()."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = u / (u.norm() + 1e-7)
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    for _ in range(iterations):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+class Muon:
+    """gtrain's Muon: M = mu M + g; W -= lr (wd W + 0.2 sqrt(max(rows, cols)) orthogonalize(g + mu M))."""
+
+    def __init__(self, params, momentum, weight_decay):
+        self.params, self.momentum, self.weight_decay = params, momentum, weight_decay
+        self.buffers = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, lr):
+        for p, m in zip(self.params, self.buffers):
+            m.mul_(self.momentum).add_(p.grad)
+            update = orthogonalize(p.grad + self.momentum * m)
+            p.mul_(1 - lr * self.weight_decay)
+            p.add_(update, alpha=-lr * 0.2 * math.sqrt(max(p.shape)))
+
+
 def main():
     ids_path, vocab, minutes, steps, layers, heads, embd, T, B = sys.argv[1:10]
     lr_max, lr_min, warmup = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12])
     weight_decay, grad_clip, beta1, beta2 = (float(a) for a in sys.argv[13:17])
+    muon_momentum = float(sys.argv[17]) if len(sys.argv) > 17 else None
     vocab, minutes, steps = int(vocab), float(minutes), int(steps)
     layers, heads, embd, T, B = int(layers), int(heads), int(embd), int(T), int(B)
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
@@ -47,8 +79,11 @@ def main():
                 torch.nn.init.ones_(p)
             else:
                 torch.nn.init.zeros_(p)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    matrices = [p for name, p in model.named_parameters() if name.startswith("transformer.h.") and p.dim() == 2]
+    muon = Muon(matrices, muon_momentum, weight_decay) if muon_momentum is not None else None
+    by_adam = [p for p in model.parameters() if muon is None or all(p is not q for q in matrices)]
+    decay = [p for p in by_adam if p.dim() >= 2]
+    no_decay = [p for p in by_adam if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=lr_max, betas=(beta1, beta2))
 
@@ -89,6 +124,8 @@ def main():
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if muon is not None:
+            muon.step(lr_at(step))
         step += 1
         if step % EVAL_EVERY == 0 or step == steps or out_of_time:
             loss_val = evaluate()

@@ -106,6 +106,14 @@ double GptConfig::flops_per_token() const {
   return static_cast<double>(layers) * per_layer + 2.0 * C * static_cast<double>(vocab);
 }
 
+std::vector<size_t> Gpt::block_matrices() const {
+  std::vector<size_t> matrices;
+  const auto& views = params_.views();
+  for (size_t i = 0; i < views.size(); ++i)
+    if (views[i].shape.size() == 2 && views[i].name.starts_with("transformer.h.")) matrices.push_back(i);
+  return matrices;
+}
+
 Gpt::Gpt(const GptConfig& config, ZeroedFloats weights) : config_(config) {
   config_.validate();
   const int64_t C = config_.embd, V = config_.vocab;

@@ -66,6 +66,9 @@ class Gpt {
   const GptConfig& config() const { return config_; }
   Parameters& params() { return params_; }
   const Parameters& params() const { return params_; }
+  // The blocks' weight matrices (attention's and the MLP's), as indices into params().views():
+  // what Muon updates (tensor/optimizer.h); the embeddings, biases and norms stay AdamW's.
+  std::vector<size_t> block_matrices() const;
 
   // nanoGPT's initialization: N(0, 0.02) for matrices and embeddings, N(0, 0.02/sqrt(2L)) for
   // the residual projections, zero biases, unit layer-norm gains.

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/threads.h"
+#include "tensor/sgemm.h"
 
 namespace gen {
 
@@ -52,10 +53,74 @@ void AdamW::step(Parameters& params, float lr, float grad_scale) {
     auto view = std::upper_bound(views.begin(), views.end(), begin,
                                  [](size_t offset, const Parameters::View& x) { return offset < x.offset; });
     for (--view; view != views.end() && view->offset < end; ++view) {
+      if (!left_out_.empty() && left_out_[static_cast<size_t>(view - views.begin())]) continue;
       const float decay = view->decay ? lr * config_.weight_decay : 0.0f;
       const size_t lo = std::max(begin, view->offset), hi = std::min(end, view->offset + view->size);
       adamw_update(w + lo, m + lo, v + lo, g + lo, hi - lo, lr, decay, grad_scale, b1, b2, eps, correction1,
                    correction2);
+    }
+  }
+}
+
+void AdamW::leave_out(const std::vector<size_t>& views, size_t view_count) {
+  left_out_.assign(view_count, 0);
+  for (size_t v : views) left_out_.at(v) = 1;
+}
+
+void orthogonalize(float* x, int64_t rows, int64_t cols, int iterations, std::vector<float>& scratch) {
+  // The quintic of Jordan et al.: steepest at 0 (a = 3.4445) so that small singular values grow
+  // fast; its fixed points straddle 1.
+  constexpr float a = 3.4445f, b = -4.7750f, c = 2.0315f;
+  const int64_t n = rows * cols, m = std::min(rows, cols);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float inverse = static_cast<float>(1.0 / (std::sqrt(sum) + 1e-7));
+  for (int64_t i = 0; i < n; ++i) x[i] *= inverse;  // singular values now at most 1
+  scratch.resize(static_cast<size_t>(2 * m * m + n));
+  float* A = scratch.data();  // the Gram matrix [m, m]: x x^T (wide) or x^T x (tall)
+  float* B = A + m * m;       // b A + c A A
+  float* y = B + m * m;       // the next x
+  const bool wide = rows <= cols;
+  for (int k = 0; k < iterations; ++k) {
+    if (wide) nn::sgemm(false, true, m, m, cols, 1.0f, x, cols, x, cols, 0.0f, A, m);
+    else nn::sgemm(true, false, m, m, rows, 1.0f, x, cols, x, cols, 0.0f, A, m);
+    nn::sgemm(false, false, m, m, m, c, A, m, A, m, 0.0f, B, m);
+    for (int64_t i = 0; i < m * m; ++i) B[i] += b * A[i];
+    std::copy(x, x + n, y);  // y = a x + (B x or x B)
+    if (wide) nn::sgemm(false, false, m, cols, m, 1.0f, B, m, x, cols, a, y, cols);
+    else nn::sgemm(false, false, rows, m, m, 1.0f, x, cols, B, m, a, y, cols);
+    std::copy(y, y + n, x);
+  }
+}
+
+void Muon::step(Parameters& params, float* momentum, float lr, float grad_scale) const {
+  const auto& views = params.views();
+  float* values = params.values();
+  const float* grads = params.grads();
+  const float mu = config_.momentum, decay = lr * config_.weight_decay;
+  const int threads = threads_for(static_cast<int64_t>(views_.size()), true);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::vector<float> update, scratch;
+#pragma omp for schedule(dynamic, 1)
+    for (size_t k = 0; k < views_.size(); ++k) {
+      const Parameters::View& view = views.at(views_[k]);
+      const int64_t rows = view.shape.at(0), cols = view.shape.at(1);
+      float* w = values + view.offset;
+      const float* g = grads + view.offset;
+      float* M = momentum + view.offset;
+      update.resize(view.size);
+      for (size_t i = 0; i < view.size; ++i) {
+        const float gi = g[i] * grad_scale;
+        M[i] = mu * M[i] + gi;
+        update[i] = gi + mu * M[i];  // Nesterov
+      }
+      orthogonalize(update.data(), rows, cols, config_.iterations, scratch);
+      const float step = lr * 0.2f * std::sqrt(static_cast<float>(std::max(rows, cols)));
+      for (size_t i = 0; i < view.size; ++i) {
+        w[i] -= decay * w[i];
+        w[i] -= step * update[i];
+      }
     }
   }
 }

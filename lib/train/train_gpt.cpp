@@ -44,6 +44,10 @@ SettingList gpt_setting_list(GptTrainSettings& s) {
            "Dropout while training, where nanoGPT has it: embeddings, attention weights, residual branches");
   list.add("--grad-accum", s.grad_accum, 1, 1024,
            "Batches whose gradients make one step: --batch sequences at a time, --batch x N per step");
+  list.add_flag("--muon", s.muon,
+                "Update the blocks' weight matrices with Muon (orthogonalized momentum, at AdamW's learning rate "
+                "and weight decay); the embeddings, biases and norms with AdamW");
+  list.add("--muon-momentum", s.muon_momentum, 0, 0.9999, "Muon's Nesterov momentum");
   list.add_check([&s] { return s.min_lr > s.lr ? std::string("--min-lr is above --lr") : std::string(); });
   return list;
 }
@@ -76,7 +80,9 @@ class GptTask : public TrainTask {
       : job_(job), s_(job.settings), model_(model), tokenizer_(std::move(tokenizer)), train_(std::move(train)),
         val_(std::move(val)), total_(total), fingerprint_(std::move(fingerprint)), rng_(job.run.seed),
         adam_(model.params().size(), {.beta1 = s_.beta1, .beta2 = s_.beta2, .eps = 1e-8f,
-                                      .weight_decay = s_.weight_decay}) {
+                                      .weight_decay = s_.weight_decay}),
+        muon_(model.block_matrices(), {.momentum = s_.muon_momentum, .weight_decay = s_.weight_decay}) {
+    if (s_.muon) adam_.leave_out(model.block_matrices(), model.params().views().size());
     const int64_t B = s_.batch, T = model.config().context;
     // Shards of at least 256 tokens: at 192 (batch 12 in 4 shards) the recipe's steps were 5-9%
     // slower here, its products too small.
@@ -123,8 +129,11 @@ class GptTask : public TrainTask {
     StepResult r;
     const float lr = cosine_lr(step, {.lr = s_.lr, .min_lr = s_.min_lr, .warmup = s_.warmup, .decay_steps = s_.decay_steps});
     const float norm = grad_norm(model_.params());
-    if (std::isfinite(loss.mean))  // else the loop stops the run, and the weights stay as they were
-      adam_.step(model_.params(), lr, clip_scale(norm, s_.grad_clip));  // clipping inside the update
+    if (std::isfinite(loss.mean)) {  // else the loop stops the run, and the weights stay as they were
+      const float scale = clip_scale(norm, s_.grad_clip);  // clipping inside the update
+      adam_.step(model_.params(), lr, scale);
+      if (s_.muon) muon_.step(model_.params(), adam_.m().data(), lr, scale);
+    }
     double val_loss = NAN, val_acc = NAN;
     const int64_t done = step + 1;
     if (val_.size() > static_cast<size_t>(T) && (done % job_.eval_every == 0 || last)) {
@@ -154,6 +163,7 @@ class GptTask : public TrainTask {
   std::string fingerprint_;
   Rng rng_;
   AdamW adam_;
+  Muon muon_;  // with --muon: the blocks' matrices, their momentum in adam_.m()
   std::vector<Arena> arenas_;
   std::vector<uint32_t> x_, y_;
   std::vector<float> accumulated_;  // --grad-accum: the gradients summed so far this step

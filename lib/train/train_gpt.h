@@ -37,6 +37,8 @@ struct GptTrainSettings {
   double val_fraction = 0.1;
   float dropout = 0;       // nanoGPT's: the embeddings, the attention weights, each residual branch
   int64_t grad_accum = 1;  // batches of --batch sequences whose gradients make one step
+  bool muon = false;       // the blocks' matrices by Muon (tensor/optimizer.h), the rest by AdamW
+  float muon_momentum = 0.95f;
 };
 
 // The settings as options and saved keys, with their ranges.

@@ -107,6 +107,15 @@ check "--dropout changes the run" bash -c '! cmp -s drop1.st nodrop.st'
 "$GTRAIN" -q "${small[@]}" --steps 10 --decay-steps 20 --dropout 0.2 corpus.ids -o drop-half.st
 "$GTRAIN" -q --resume drop-half.st --steps 20 corpus.ids -o drop-resumed.st
 check "--dropout: 10 + resume + 10 = 20, byte for byte" cmp -s drop1.st drop-resumed.st
+# --muon: the blocks' matrices by Muon, its momentum saved with AdamW's moments: the same bytes
+# on any thread count, and resumed exactly.
+"$GTRAIN" -q "${small[@]}" --steps 20 --muon --threads 1 corpus.ids -o muon1.st
+"$GTRAIN" -q "${small[@]}" --steps 20 --muon --threads 2 corpus.ids -o muon2.st
+check "--muon: the same checkpoint on 1 and 2 threads" cmp -s muon1.st muon2.st
+check "--muon changes the run" bash -c '! cmp -s muon1.st nodrop.st'
+"$GTRAIN" -q "${small[@]}" --steps 10 --decay-steps 20 --muon corpus.ids -o muon-half.st
+"$GTRAIN" -q --resume muon-half.st --steps 20 corpus.ids -o muon-resumed.st
+check "--muon: 10 + resume + 10 = 20, byte for byte" cmp -s muon1.st muon-resumed.st
 # --grad-accum: N batches a step. Two batches of 6 draw the 12 sequences one batch of 12 does,
 # so the first step's training loss is the same (to rounding), and the step counts 2 x 6 x 16.
 "$GTRAIN" -q "${small[@]}" --steps 2 --batch 12 --log b12.tsv corpus.ids -o b12.st

@@ -182,37 +182,49 @@ TEST_CASE("GPT: a batch in shards gives the whole batch's loss and gradient, the
   omp_set_num_threads(saved_threads);
 }
 
-TEST_CASE("GPT learns a repeating sequence: loss below 0.05 in 150 steps, the same for the same seed") {
-  auto train = [](uint64_t seed) {
-    Gpt model({.vocab = 8, .context = 8, .layers = 2, .heads = 2, .embd = 32});
-    Rng rng(seed);
-    model.init(rng);
-    AdamW adam(model.params().size(), {.beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.1f});
-    const int64_t B = 4, T = 8;
-    const uint32_t pattern[] = {1, 5, 2, 7, 3};  // period 5: each token determines the next
-    std::vector<uint32_t> ids(B * T), targets(B * T);
-    Arena arena;
-    std::vector<float> losses;
-    for (int step = 0; step < 150; ++step) {
-      for (int64_t b = 0; b < B; ++b) {
-        uint32_t offset = rng.below(5);
-        for (int64_t t = 0; t < T; ++t) {
-          ids[b * T + t] = pattern[(offset + t) % 5];
-          targets[b * T + t] = pattern[(offset + t + 1) % 5];
-        }
+namespace {
+// 150 steps of a small GPT on a repeating sequence (period 5: each token determines the next),
+// all weights by AdamW or the blocks' matrices by Muon; the training losses.
+std::vector<float> learn_pattern(uint64_t seed, int threads, bool muon) {
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  Gpt model({.vocab = 8, .context = 8, .layers = 2, .heads = 2, .embd = 32});
+  Rng rng(seed);
+  model.init(rng);
+  AdamW adam(model.params().size(), {.beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.1f});
+  const Muon by_muon(model.block_matrices(), {.momentum = 0.95f, .weight_decay = 0.1f});
+  if (muon) adam.leave_out(model.block_matrices(), model.params().views().size());
+  const int64_t B = 4, T = 8;
+  const uint32_t pattern[] = {1, 5, 2, 7, 3};
+  std::vector<uint32_t> ids(B * T), targets(B * T);
+  Arena arena;
+  std::vector<float> losses;
+  for (int step = 0; step < 150; ++step) {
+    for (int64_t b = 0; b < B; ++b) {
+      uint32_t offset = rng.below(5);
+      for (int64_t t = 0; t < T; ++t) {
+        ids[b * T + t] = pattern[(offset + t) % 5];
+        targets[b * T + t] = pattern[(offset + t + 1) % 5];
       }
-      arena.reset();
-      Graph g(arena, true);
-      model.params().zero_grads();
-      auto loss = model.loss(g, ids.data(), targets.data(), B, T);
-      g.backward();
-      clip_grad_norm(model.params(), 1.0f);
-      adam.step(model.params(), cosine_lr(step, {.lr = 1e-2f, .min_lr = 1e-3f, .warmup = 10, .decay_steps = 150}));
-      losses.push_back(loss.mean);
     }
-    return losses;
-  };
-  std::vector<float> a = train(7), b = train(7);
+    arena.reset();
+    Graph g(arena, true);
+    model.params().zero_grads();
+    auto loss = model.loss(g, ids.data(), targets.data(), B, T);
+    g.backward();
+    const float lr = cosine_lr(step, {.lr = 1e-2f, .min_lr = 1e-3f, .warmup = 10, .decay_steps = 150});
+    const float scale = clip_scale(grad_norm(model.params()), 1.0f);
+    adam.step(model.params(), lr, scale);
+    if (muon) by_muon.step(model.params(), adam.m().data(), lr, scale);
+    losses.push_back(loss.mean);
+  }
+  omp_set_num_threads(saved_threads);
+  return losses;
+}
+}  // namespace
+
+TEST_CASE("GPT learns a repeating sequence: loss below 0.05 in 150 steps, the same for the same seed") {
+  std::vector<float> a = learn_pattern(7, omp_get_max_threads(), false), b = learn_pattern(7, omp_get_max_threads(), false);
   CHECK(a.front() > 1.5f);  // about log(8) at the start
   CHECK(a.back() < 0.05f);
   CHECK(a == b);
@@ -249,6 +261,128 @@ TEST_CASE("AdamW: one step by hand, decay only where asked; schedule; clipping")
   CHECK(clip_grad_norm(params, 1.0f) == doctest::Approx(5.0f));
   CHECK(params.grads()[0] == doctest::Approx(0.6f).epsilon(1e-5));
   CHECK(params.grads()[1] == doctest::Approx(0.8f).epsilon(1e-5));
+}
+
+TEST_CASE("orthogonalize: the polar factor's directions, singular values in 0.6..1.2; tall is wide transposed") {
+  // For x = U S V^T, Newton-Schulz gives y = U f(S) V^T, and the exact polar factor is P = U V^T:
+  // y P^T = U f(S) U^T (wide; P^T y for tall) is symmetric with eigenvalues f(S), which the
+  // quintic puts in 0.68..1.14 for singular values above 2% of the largest. P by the cubic
+  // iteration in double, run to convergence.
+  Rng rng(5);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{24, 40}, {40, 24}, {8, 64}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    const int64_t n = rows * cols, m = std::min(rows, cols);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& v : x) v = rng.normal();
+    std::vector<float> y = x, scratch;
+    orthogonalize(y.data(), rows, cols, 5, scratch);
+    // The polar factor: p <- 1.5 p - 0.5 p p^T p from p = x / |x|_F.
+    std::vector<double> p(x.begin(), x.end());
+    double norm = 0;
+    for (double v : p) norm += v * v;
+    for (double& v : p) v /= std::sqrt(norm);
+    auto at = [cols](std::vector<double>& a, int64_t i, int64_t j) -> double& { return a[static_cast<size_t>(i * cols + j)]; };
+    for (int k = 0; k < 100; ++k) {
+      std::vector<double> gram(static_cast<size_t>(cols * cols), 0.0), next = p;  // p^T p
+      for (int64_t i = 0; i < cols; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t r = 0; r < rows; ++r) gram[static_cast<size_t>(i * cols + j)] += at(p, r, i) * at(p, r, j);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) {
+          double sum = 0;
+          for (int64_t i = 0; i < cols; ++i) sum += at(p, r, i) * gram[static_cast<size_t>(i * cols + j)];
+          at(next, r, j) = 1.5 * at(p, r, j) - 0.5 * sum;
+        }
+      p = next;
+    }
+    // g = y P^T [rows, rows] (wide) or P^T y [cols, cols] (tall): m x m.
+    std::vector<double> g(static_cast<size_t>(m * m), 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < m; ++j) {
+        double sum = 0;
+        if (rows <= cols)
+          for (int64_t k = 0; k < cols; ++k) sum += y[static_cast<size_t>(i * cols + k)] * at(p, j, k);
+        else
+          for (int64_t k = 0; k < rows; ++k) sum += at(p, k, i) * y[static_cast<size_t>(k * cols + j)];
+        g[static_cast<size_t>(i * m + j)] = sum;
+      }
+    double asymmetry = 0;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < m; ++j)
+        asymmetry = std::max(asymmetry, std::abs(g[static_cast<size_t>(i * m + j)] - g[static_cast<size_t>(j * m + i)]));
+    CHECK(asymmetry < 1e-4);
+    for (int trial = 0; trial < 50; ++trial) {  // Rayleigh quotients lie between the eigenvalues
+      std::vector<double> z(static_cast<size_t>(m));
+      double zz = 0, zgz = 0;
+      for (double& v : z) v = rng.normal(), zz += v * v;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < m; ++j) zgz += z[static_cast<size_t>(i)] * g[static_cast<size_t>(i * m + j)] * z[static_cast<size_t>(j)];
+      CHECK(zgz / zz > 0.6);
+      CHECK(zgz / zz < 1.2);
+    }
+    // The transposed input gives the transposed output.
+    std::vector<float> t(static_cast<size_t>(n));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) t[static_cast<size_t>(j * rows + i)] = x[static_cast<size_t>(i * cols + j)];
+    orthogonalize(t.data(), cols, rows, 5, scratch);
+    float largest = 0;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        largest = std::max(largest, std::abs(t[static_cast<size_t>(j * rows + i)] - y[static_cast<size_t>(i * cols + j)]));
+    CHECK(largest < 1e-5f);
+  }
+}
+
+TEST_CASE("Muon: Nesterov momentum in AdamW's m, the update orthogonal and scaled, AdamW leaves the matrix alone") {
+  Parameters params;
+  params.add("w", {6, 10}, true);
+  params.add("b", {3}, false);
+  params.allocate();
+  Rng rng(3);
+  for (size_t i = 0; i < params.size(); ++i) params.values()[i] = rng.normal(), params.grads()[i] = rng.normal();
+  const std::vector<float> w0(params.values(), params.values() + params.size());
+  const std::vector<float> g0(params.grads(), params.grads() + params.size());
+  AdamW adam(params.size(), {.beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.1f});
+  adam.leave_out({0}, params.views().size());
+  const Muon muon({0}, {.momentum = 0.9f, .weight_decay = 0.1f});
+  const float lr = 0.01f, scale = 0.5f;
+  adam.step(params, lr, scale);
+  for (size_t i = 0; i < 60; ++i) REQUIRE(params.values()[i] == w0[i]);  // not AdamW's
+  const float bias = w0[60] - (g0[60] > 0 ? lr : -lr);  // a first step: lr sign(g)
+  CHECK(params.values()[60] == doctest::Approx(bias).epsilon(1e-6));  // but the bias is
+  muon.step(params, adam.m().data(), lr, scale);
+  // The first step: m = g scale, the update g scale (1 + mu), made orthogonal (the scale does
+  // not matter to it), times 0.2 sqrt(10) lr, after the decay.
+  std::vector<float> u(g0.begin(), g0.begin() + 60), scratch;
+  orthogonalize(u.data(), 6, 10, 5, scratch);
+  for (size_t i = 0; i < 60; ++i) {
+    CHECK(adam.m()[i] == doctest::Approx(g0[i] * scale).epsilon(1e-6));
+    const float expected = w0[i] * (1 - lr * 0.1f) - lr * 0.2f * std::sqrt(10.0f) * u[i];
+    CHECK(params.values()[i] == doctest::Approx(expected).epsilon(1e-4));
+  }
+  CHECK(params.values()[60] == bias);  // Muon leaves the bias alone
+  // The second step's update is g + mu (mu m + g): the momentum's Nesterov form.
+  const std::vector<float> w1(params.values(), params.values() + params.size());
+  muon.step(params, adam.m().data(), lr, 1.0f);
+  std::vector<float> v(60);
+  for (size_t i = 0; i < 60; ++i) {
+    const float m = 0.9f * g0[i] * scale + g0[i];
+    CHECK(adam.m()[i] == doctest::Approx(m).epsilon(1e-5));
+    v[i] = g0[i] + 0.9f * m;
+  }
+  orthogonalize(v.data(), 6, 10, 5, scratch);
+  for (size_t i = 0; i < 60; ++i)
+    CHECK(params.values()[i] == doctest::Approx(w1[i] * (1 - lr * 0.1f) - lr * 0.2f * std::sqrt(10.0f) * v[i]).epsilon(1e-4));
+}
+
+TEST_CASE("GPT with Muon learns a repeating sequence, the same bits on one thread and two") {
+  CHECK(Gpt({.vocab = 8, .context = 8, .layers = 2, .heads = 2, .embd = 32}).block_matrices().size() == 8);  // 4 a layer
+  std::vector<float> a = learn_pattern(7, 1, true), b = learn_pattern(7, 2, true);
+  CHECK(a.front() > 1.5f);
+  CHECK(a.back() < 0.05f);
+  CHECK(a == b);
+  CHECK(a != learn_pattern(7, 1, false));
 }
 
 TEST_CASE("GPT: the KV cache gives the full forward pass's logits at every position") {
