@@ -3,8 +3,8 @@ budget, on the same token ids: the validation loss each reaches in the time, for
 The model is the golden test's (tests/golden/check_gpt.py: same layers, biases, tied head, tanh
 GELU; no dropout, so the config compared has none), initialized as gtrain initializes. AdamW (BETA1, BETA2),
 weight decay WEIGHT_DECAY on matrices, clip GRAD_CLIP (0: off); with MUON_MOMENTUM (gtrain --muon), the
-blocks' matrices by Muon as gtrain's (tensor/optimizer.h: Nesterov momentum, five Newton-Schulz
-iterations, 0.2 sqrt(max(rows, cols)) times AdamW's learning rate, the same weight decay); nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
+blocks' matrices by Muon as gtrain's (tests/golden/check_gpt.py's, which the golden test checks
+against gtrain's); nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
 STEPS or when the step expected to reach MINUTES is done, as gtrain's --time-limit does; the
 validation loss (EVAL_BATCHES batches of BATCH random windows of the last 10%) every 250 steps
 and at the end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS".
@@ -21,37 +21,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gtrain_torch import GPT, read_ids  # noqa: E402
+from check_gpt import Muon, block_matrices  # noqa: E402  (gtrain_torch put tests/golden on the path)
 
 EVAL_EVERY, EVAL_BATCHES = 250, 50
-
-
-def orthogonalize(u, iterations=5):
-    """Newton-Schulz's quintic (Jordan et al. 2024), as gtrain's orthogonalize()."""
-    a, b, c = 3.4445, -4.7750, 2.0315
-    x = u / (u.norm() + 1e-7)
-    tall = x.size(0) > x.size(1)
-    if tall:
-        x = x.T
-    for _ in range(iterations):
-        gram = x @ x.T
-        x = a * x + (b * gram + c * gram @ gram) @ x
-    return x.T if tall else x
-
-
-class Muon:
-    """gtrain's Muon: M = mu M + g; W -= lr (wd W + 0.2 sqrt(max(rows, cols)) orthogonalize(g + mu M))."""
-
-    def __init__(self, params, momentum, weight_decay):
-        self.params, self.momentum, self.weight_decay = params, momentum, weight_decay
-        self.buffers = [torch.zeros_like(p) for p in params]
-
-    @torch.no_grad()
-    def step(self, lr):
-        for p, m in zip(self.params, self.buffers):
-            m.mul_(self.momentum).add_(p.grad)
-            update = orthogonalize(p.grad + self.momentum * m)
-            p.mul_(1 - lr * self.weight_decay)
-            p.add_(update, alpha=-lr * 0.2 * math.sqrt(max(p.shape)))
 
 
 def main():
@@ -79,7 +51,7 @@ def main():
                 torch.nn.init.ones_(p)
             else:
                 torch.nn.init.zeros_(p)
-    matrices = [p for name, p in model.named_parameters() if name.startswith("transformer.h.") and p.dim() == 2]
+    matrices = block_matrices(model)
     muon = Muon(matrices, muon_momentum, weight_decay) if muon_momentum is not None else None
     by_adam = [p for p in model.parameters() if muon is None or all(p is not q for q in matrices)]
     decay = [p for p in by_adam if p.dim() >= 2]

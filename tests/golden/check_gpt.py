@@ -1,5 +1,7 @@
 """The PyTorch golden test: builds the same GPT in PyTorch (float64) from the weights gen wrote,
-and checks gen's logits, loss, every gradient, and every weight after 3 AdamW steps.
+and checks gen's logits, loss, every gradient, and every weight after 3 AdamW steps, and after 3
+steps with the blocks' matrices by Muon (gtrain --muon; Muon below, which bench/shakespeare_torch.py
+uses too).
 
 A tensor matches when max|gen - torch| <= 1e-4 * max|torch| (relative to the tensor's scale).
 Exits 1 on any mismatch. Usage: /usr/bin/python3 check_gpt.py DIR (Debian's python3-torch).
@@ -77,6 +79,42 @@ class GPT(torch.nn.Module):
         return self.transformer.ln_f(x) @ self.transformer.wte.weight.T  # tied head
 
 
+def orthogonalize(u, iterations=5):
+    """Newton-Schulz's quintic (Jordan et al. 2024), as gen's orthogonalize(): from u / |u|_F,
+    x <- a x + (b x x^T + c (x x^T)^2) x on the wide orientation."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = u / (u.norm() + 1e-7)
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    for _ in range(iterations):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+class Muon:
+    """gen's Muon (tensor/optimizer.h): M = mu M + g; W -= lr (wd W + 0.2 sqrt(max(rows, cols))
+    orthogonalize(g + mu M)). Its step follows an optimizer's that leaves these matrices alone."""
+
+    def __init__(self, params, momentum, weight_decay):
+        self.params, self.momentum, self.weight_decay = params, momentum, weight_decay
+        self.buffers = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, lr):
+        for p, m in zip(self.params, self.buffers):
+            m.mul_(self.momentum).add_(p.grad)
+            update = orthogonalize(p.grad + self.momentum * m)
+            p.mul_(1 - lr * self.weight_decay)
+            p.add_(update, alpha=-lr * 0.2 * math.sqrt(max(p.shape)))
+
+
+def block_matrices(model):
+    """What gen's Gpt::block_matrices() gives Muon: the blocks' weights of two dimensions."""
+    return [p for name, p in model.named_parameters() if name.startswith("transformer.h.") and p.dim() == 2]
+
+
 def compare(what, ours, reference, failures):
     ours = np.asarray(ours, dtype=np.float64)
     reference = reference.detach().numpy().astype(np.float64)
@@ -114,22 +152,30 @@ def main():
         grad_error = max(grad_error, compare(f"grad {name}", outputs["grad." + name], parameter.grad, failures))
     worst["gradients"] = grad_error
 
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": adam["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=adam["lr"], betas=(adam["beta1"], adam["beta2"]), eps=adam["eps"])
-    for step in range(adam["steps"]):
-        if step > 0:
-            optimizer.zero_grad()
-            logits = model(ids)
-            F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1)).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), adam["clip"])
-        optimizer.step()
-    after_error = 0.0
-    for name, parameter in model.named_parameters():
-        after_error = max(after_error, compare(f"after 3 steps {name}", outputs["after." + name], parameter, failures))
-    worst["weights after 3 AdamW steps"] = after_error
+    for muon in (False, True):
+        if muon:
+            model.load_state_dict(state, strict=True)
+        matrices = block_matrices(model) if muon else []
+        by_muon = Muon(matrices, 0.95, adam["weight_decay"])
+        by_adam = [p for p in model.parameters() if all(p is not q for q in matrices)]
+        decay = [p for p in by_adam if p.dim() >= 2]
+        no_decay = [p for p in by_adam if p.dim() < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": adam["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=adam["lr"], betas=(adam["beta1"], adam["beta2"]), eps=adam["eps"])
+        for step in range(adam["steps"]):
+            if step > 0 or muon:
+                model.zero_grad()
+                logits = model(ids)
+                F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1)).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), adam["clip"])
+            optimizer.step()
+            by_muon.step(adam["lr"])
+        key, what = ("muon.", "Muon") if muon else ("after.", "AdamW")
+        after_error = 0.0
+        for name, parameter in model.named_parameters():
+            after_error = max(after_error, compare(f"after 3 {what} steps {name}", outputs[key + name], parameter, failures))
+        worst[f"weights after 3 {what} steps"] = after_error
 
     for what, error in worst.items():
         print(f"golden: {what}: worst relative error {error:.2e}")

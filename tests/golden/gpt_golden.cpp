@@ -1,6 +1,7 @@
 // Writes what the PyTorch golden test (check_gpt.py) compares against: a small GPT's initial
 // weights and a batch (golden_in.st), and what gen computes from them (golden_out.st): the
-// logits, the loss, every gradient, and every weight after 3 AdamW steps on that batch.
+// logits, the loss, every gradient, and every weight after 3 AdamW steps on that batch, and
+// after 3 steps with the blocks' matrices by Muon.
 // Usage: gpt_golden DIR
 #include <cstdio>
 #include <string>
@@ -63,25 +64,34 @@ int main(int argc, char** argv) {
 
   SafetensorsWriter out;
   Arena arena;
-  AdamW adam(model.params().size(), adam_config);
-  for (int step = 0; step < 3; ++step) {
-    arena.reset();
-    Graph g(arena, true);
-    model.params().zero_grads();
-    Tensor logits = model.logits(g, ids.data(), B, T);
-    Graph::Loss loss = g.cross_entropy(logits, targets.data());
-    g.backward();
-    if (step == 0) {
-      out.add_f32("logits", logits.shape, logits.data);
-      out.add_f32("loss", {1}, &loss.mean);
-      for (const auto& view : model.params().views())
-        out.add_f32("grad." + view.name, view.shape, model.params().grads() + view.offset);
+  const std::vector<float> initial(model.params().values(), model.params().values() + model.params().size());
+  // Three steps by AdamW ("after."), then from the same weights three with the blocks' matrices
+  // by Muon ("muon."; gtrain --muon: momentum 0.95, AdamW's learning rate and weight decay).
+  for (bool muon : {false, true}) {
+    std::copy(initial.begin(), initial.end(), model.params().values());
+    AdamW adam(model.params().size(), adam_config);
+    const Muon by_muon(model.block_matrices(), {.momentum = 0.95f, .weight_decay = adam_config.weight_decay});
+    if (muon) adam.leave_out(model.block_matrices(), model.params().views().size());
+    for (int step = 0; step < 3; ++step) {
+      arena.reset();
+      Graph g(arena, true);
+      model.params().zero_grads();
+      Tensor logits = model.logits(g, ids.data(), B, T);
+      Graph::Loss loss = g.cross_entropy(logits, targets.data());
+      g.backward();
+      if (step == 0 && !muon) {
+        out.add_f32("logits", logits.shape, logits.data);
+        out.add_f32("loss", {1}, &loss.mean);
+        for (const auto& view : model.params().views())
+          out.add_f32("grad." + view.name, view.shape, model.params().grads() + view.offset);
+      }
+      clip_grad_norm(model.params(), clip);
+      adam.step(model.params(), lr);
+      if (muon) by_muon.step(model.params(), adam.m().data(), lr);
     }
-    clip_grad_norm(model.params(), clip);
-    adam.step(model.params(), lr);
+    for (const auto& view : model.params().views())
+      out.add_f32((muon ? "muon." : "after.") + view.name, view.shape, model.params().values() + view.offset);
   }
-  for (const auto& view : model.params().views())
-    out.add_f32("after." + view.name, view.shape, model.params().values() + view.offset);
   Output out_file(dir + "/golden_out.st");
   out.write(out_file);
   out_file.commit();
