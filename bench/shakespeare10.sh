@@ -15,7 +15,9 @@ example=$here/../examples/shakespeare-10min
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-config=$(make -s -C "$example" config MINUTES="$minutes")
+# --no-print-directory: under make -C bench, MAKEFLAGS has -w, and the "Entering directory" lines
+# would land in the config and in the example's last line.
+config=$(make -s --no-print-directory -C "$example" config MINUTES="$minutes")
 setting() { echo "$config" | tr ' ' '\n' | awk -v k="--$1" 'found {print; exit} $0 == k {found = 1}'; }
 if [ "$(setting dropout)" != "" ] && [ "$(setting dropout)" != 0 ]; then
   echo "shakespeare10.sh: the PyTorch side has no dropout; the example's config uses --dropout $(setting dropout)" >&2
@@ -23,8 +25,8 @@ if [ "$(setting dropout)" != "" ] && [ "$(setting dropout)" != 0 ]; then
 fi
 machine
 echo "config: $config"
-make -s -C "$example" BUILD="$build" SHAKESPEARE="$corpus" OUT="$work/gen" MINUTES="$minutes" >"$work/gen.log" 2>&1
-gen=$(tail -1 "$work/gen.log")
+make -s --no-print-directory -C "$example" BUILD="$build" SHAKESPEARE="$corpus" OUT="$work/gen" MINUTES="$minutes" >"$work/gen.log" 2>&1
+gen=$(grep "^validation loss" "$work/gen.log" | tail -1)
 echo "gtrain:  $gen"
 vocab=$(($("$build/tools/gtok" vocab -m "$work/gen/char.model" | wc -l) - 1))
 # The steps gtrain planned (the example plans what this machine does in the minutes) and the
