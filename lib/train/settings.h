@@ -42,7 +42,8 @@ class SettingList {
   // A flag (saved as true or false).
   void add_flag(const std::string& option, bool& value, std::string help);
   // The settings added from here on are newer than some checkpoints: a saved file without one
-  // keeps its value as it is (the default, which is what those older runs did).
+  // keeps its value as it is; the caller resets the settings to their defaults before
+  // from_json (what those older runs did), not to the command line's values.
   void newer_from_here() { newer_from_ = items_.size(); }
   // A check between settings ("--min-lr is above --lr"): returns the problem, or "" if none.
   void add_check(std::function<std::string()> check);

@@ -187,6 +187,10 @@ void train_gpt(GptTrainJob& job) {
     tokenizer_bytes = checkpoint->tokenizer;
     job.config = checkpoint->config;
     if (!run.resume.empty()) {
+      // The saved settings replace the command line's; one that the checkpoint predates
+      // (--dropout, --grad-accum, --muon) takes its default, what the older run did, not the
+      // value given on the command line (which gtrain says it ignores).
+      s = GptTrainSettings{};
       SettingList settings = gpt_setting_list(s);
       step = checkpoint->step;
       total = resume_from(checkpoint->train, step, checkpoint->seed, settings, run);
