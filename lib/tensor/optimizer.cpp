@@ -67,30 +67,60 @@ void AdamW::leave_out(const std::vector<size_t>& views, size_t view_count) {
   for (size_t v : views) left_out_.at(v) = 1;
 }
 
+namespace {
+
+// out[m, m] = alpha x x^T for x [m, k]: the product is symmetric, so only the
+// blocks on and above the diagonal are multiplied (of `blocks` x `blocks` row blocks) and those
+// below are their transposes: (blocks + 1) / (2 blocks) of the multiply-adds.
+void gram(const float* x, int64_t m, int64_t k, float alpha, float* out, int blocks) {
+  auto edge = [m, blocks](int i) { return m * i / blocks; };
+  for (int i = 0; i < blocks; ++i)
+    for (int j = i; j < blocks; ++j)
+      nn::sgemm(false, true, edge(i + 1) - edge(i), edge(j + 1) - edge(j), k, alpha, x + edge(i) * k, k, x + edge(j) * k, k,
+                0.0f, out + edge(i) * m + edge(j), m);
+  for (int i = 1; i < blocks; ++i)  // row block i left of the diagonal
+    for (int64_t r = edge(i); r < edge(i + 1); ++r)
+      for (int64_t c = 0; c < edge(i); ++c) out[r * m + c] = out[c * m + r];
+}
+
+}  // namespace
+
 void orthogonalize(float* x, int64_t rows, int64_t cols, int iterations, std::vector<float>& scratch) {
   // The quintic of Jordan et al.: steepest at 0 (a = 3.4445) so that small singular values grow
   // fast; its fixed points straddle 1.
   constexpr float a = 3.4445f, b = -4.7750f, c = 2.0315f;
-  const int64_t n = rows * cols, m = std::min(rows, cols);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
-  const float inverse = static_cast<float>(1.0 / (std::sqrt(sum) + 1e-7));
-  for (int64_t i = 0; i < n; ++i) x[i] *= inverse;  // singular values now at most 1
-  scratch.resize(static_cast<size_t>(2 * m * m + n));
-  float* A = scratch.data();  // the Gram matrix [m, m]: x x^T (wide) or x^T x (tall)
-  float* B = A + m * m;       // b A + c A A
-  float* y = B + m * m;       // the next x
+  const int64_t n = rows * cols, m = std::min(rows, cols), k = n / std::max<int64_t>(m, 1);
   const bool wide = rows <= cols;
-  for (int k = 0; k < iterations; ++k) {
-    if (wide) nn::sgemm(false, true, m, m, cols, 1.0f, x, cols, x, cols, 0.0f, A, m);
-    else nn::sgemm(true, false, m, m, rows, 1.0f, x, cols, x, cols, 0.0f, A, m);
-    nn::sgemm(false, false, m, m, m, c, A, m, A, m, 0.0f, B, m);
+  // Works on w [m, k], the wide one of x and x^T: w_next = a w + (b A + c A A) w with A = w w^T.
+  scratch.resize(static_cast<size_t>(2 * m * m + 2 * n));
+  float* A = scratch.data();  // the Gram matrix w w^T [m, m]
+  float* B = A + m * m;       // b A + c A A
+  float* w = B + m * m;
+  float* y = w + n;  // the next w
+  if (wide) std::copy(x, x + n, w);
+  else
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) w[j * rows + r] = x[r * cols + j];
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(w[i]) * w[i];
+  const float inverse = static_cast<float>(1.0 / (std::sqrt(sum) + 1e-7));
+  for (int64_t i = 0; i < n; ++i) w[i] *= inverse;  // singular values now at most 1
+  // Row blocks of 64 or more (measured on a Zen 4, one thread, the 6 x 192 model's four shapes:
+  // blocks of 64 take 12.5% less time than the whole product, of 96 and of 48 less too, not as
+  // much: smaller products run further from the kernel's peak).
+  const int blocks = static_cast<int>(std::clamp<int64_t>(m / 64, 1, 4));
+  for (int it = 0; it < iterations; ++it) {
+    gram(w, m, k, 1.0f, A, blocks);
+    gram(A, m, m, c, B, blocks);  // A A = A A^T
     for (int64_t i = 0; i < m * m; ++i) B[i] += b * A[i];
-    std::copy(x, x + n, y);  // y = a x + (B x or x B)
-    if (wide) nn::sgemm(false, false, m, cols, m, 1.0f, B, m, x, cols, a, y, cols);
-    else nn::sgemm(false, false, rows, m, m, 1.0f, x, cols, B, m, a, y, cols);
-    std::copy(y, y + n, x);
+    std::copy(w, w + n, y);
+    nn::sgemm(false, false, m, k, m, 1.0f, B, m, w, k, a, y, k);
+    std::swap(w, y);
   }
+  if (wide) std::copy(w, w + n, x);
+  else
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) x[r * cols + j] = w[j * rows + r];
 }
 
 void Muon::step(Parameters& params, float* momentum, float lr, float grad_scale) const {
