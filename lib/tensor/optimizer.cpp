@@ -97,10 +97,12 @@ void orthogonalize(float* x, int64_t rows, int64_t cols, int iterations, std::ve
   float* B = A + m * m;       // b A + c A A
   float* w = B + m * m;
   float* y = w + n;  // the next w
+  auto transpose = [](const float* from, int64_t from_rows, int64_t from_cols, float* to) {
+    for (int64_t r = 0; r < from_rows; ++r)
+      for (int64_t j = 0; j < from_cols; ++j) to[j * from_rows + r] = from[r * from_cols + j];
+  };
   if (wide) std::copy(x, x + n, w);
-  else
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < cols; ++j) w[j * rows + r] = x[r * cols + j];
+  else transpose(x, rows, cols, w);
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(w[i]) * w[i];
   const float inverse = static_cast<float>(1.0 / (std::sqrt(sum) + 1e-7));
@@ -118,9 +120,7 @@ void orthogonalize(float* x, int64_t rows, int64_t cols, int iterations, std::ve
     std::swap(w, y);
   }
   if (wide) std::copy(w, w + n, x);
-  else
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < cols; ++j) x[r * cols + j] = w[j * rows + r];
+  else transpose(w, cols, rows, x);
 }
 
 void Muon::step(Parameters& params, float* momentum, float lr, float grad_scale) const {
