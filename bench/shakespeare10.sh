@@ -29,8 +29,9 @@ make -s --no-print-directory -C "$example" BUILD="$build" SHAKESPEARE="$corpus" 
 gen=$(grep "^validation loss" "$work/gen.log" | tail -1)
 echo "gtrain:  $gen"
 vocab=$(($("$build/tools/gtok" vocab -m "$work/gen/char.model" | wc -l) - 1))
-# The steps gtrain planned (the example plans what this machine does in the minutes) and the
-# optimizer's settings, as gtrain ran them: its checkpoint's metadata, defaults included.
+# The steps gtrain planned (what fits in the minutes on this machine: a cap for PyTorch, which
+# plans its own the same way) and the optimizer's settings, as gtrain ran them: its checkpoint's
+# metadata, defaults included.
 saved() {
   /usr/bin/python3 -c 'import json, struct, sys
 f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
@@ -38,17 +39,17 @@ train = json.loads(json.loads(f.read(n))["__metadata__"]["train"])
 print(train["steps"], *("%g" % train["settings"].get(k, 0) for k in sys.argv[2:]))' "$work/gen/lm.st" "$@"
 }
 read -r steps weight_decay grad_clip beta1 beta2 muon muon_momentum < <(saved weight_decay grad_clip beta1 beta2 muon muon_momentum)
-echo "planned steps (both sides): $steps; AdamW betas $beta1 $beta2, weight decay $weight_decay, clip $grad_clip"
+echo "gtrain planned $steps steps (PyTorch plans its own, as gtrain: the warmup timed); AdamW betas $beta1 $beta2, weight decay $weight_decay, clip $grad_clip"
 muon_args=()
 if [ "$muon" = 1 ]; then
   echo "the blocks' matrices by Muon, momentum $muon_momentum"
   muon_args=("$muon_momentum")
 fi
-ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/shakespeare_torch.py" "$work/gen/ids" "$vocab" \
+EVAL_EVERY=$(setting eval-every) ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/shakespeare_torch.py" "$work/gen/ids" "$vocab" \
   "$minutes" "$steps" "$(setting layers)" "$(setting heads)" "$(setting embd)" "$(setting context)" \
   "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" \
   "$weight_decay" "$grad_clip" "$beta1" "$beta2" "${muon_args[@]}" >"$work/torch.log"
-read -r _ tsteps tminutes tloss < <(tail -1 "$work/torch.log")
-echo "pytorch: validation loss $tloss at step $tsteps, $tminutes minutes"
+read -r _ tsteps tminutes tloss tplanned < <(tail -1 "$work/torch.log")
+echo "pytorch: validation loss $tloss at step $tsteps of $tplanned planned, $tminutes minutes"
 gloss=$(echo "$gen" | awk '{print $3}')
 awk -v g="$gloss" -v t="$tloss" -v m="$minutes" 'BEGIN {printf "validation loss in %s minutes: gtrain %.4f, pytorch %.4f (pytorch / gtrain %.3f)\n", m, g, t, t / g}'

@@ -4,10 +4,13 @@ The model is the golden test's (tests/golden/check_gpt.py: same layers, biases, 
 GELU; no dropout, so the config compared has none), initialized as gtrain initializes. AdamW (BETA1, BETA2),
 weight decay WEIGHT_DECAY on matrices, clip GRAD_CLIP (0: off); with MUON_MOMENTUM (gtrain --muon), the
 blocks' matrices by Muon as gtrain's (tests/golden/check_gpt.py's, which the golden test checks
-against gtrain's); nanoGPT's schedule: linear warmup, cosine to MIN_LR at STEPS. The run stops at
-STEPS or when the step expected to reach MINUTES is done, as gtrain's --time-limit does; the
-validation loss (EVAL_BATCHES batches of BATCH random windows of the last 10%) every 250 steps
-and at the end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS".
+against gtrain's); nanoGPT's schedule: linear warmup, cosine to MIN_LR at the last step. The
+steps are planned as gtrain --time-limit plans them (train/loop.cpp): the warmup's steps timed
+(but the first), a validation pass at its end timed, and the steps that fit in 99% of the time
+left (at most STEPS) are the schedule's; the run stops there or when the step expected to reach
+MINUTES is done. The validation loss (EVAL_BATCHES batches of BATCH random windows of the last
+10%) at the warmup's end, every EVAL_EVERY steps (the environment's, default 500) and at the
+end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS PLANNED".
 Usage: /usr/bin/python3 shakespeare_torch.py IDS VOCAB MINUTES STEPS LAYERS HEADS EMBD CONTEXT BATCH LR MIN_LR WARMUP
                         WEIGHT_DECAY GRAD_CLIP BETA1 BETA2 [MUON_MOMENTUM]
 """
@@ -23,7 +26,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gtrain_torch import GPT, read_ids  # noqa: E402
 from check_gpt import Muon, block_matrices  # noqa: E402  (gtrain_torch put tests/golden on the path)
 
-EVAL_EVERY, EVAL_BATCHES = 250, 50
+EVAL_EVERY, EVAL_BATCHES = int(os.environ.get("EVAL_EVERY", "500")), 50
+
+
+def steps_that_fit(done, total, seconds, per_step, occasional, every):
+    """gtrain's plan (train/loop.cpp): the most steps whose time fits in seconds."""
+    def cost(last):
+        measured = last // every - done // every + (last % every != 0)
+        return (last - done) * per_step + measured * occasional
+    if cost(total) <= seconds:
+        return total
+    fits, not_fits = done, total
+    while not_fits - fits > 1:
+        mid = fits + (not_fits - fits) // 2
+        if cost(mid) <= seconds:
+            fits = mid
+        else:
+            not_fits = mid
+    return fits
 
 
 def main():
@@ -83,10 +103,12 @@ def main():
         return total / EVAL_BATCHES
 
     start = time.perf_counter()
-    loss_val, step = float("nan"), 0
+    loss_val, step, first_done = float("nan"), 0, 0.0
+    plans = warmup >= 7 and warmup < steps
     while step < steps:
-        elapsed = time.perf_counter() - start
+        elapsed = began = time.perf_counter() - start
         out_of_time = step > 0 and elapsed + elapsed / step >= 60 * minutes
+        planning = plans and step + 1 == warmup
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         x, y = batch(train)
@@ -99,13 +121,21 @@ def main():
         if muon is not None:
             muon.step(lr_at(step))
         step += 1
-        if step % EVAL_EVERY == 0 or step == steps or out_of_time:
+        if step == 1:
+            first_done = time.perf_counter() - start
+        if step % EVAL_EVERY == 0 or step == steps or out_of_time or planning:
             loss_val = evaluate()
             print(f"step {step} val {loss_val:.4f} train {loss.item():.4f} "
                   f"minutes {(time.perf_counter() - start) / 60:.2f}", flush=True)
+        if planning:
+            seconds = time.perf_counter() - start
+            per_step = (began - first_done) / (step - 2)
+            steps = steps_that_fit(step, steps, 0.99 * (60 * minutes - seconds), per_step,
+                                   max(0.0, seconds - began - per_step), EVAL_EVERY)
+            print(f"planned {steps} steps (a step {1000 * per_step:.0f} ms)", flush=True)
         if out_of_time:
             break
-    print(f"final {step} {(time.perf_counter() - start) / 60:.2f} {loss_val:.4f}")
+    print(f"final {step} {(time.perf_counter() - start) / 60:.2f} {loss_val:.4f} {steps}")
 
 
 if __name__ == "__main__":

@@ -118,6 +118,22 @@ std::string loss_plot(const std::vector<Column>& columns, const std::vector<Curv
   return render_png(chart);
 }
 
+// The most steps (from done to at most total) whose time fits in `seconds`: each step at per_step,
+// and an occasional measurement (every `every` steps and at the last) at `occasional` more.
+int64_t steps_that_fit(int64_t done, int64_t total, double seconds, double per_step, double occasional, int64_t every) {
+  auto cost = [&](int64_t last) {
+    const int64_t measured = every > 0 ? last / every - done / every + (last % every != 0) : 0;
+    return static_cast<double>(last - done) * per_step + static_cast<double>(measured) * occasional;
+  };
+  if (cost(total) <= seconds) return total;
+  int64_t fits = done, not_fits = total;  // the cost grows with the last step
+  while (not_fits - fits > 1) {
+    const int64_t mid = fits + (not_fits - fits) / 2;
+    (cost(mid) <= seconds ? fits : not_fits) = mid;
+  }
+  return fits;
+}
+
 }  // namespace
 
 void train_loop(TrainTask& task, const LoopOptions& o) {
@@ -148,6 +164,9 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
   std::vector<Curve> curves(columns.size());
   std::vector<double> recent(columns.size(), 0);
   int64_t recent_n = 0;
+  int64_t total = o.steps;  // a time limit may plan fewer (below)
+  const bool plans = run.time_limit > 0 && o.plan_at - o.first_step >= 7 && o.plan_at < total;
+  double first_seconds = 0;  // when this run's first step ended (a first step is slower: allocation)
   Progress progress("train", static_cast<uint64_t>(o.steps), "", run.quiet);
   progress.set_start(static_cast<uint64_t>(o.first_step));  // rates and ETA count this run's steps
   const auto start = std::chrono::steady_clock::now();
@@ -165,7 +184,7 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     }
   };
 
-  while (step < o.steps) {
+  while (step < total) {
     // With a time limit, the step expected to reach it (the mean step so far) is the last one;
     // every rank agrees (a collective), so that all stop at the same step.
     bool out_of_time = false;
@@ -174,7 +193,9 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
       const double per_step = seconds / static_cast<double>(step - o.first_step);
       out_of_time = ranks.any(seconds + per_step >= 60 * run.time_limit);
     }
-    StepResult r = task.step(step, step + 1 == o.steps || out_of_time);
+    const bool planning = plans && step + 1 == o.plan_at;
+    const double began = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    StepResult r = task.step(step, step + 1 == total || out_of_time || planning);
     if (r.values.size() != columns.size()) throw std::logic_error("train_loop: a step reported the wrong figures");
     for (size_t k = 0; k < columns.size(); ++k)
       if (columns[k].loss && !columns[k].occasional && !std::isfinite(r.values[k]))
@@ -185,6 +206,27 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
     ++step;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = static_cast<double>(step - o.first_step) * o.items_per_step / std::max(seconds, 1e-9);
+    if (step == o.first_step + 1) first_seconds = seconds;
+    if (planning) {
+      // The steps after the first and before this one give a step's time; this one's time above
+      // it, an occasional measurement's. 1% of the time left is kept in hand. Every rank takes
+      // the fewest steps any rank planned.
+      const double per_step = (began - first_seconds) / static_cast<double>(step - o.first_step - 2);
+      double planned = static_cast<double>(steps_that_fit(step, total, 0.99 * (60 * run.time_limit - seconds), per_step,
+                                                          std::max(0.0, seconds - began - per_step),
+                                                          o.occasional_every));
+      std::vector<double> all(static_cast<size_t>(ranks.size()));
+      ranks.gather(&planned, 1, all.data());
+      const int64_t fits = static_cast<int64_t>(*std::min_element(all.begin(), all.end()));
+      if (fits < total) {
+        total = fits;
+        task.plan(total);
+        progress.set_total(static_cast<uint64_t>(total));
+        progress.message(fmt::format("time limit: {} steps fit in {} minutes (a step {:.3g} ms): the schedule ends at "
+                                     "step {} (--steps {} without --time-limit: the same weights)",
+                                     total, run.time_limit, 1000 * per_step, total, total));
+      }
+    }
 
     std::string status = r.status;
     ++recent_n;
@@ -222,14 +264,14 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
       // With a time budget, the bar and the ETA are for the steps the budget will allow.
       const double per_second = static_cast<double>(step - o.first_step) / std::max(seconds, 1e-9);
       progress.set_total(static_cast<uint64_t>(std::min<double>(
-          static_cast<double>(o.steps), static_cast<double>(o.first_step) + per_second * 60 * run.time_limit)));
+          static_cast<double>(total), static_cast<double>(o.first_step) + per_second * 60 * run.time_limit)));
     }
     progress.update(static_cast<uint64_t>(step), status);
-    if (run.preview_every > 0 && !run.preview.empty() && step % run.preview_every == 0 && step < o.steps) {
+    if (run.preview_every > 0 && !run.preview.empty() && step % run.preview_every == 0 && step < total) {
       task.preview(preview_path(run.preview, step));
       progress.message(fmt::format("step {}: {}; preview in {}", step, figures, preview_path(run.preview, step)));
     }
-    if (run.save_every > 0 && step % run.save_every == 0 && step < o.steps) save();
+    if (run.save_every > 0 && step % run.save_every == 0 && step < total) save();
     // Every rank stops at the same step (a collective: one rank may see the signal a step late).
     if (ranks.any(stop_requested())) {
       save();
@@ -237,8 +279,12 @@ void train_loop(TrainTask& task, const LoopOptions& o) {
       progress.message(fmt::format("interrupted: saved step {} to {}", step, run.output));
       throw Interrupted();
     }
-    if (out_of_time && step < o.steps) {
-      progress.message(fmt::format("time limit: {} minutes are up at step {}", run.time_limit, step));
+    if (out_of_time && step < total) {
+      // A planned run cut short: its schedule is the plan's (whose total the checkpoint keeps).
+      progress.message(total < o.steps ? fmt::format("time limit: {} minutes are up at step {} of the {} planned (--steps "
+                                                     "{} --decay-steps {} without --time-limit: the same weights)",
+                                                     run.time_limit, step, total, step, total)
+                                       : fmt::format("time limit: {} minutes are up at step {}", run.time_limit, step));
       break;
     }
   }

@@ -75,9 +75,14 @@ class TrainTask {
   virtual ~TrainTask() = default;
   virtual std::vector<Column> columns() const = 0;
   // Optimizer step number `step` (0-based: the steps done before it); `last`: the run ends after
-  // it (its last planned step, or the one its time limit ends with), so that the task measures
-  // what it measures at the end (a validation loss) there.
+  // it (its last planned step, or the one its time limit ends with), or a time-limited run plans
+  // its end after it (LoopOptions::plan_at), so that the task measures what it measures at the
+  // end (a validation loss) there.
   virtual StepResult step(int64_t step, bool last) = 0;
+  // A time-limited run's plan, made after LoopOptions::plan_at steps: it ends after `steps` steps
+  // (fewer than it was to): a schedule that ended at the last step ends there now, and the
+  // checkpoint's planned total is this (plan_schedule below).
+  virtual void plan(int64_t /*steps*/) {}
   // Writes the checkpoint after `steps` steps (atomically), with or without the optimizer state.
   virtual void save(const std::string& path, int64_t steps, bool optimizer) = 0;
   // Writes a preview of the model as it is now (a sample grid), if the task has one.
@@ -97,7 +102,23 @@ struct LoopOptions {
   // The start-up line: "TOOL: BANNER; 2000 steps of BATCH" (or "steps 1001 to 2000 of BATCH").
   std::string banner, batch;
   std::string plot_title, plot_y_label;
+  // With --time-limit, the run times its steps up to plan_at (the step up to which the task's
+  // schedule does not depend on the total: its warmup's end; 7 steps in at least) and then plans
+  // its total to what fits in the time left, so that the schedule ends with the time, not cut
+  // off where the time runs out; the same weights as --steps with that total and no time limit.
+  // -1: no plan (a schedule that does not depend on the total). The step at plan_at measures its
+  // occasional figures (`last`), and the plan counts one such measurement (at what that one cost
+  // above a step) every occasional_every steps and at the end (0: none).
+  int64_t plan_at = -1;
+  int64_t occasional_every = 0;
 };
+
+// TrainTask::plan for a cosine schedule: a decay that ended at the run's last step (total) ends
+// at the new last step.
+inline void plan_schedule(int64_t steps, int64_t& total, int64_t& decay_steps) {
+  if (decay_steps == total) decay_steps = steps;
+  total = steps;
+}
 
 // Runs the task from options.first_step to options.steps (or the time limit). Throws
 // Interrupted after a Ctrl-C (having saved), Error on divergence.

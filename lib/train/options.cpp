@@ -33,7 +33,8 @@ void add_run_options(CLI::App& app, RunOptions& run, const RunHelp& help) {
   app.add_option("--plot", run.plot, help.plot);
   app.add_option("--time-limit", run.time_limit,
                  "Stop after this many minutes of training (the step expected to reach them is the last: "
-                 "evaluated and saved as the last planned one is)")
+                 "evaluated and saved as the last planned one is); a learning-rate schedule with a warmup is "
+                 "planned at the warmup's end to end with the time (fewer --steps)")
       ->check(finite_number(0, 1e7));
   if (help.preview) {
     app.add_option("--preview", run.preview, help.preview);

@@ -146,6 +146,8 @@ class ClassifierTask : public TrainTask {
     return r;
   }
 
+  void plan(int64_t steps) override { plan_schedule(steps, total_, s_.decay_steps); }
+
   void save(const std::string& path, int64_t steps, bool optimizer) override {
     TrainState state{.steps = total_, .settings = classifier_setting_list(s_).to_json(), .data = fingerprint_,
                      .rng = rng_.save(), .optimizers = {}};
@@ -256,6 +258,7 @@ void train_classifier(ClassifierTrainJob& job) {
                            3 * info.net.flops_per_image() * static_cast<double>(B) / 1e9);
   loop.plot_title = fmt::format("gscore: classifier {}, batch {}", channels, B);
   loop.plot_y_label = "loss (cross-entropy)";
+  loop.plan_at = s.warmup;  // the warmup does not depend on the total (the epochs' test accuracy: not counted)
   train_loop(task, loop);
 }
 

@@ -90,6 +90,8 @@ class DiffusionTask : public TrainTask {
     return r;
   }
 
+  void plan(int64_t steps) override { plan_schedule(steps, total_, s_.decay_steps); }
+
   void save(const std::string& path, int64_t steps, bool optimizer) override {
     TrainState state{.steps = total_, .settings = diffusion_setting_list(s_).to_json(), .data = fingerprint_,
                      .rng = rng_.save(), .optimizers = {}};
@@ -203,6 +205,7 @@ void train_diffusion(DiffusionTrainJob& job) {
                            3 * info.unet.flops_per_image() * static_cast<double>(B) / 1e9);
   loop.plot_title = fmt::format("gdiffuse: U-Net {}, batch {}", channels, B);
   loop.plot_y_label = "loss (mean squared error of the predicted noise)";
+  loop.plan_at = s.warmup;  // the warmup does not depend on the total
   train_loop(task, loop);
 }
 

@@ -147,6 +147,8 @@ class GptTask : public TrainTask {
     return r;
   }
 
+  void plan(int64_t steps) override { plan_schedule(steps, total_, s_.decay_steps); }
+
   void save(const std::string& path, int64_t steps, bool optimizer) override {
     TrainState state{.steps = total_, .settings = gpt_setting_list(s_).to_json(), .data = fingerprint_,
                      .rng = rng_.save(), .optimizers = {}};
@@ -254,6 +256,8 @@ void train_gpt(GptTrainJob& job) {
   loop.plot_title = fmt::format("gtrain: {} layers, {} heads, {} embd, context {}, vocab {}, batch {}", c.layers, c.heads,
                                 c.embd, T, c.vocab, B);
   loop.plot_y_label = "loss (cross-entropy, nats per token)";
+  loop.plan_at = s.warmup;  // the warmup does not depend on the total
+  loop.occasional_every = has_val ? job.eval_every : 0;
   train_loop(task, loop);
 }
 

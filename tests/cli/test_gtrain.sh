@@ -162,4 +162,19 @@ expect_error 2 "--dropout: 1 is outside \\[0, 0.9\\]" "--dropout 1"
 check "--time-limit: the last row of the log has a validation loss" \
   test "$(tail -1 limited.tsv | cut -f5)" != "" -a "$(wc -l <limited.tsv)" -gt 3
 
+# With a warmup, the time limit plans the schedule at the warmup's end to end with the time, and
+# the same options without --time-limit (--steps the planned total; where the time cut the run
+# short, a loaded machine, --steps where it stopped and --decay-steps the total) give the same
+# weights: the run follows the plan's schedule, whatever the timing.
+run "$GTRAIN" "${small[@]}" --steps 1000000 --warmup 20 --lr 3e-3 --min-lr 1e-4 --time-limit 0.03 --no-optimizer \
+  --log planned.tsv corpus.ids -o planned.st
+expect_status 0 "a planned time-limited run"
+planned=$(sed -n 's/.*time limit: \([0-9]*\) steps fit in 0.03 minutes.*/\1/p' err)
+last=$(tail -1 planned.tsv | cut -f1)
+check "the plan is announced ($planned steps) and the run ends by it (at $last)" \
+  test -n "$planned" -a "$last" -le "${planned:-0}" -a "$last" -gt 20
+"$GTRAIN" -q "${small[@]}" --steps "$last" --decay-steps "$planned" --warmup 20 --lr 3e-3 --min-lr 1e-4 \
+  --no-optimizer corpus.ids -o unlimited.st
+check "--steps $last --decay-steps $planned without --time-limit: the same checkpoint" cmp -s planned.st unlimited.st
+
 finish
