@@ -44,6 +44,14 @@ check "gtrain: resumed on 4 ranks: the same bytes" cmp -s lm-t1.st lm-resumed4.s
 run mpi 2 "$GTRAIN" "${lm[@]}" --steps 40 --threads 1 --log lm.tsv --plot lm.png corpus.ids -o lm-logged.st
 check "gtrain under mpirun: one banner (rank 0 reports)" test "$(grep -c ' parameters (' err)" -eq 1
 check "and one log row per step" test "$(wc -l <lm.tsv)" -eq 41
+# --time-limit under mpirun: the ranks plan one total (the fewest steps any rank timed to fit)
+# and stop together after it (a rank that stopped alone would leave the other waiting).
+run mpi 2 "$GTRAIN" "${lm[@]}" --steps 1000000 --warmup 10 --time-limit 0.05 --threads 1 --log planned.tsv \
+  corpus.ids -o planned.st
+planned=$(sed -n 's/.*time limit: \([0-9]*\) steps fit in 0.05 minutes.*/\1/p' err)
+check "gtrain --time-limit under mpirun: one plan ($planned steps), a checkpoint (status $status)" \
+  test "$status" -eq 0 -a -s planned.st -a "$(grep -c 'steps fit in' err)" -eq 1
+check "and the log ends by the planned step" test "$(tail -1 planned.tsv | cut -f1)" -le "${planned:-0}"
 run mpi 3 "$GTRAIN" -q "${lm[@]}" --steps 4 --threads 1 corpus.ids -o x.st
 check "mpirun -np 3 for 4 shards: refused" test "$status" -ne 0
 check "with one line that says why" grep -q "^gtrain: mpirun -np 3: the batch is 4 shards, which go to 1, 2 or 4 ranks" err
