@@ -10,7 +10,9 @@ steps are planned as gtrain --time-limit plans them (train/loop.cpp): the warmup
 left (at most STEPS) are the schedule's; the run stops there or when the step expected to reach
 MINUTES is done. The validation loss (EVAL_BATCHES batches of BATCH random windows of the last
 10%) at the warmup's end, every EVAL_EVERY steps (the environment's, default 500) and at the
-end. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS PLANNED".
+end; after the time, over WINDOWS (the environment's, default 12800) random windows, as the
+example reports gtrain's. Prints a line per evaluation, then "final STEP MINUTES VAL_LOSS PLANNED",
+VAL_LOSS the one over WINDOWS windows.
 Usage: /usr/bin/python3 shakespeare_torch.py IDS VOCAB MINUTES STEPS LAYERS HEADS EMBD CONTEXT BATCH LR MIN_LR WARMUP
                         WEIGHT_DECAY GRAD_CLIP BETA1 BETA2 [MUON_MOMENTUM]
 """
@@ -92,15 +94,15 @@ def main():
         return x, y
 
     @torch.no_grad()
-    def evaluate():
+    def evaluate(batches=EVAL_BATCHES):
         model.eval()
         g = torch.Generator().manual_seed(1)
         total = 0.0
-        for _ in range(EVAL_BATCHES):
+        for _ in range(batches):
             x, y = batch(val, g)
             total += F.cross_entropy(model(x).view(-1, vocab), y.view(-1)).item()
         model.train()
-        return total / EVAL_BATCHES
+        return total / batches
 
     start = time.perf_counter()
     loss_val, step, first_done = float("nan"), 0, 0.0
@@ -135,7 +137,11 @@ def main():
             print(f"planned {steps} steps (a step {1000 * per_step:.0f} ms)", flush=True)
         if out_of_time:
             break
-    print(f"final {step} {(time.perf_counter() - start) / 60:.2f} {loss_val:.4f} {steps}")
+    minutes_done = (time.perf_counter() - start) / 60
+    windows = int(os.environ.get("WINDOWS", "12800"))
+    loss_val = evaluate(windows // B)
+    print(f"{windows // B * B} windows: val {loss_val:.4f}", flush=True)
+    print(f"final {step} {minutes_done:.2f} {loss_val:.4f} {steps}")
 
 
 if __name__ == "__main__":

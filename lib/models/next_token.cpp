@@ -13,19 +13,21 @@ void next_token_batch(const std::vector<uint32_t>& data, Rng& rng, int64_t B, in
   }
 }
 
-Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t batches,
+Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t windows,
                     uint64_t seed, std::vector<Arena>& arenas, Cluster* cluster) {
   Rng rng(seed, /*stream=*/7);
   std::vector<uint32_t> x(static_cast<size_t>(B * T)), y(static_cast<size_t>(B * T));
   Evaluation e;
-  for (int64_t k = 0; k < batches; ++k) {
-    next_token_batch(data, rng, B, T, x.data(), y.data());
-    const Gpt::BatchLoss loss = model.batch_loss(arenas, x.data(), y.data(), B, T, /*training=*/false, cluster);
-    e.loss += loss.mean;
-    e.accuracy += static_cast<double>(loss.correct) / static_cast<double>(B * T);
+  for (int64_t done = 0; done < windows;) {
+    const int64_t n = std::min(B, windows - done);
+    next_token_batch(data, rng, n, T, x.data(), y.data());
+    const Gpt::BatchLoss loss = model.batch_loss(arenas, x.data(), y.data(), n, T, /*training=*/false, cluster);
+    e.loss += loss.mean * static_cast<double>(n);
+    e.accuracy += static_cast<double>(loss.correct) / static_cast<double>(T);
+    done += n;
   }
-  e.loss /= static_cast<double>(batches);
-  e.accuracy /= static_cast<double>(batches);
+  e.loss /= static_cast<double>(windows);
+  e.accuracy /= static_cast<double>(windows);
   return e;
 }
 

@@ -25,9 +25,11 @@ struct Evaluation {
   double accuracy = 0;  // share of tokens whose most likely prediction is the target
 };
 
-// The loss and accuracy over `batches` fixed batches of held-out data (drawn from `seed`'s own
-// stream, the same every time, so that the curve is comparable from one evaluation to the next).
-Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t batches,
+// The loss and accuracy over `windows` fixed windows of T tokens of held-out data, B at a time
+// (the last batch may be smaller; B a multiple of the model's shards, and so must the last batch
+// be), drawn from `seed`'s own stream: the same every time, so that the curve is comparable from
+// one evaluation to the next, and the first n windows the same for any B.
+Evaluation evaluate(Gpt& model, const std::vector<uint32_t>& data, int64_t B, int64_t T, int64_t windows,
                     uint64_t seed, std::vector<Arena>& arenas, Cluster* cluster = nullptr);
 
 }  // namespace gen

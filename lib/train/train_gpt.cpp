@@ -137,7 +137,7 @@ class GptTask : public TrainTask {
     double val_loss = NAN, val_acc = NAN;
     const int64_t done = step + 1;
     if (val_.size() > static_cast<size_t>(T) && (done % job_.eval_every == 0 || last)) {
-      const Evaluation e = evaluate(model_, val_, B, T, s_.eval_batches, job_.run.seed, arenas_, &cluster());
+      const Evaluation e = evaluate(model_, val_, B, T, s_.eval_batches * B, job_.run.seed, arenas_, &cluster());
       val_loss = e.loss, val_acc = e.accuracy;
       r.messages.push_back(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}, val accuracy {:.1f}%, lr {:.2e}",
                                        done, loss.mean, e.loss, 100 * e.accuracy, lr));
@@ -311,6 +311,25 @@ void evaluate_gpt(const GptTrainJob& job) {
   const std::vector<uint32_t> ids = tok.encode(text);
   if (ids.size() < 2) throw Error(job.input, fmt::format("{} token{}: need at least 2 to predict one",
                                                          ids.size(), ids.size() == 1 ? "" : "s"));
+  if (job.windows > 0) {
+    const int64_t T = model.config().context;
+    if (ids.size() <= static_cast<size_t>(T))
+      throw Error(job.input, fmt::format("{} tokens: --windows needs more than the context ({})", ids.size(), T));
+    // 16 windows a batch, in shards as training takes them (at least 256 tokens each).
+    constexpr int64_t B = 16;
+    if (job.windows % B != 0)
+      throw UsageError(fmt::format("--windows: {} is not a multiple of {} (the windows go {} at a time)", job.windows,
+                                   B, B));
+    model.params().set_shards(batch_shards(B, (255 + T) / T));
+    std::vector<Arena> arenas(static_cast<size_t>(model.params().local_shards()));
+    const Evaluation e = evaluate(model, ids, B, T, job.windows, job.run.seed, arenas);
+    Output out("-");
+    out.write(fmt::format("{}: {} random windows of {} tokens (seed {}) with {}\nloss {:.4f} nats/token, accuracy "
+                          "{:.2f}%\n",
+                          job.input, job.windows, T, job.run.seed, job.evaluate, e.loss, 100 * e.accuracy));
+    out.commit();
+    return;
+  }
   std::vector<size_t> token_bytes(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) token_bytes[i] = tok.surface(ids[i]).size();
   const TextEvaluation e = evaluate_text(model, ids, token_bytes, 8);
@@ -350,6 +369,11 @@ void add_gpt_train_options(CLI::App& app, GptTrainJob& job) {
                                   "text, under this checkpoint");
   for (const char* other : {"--resume", "--init", "--tokenizer", "--output", "--val"})
     evaluate->excludes(app.get_option(other));
+  app.add_option("--windows", job.windows,
+                 "With --evaluate: the mean loss over N random windows of the context (a multiple of 16; "
+                 "nanoGPT's estimate, drawn by --seed as training's validation windows are), not every token once")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
+      ->needs(evaluate);
 }
 
 void train_gpt_command(const CLI::App& app, GptTrainJob& job) {

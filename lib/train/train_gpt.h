@@ -52,6 +52,7 @@ struct GptTrainJob {
   GptTrainSettings settings;
   int64_t eval_every = 250;
   std::string evaluate;  // --evaluate CHECKPOINT: no training; the input is text to score
+  int64_t windows = 0;   // --windows N with --evaluate: the mean over N random windows instead
 };
 
 void train_gpt(GptTrainJob& job);
@@ -61,7 +62,10 @@ void train_gpt(GptTrainJob& job);
 // each token after the first is predicted once, from the tokens before it in its window (at
 // least half a context of them, but in the first window). Prints to stdout the tokens, the
 // bytes, the mean loss in nats per token, the perplexity e^loss and the bits per byte (the
-// total loss in bits over the bytes of the predicted tokens).
+// total loss in bits over the bytes of the predicted tokens). With --windows N: the mean loss over N
+// random windows of the context instead (nanoGPT's estimate, and gtrain's validation loss: drawn
+// from --seed as training draws its validation windows, so that a run's estimate is the first
+// --eval-batches x --batch of them).
 struct TextEvaluation {
   int64_t context = 0, stride = 0;  // the windows' length and how far each slides
   int64_t tokens = 0;  // predicted tokens

@@ -146,6 +146,24 @@ check "--evaluate: perplexity = e^loss, bits per byte = loss / ln 2 (a byte a to
 check "--evaluate reads stdin too" test "$(sed -n 2p stdin-eval.txt)" = "$(sed -n 2p out)"
 TOOL=gtrain
 printf 'a' >one.txt
+# --evaluate --windows N: the mean loss over N random windows, drawn as training draws its
+# validation windows (the same --seed): with a run's --eval-batches x --batch of them, that run's
+# last validation loss.
+"$GTOK" encode -m char.model held.txt -o held.ids || exit 1
+"$GTRAIN" -q "${small[@]}" --eval-batches 8 --steps 30 --val held.ids --seed 5 --log windows.tsv corpus.ids -o windows.st
+run "$GTRAIN" --evaluate windows.st held.txt --windows 32 --seed 5
+check "--evaluate --windows: the windows and the seed named" grep -q "^held.txt: 32 random windows of 16 tokens (seed 5) with windows.st" out
+logged=$(tail -1 windows.tsv | cut -f5)
+scored=$(awk '$1 == "loss" {print $2}' out)
+check "--evaluate --windows 32: the run's last validation loss (8 batches of 4: $logged, $scored)" \
+  awk -v a="$logged" -v b="$scored" 'BEGIN {d = a - b; exit !(d < 6e-5 && d > -6e-5)}'
+run "$GTRAIN" --evaluate windows.st held.txt --windows 32 --seed 6
+check "another seed, other windows: another figure" test "$(awk '$1 == "loss" {print $2}' out)" != "$scored"
+run "$GTRAIN" --evaluate windows.st held.txt --windows 20
+expect_error 2 "--windows: 20 is not a multiple of 16" "--windows 20"
+run "$GTRAIN" --windows 16 held.txt -o x.st
+expect_error 2 "--windows requires --evaluate" "--windows without --evaluate"
+
 run "$GTRAIN" --evaluate full.st one.txt
 expect_error 1 "one.txt: 1 token: need at least 2 to predict one$" "--evaluate on a text of one token"
 run "$GTRAIN" --evaluate full.st -o x.st held.txt
