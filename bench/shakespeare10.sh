@@ -51,6 +51,6 @@ EVAL_EVERY=$(setting eval-every) ATEN_CPU_CAPABILITY=$aten TORCH_THREADS=1 OPENB
   "$(setting batch)" "$(setting lr)" "$(setting min-lr)" "$(setting warmup)" \
   "$weight_decay" "$grad_clip" "$beta1" "$beta2" "${muon_args[@]}" >"$work/torch.log"
 read -r _ tsteps tminutes tloss tplanned < <(tail -1 "$work/torch.log")
-echo "pytorch: validation loss $tloss at step $tsteps of $tplanned planned, $tminutes minutes ($(grep ' windows: val' "$work/torch.log" | cut -d: -f1) random windows; its own in the time: $(grep '^step' "$work/torch.log" | tail -1 | cut -d' ' -f4))"
+echo "pytorch: validation loss $tloss at step $tsteps of $tplanned planned, $tminutes minutes ($(grep ' windows: val' "$work/torch.log" | cut -d' ' -f1) random windows; its own in the time: $(grep '^step' "$work/torch.log" | tail -1 | cut -d' ' -f4))"
 gloss=$(echo "$gen" | awk '{print $3}')
 awk -v g="$gloss" -v t="$tloss" -v m="$minutes" 'BEGIN {printf "validation loss in %s minutes: gtrain %.4f, pytorch %.4f (pytorch / gtrain %.3f)\n", m, g, t, t / g}'
